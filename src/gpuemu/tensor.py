@@ -1,0 +1,147 @@
+"""TensorData <-> numpy, preserving the memory layout of the view.
+
+A TensorData carries the little-endian bytes of the smallest span of memory that
+covers the view, plus element strides and an optional element offset into those
+bytes. Decoding rebuilds the same view over a private copy, so a transposed or
+strided input reaches the op under test as a genuinely non-contiguous array.
+In JSON the bytes are base64 (msgspec does that in C); in msgpack they are raw.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import msgspec
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .dtypes import DType
+from .errors import InvalidTensorData
+
+if sys.byteorder != "little":  # pragma: no cover - every supported host is little-endian
+    raise ImportError("gpuemu.tensor assumes a little-endian host")
+
+
+class TensorData(msgspec.Struct, omit_defaults=True):
+    """A tensor on the wire. ``strides`` are in elements; None means C-contiguous."""
+
+    shape: list[int]
+    dtype: str
+    data: bytes
+    strides: list[int] | None = None
+    offset: int = 0
+
+    @classmethod
+    def from_numpy(cls, array: Any) -> TensorData:
+        """Encode an array (any view) keeping its strides; see module docstring."""
+        return from_numpy(array)
+
+    def to_numpy(self, field: str = "tensor") -> np.ndarray:
+        """Decode into a writable array with the same shape, strides and values."""
+        return to_numpy(self, field)
+
+
+def c_strides(shape: list[int] | tuple[int, ...]) -> list[int]:
+    """Element strides of a C-contiguous array of ``shape``."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return strides[::-1]
+
+
+def span(shape, strides) -> int:
+    """Elements from the first to the last one the view touches (0 for an empty view)."""
+    if any(n == 0 for n in shape):
+        return 0
+    return 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+
+
+def from_numpy(array: Any) -> TensorData:
+    arr = np.asarray(array)
+    dtype = DType.from_numpy(arr.dtype)
+    if arr.dtype != dtype.numpy:  # big-endian input: same values, wire byte order
+        arr = arr.astype(dtype.numpy)
+    item = arr.itemsize
+    elem_strides = [s // item for s in arr.strides]
+    layout_ok = all(s >= 0 and s % item == 0 for s in arr.strides) and _non_overlapping(
+        arr.shape, elem_strides
+    )
+    if not layout_ok or arr.size == 0:  # negative/broadcast/unaligned: a C-contiguous copy
+        arr = np.ascontiguousarray(arr)
+        elem_strides = c_strides(arr.shape)
+    n = span(arr.shape, elem_strides)
+    covering = as_strided(arr, shape=(n,), strides=(item,)) if n else arr.reshape(-1)[:0]
+    strides = None if elem_strides == c_strides(arr.shape) else elem_strides
+    return TensorData(
+        shape=list(arr.shape), dtype=dtype.value, data=covering.tobytes(), strides=strides
+    )
+
+
+def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
+    dtype = DType.parse(td.dtype, f"{field}.dtype")
+    shape = _check_ints(td.shape, f"{field}.shape")
+    strides = c_strides(shape) if td.strides is None else _check_ints(td.strides, f"{field}.strides")
+    if len(strides) != len(shape):
+        raise InvalidTensorData(
+            f"{field}.strides: has {len(strides)} entries but shape {shape} has {len(shape)} dims;"
+            " give one element stride per dim (or omit strides for a C-contiguous tensor)",
+            field=f"{field}.strides",
+        )
+    if not _non_overlapping(shape, strides):
+        raise InvalidTensorData(
+            f"{field}.strides: {strides} make elements of shape {shape} overlap; gpuemu accepts"
+            " only views in which every element has its own memory (no broadcast/zero strides)",
+            field=f"{field}.strides",
+        )
+    offset = td.offset
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidTensorData(f"{field}.offset: must be a non-negative integer, got {offset!r}",
+                                field=f"{field}.offset")
+    item = dtype.itemsize
+    needed = offset + span(shape, strides)
+    if len(td.data) != needed * item:
+        raise InvalidTensorData(
+            f"{field}.data: holds {len(td.data)} bytes but shape {shape}, strides {strides} and"
+            f" offset {offset} of {dtype.value} ({item} B) cover exactly {needed * item} bytes",
+            field=f"{field}.data",
+        )
+    buf = np.frombuffer(td.data, dtype=dtype.numpy).copy()
+    return as_strided(buf[offset:], shape=tuple(shape), strides=tuple(s * item for s in strides))
+
+
+def _check_ints(values: Any, field: str) -> list[int]:
+    if not isinstance(values, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62 for v in values
+    ):
+        raise InvalidTensorData(
+            f"{field}: expected a list of non-negative integers, got {values!r}", field=field
+        )
+    return values
+
+
+def _non_overlapping(shape, strides) -> bool:
+    """True when distinct indices address distinct elements.
+
+    Sufficient test (exact for every layout a framework produces): with the dims
+    sorted by stride, each stride must step over everything the smaller ones reach.
+    """
+    if any(n == 0 for n in shape):
+        return True
+    reach = 0
+    for s, n in sorted((s, n) for n, s in zip(shape, strides) if n > 1):
+        if s <= reach:
+            return False
+        reach += (n - 1) * s
+    return True
+
+
+def decode_tensor(value: Any, field: str) -> np.ndarray:
+    """Decode a TensorData given as a struct or as a plain dict (e.g. parsed JSON)."""
+    if not isinstance(value, TensorData):
+        try:
+            value = msgspec.convert(value, TensorData)
+        except msgspec.ValidationError as exc:
+            raise InvalidTensorData(f"{field}: {exc}", field=field) from None
+    return to_numpy(value, field)
