@@ -1,0 +1,93 @@
+"""What a validation produces: the structs that travel on the wire and into storage.
+
+Non-finite numbers are encoded as JSON null by msgspec, which is why every float
+field that may hold NaN/Inf is typed ``float | None``.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+import msgspec
+
+
+class FailureKind(StrEnum):
+    ShapeMismatch = "ShapeMismatch"
+    DtypeMismatch = "DtypeMismatch"
+    ToleranceExceeded = "ToleranceExceeded"
+    NaNDetected = "NaNDetected"
+    InfDetected = "InfDetected"
+    InvariantViolation = "InvariantViolation"
+    ExecutionError = "ExecutionError"
+
+
+class FailureReason(msgspec.Struct, omit_defaults=True, frozen=True):
+    """One reason a case failed. ``kind`` is a FailureKind; the optional fields
+    carry the numbers a reader needs (counts, indices, the invariant's name)."""
+
+    kind: str
+    message: str
+    count: int | None = None
+    index: list[int] | None = None
+    invariant: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+
+
+class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
+    """Enough to debug a tolerance failure without re-running it."""
+
+    mismatched: int
+    total: int
+    percent: float
+    max_abs_diff: float | None
+    max_abs_index: list[int]
+    max_rel_diff: float | None
+    max_rel_index: list[int]
+    atol: float
+    rtol: float
+    actual_at_max: float | None = None
+    expected_at_max: float | None = None
+
+
+class ReproductionInfo(msgspec.Struct, omit_defaults=True):
+    """How to get the same case again: the seed and the command that replays it."""
+
+    seed: int
+    op_name: str
+    command: str = ""
+    input_shapes: dict[str, list[int]] = {}
+    input_dtypes: dict[str, str] = {}
+    input_strides: dict[str, list[int]] = {}
+    kwargs: dict = {}
+
+
+class ValidationResult(msgspec.Struct, omit_defaults=True):
+    """The verdict of one case. ``atol``/``rtol`` are the tolerance actually applied."""
+
+    passed: bool
+    op_name: str
+    seed: int = 0
+    max_diff: float | None = None
+    max_rel_diff: float | None = None
+    failures: list[FailureReason] = []
+    timestamp: float = msgspec.field(default_factory=time.time)
+    duration_ms: float = 0.0
+    dtype: str | None = None
+    shape: list[int] | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    mismatch: MismatchReport | None = None
+    repro_info: ReproductionInfo | None = None
+
+    @property
+    def failure_kinds(self) -> list[str]:
+        return [f.kind for f in self.failures]
+
+    def to_dict(self) -> dict:
+        return msgspec.to_builtins(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ValidationResult:
+        return msgspec.convert(data, cls)
