@@ -1,0 +1,401 @@
+"""gpuemu.toml: the settings every module reads, and how the layers are found, checked and merged.
+
+Layers, later wins key by key: built-in defaults < user config ($GPUEMU_HOME/config.toml)
+< the project's gpuemu.toml < overrides (a dict in the same shape; the daemon passes
+these). Ops and kernels come from the project file only. Every key is read and checked:
+an unknown or mistyped one is a ConfigError naming the file, key path, value and what
+was expected, so a typo fails at load time instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import config_schema as cs
+from . import paths
+from .config_schema import Where
+from .dtypes import DType
+from .errors import ConfigError, KernelNotFound, OpNotFound
+from .tolerances import ToleranceConfig
+
+CONFIG_FILENAME = "gpuemu.toml"
+KNOWN_INVARIANTS = ("shape_preserved", "non_negative", "finite", "symmetric", "normalized")
+EXECUTION_MODES = ("client_side", "daemon_orchestrated", "script_based")
+OP_TYPES = ("elementwise", "reduction", "matmul", "attention", "other")
+LAYOUTS = ("contiguous", "transposed", "strided", "channels_last", "offset")
+DISTRIBUTIONS = ("uniform", "normal", "tiny", "huge", "mixed_sign", "equal", "zeros", "boundary",
+                 "nan_injected")
+FRAMEWORKS = ("numpy", "pytorch", "jax", "tensorflow", "triton")
+USER_SECTIONS = ("validation", "daemon", "ci", "policies")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectInfo:
+    name: str = ""
+    version: str = ""
+    framework: str = "numpy"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationSettings:
+    dtypes: tuple[DType, ...] = (DType.Float32,)
+    check_nan: bool = True
+    check_inf: bool = True
+    seed: int | None = None
+    tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict)
+    """Global overrides of the per-dtype defaults ([validation.tolerances])."""
+
+
+@dataclass(frozen=True, slots=True)
+class FuzzSettings:
+    iterations: int = 100
+    seed: int | None = None
+    dtypes: tuple[DType, ...] = ()
+    """Empty means the op's dtypes."""
+    layouts: tuple[str, ...] = ("contiguous",)
+    distributions: tuple[str, ...] = ("uniform",)
+    value_range: tuple[float, float] = (-10.0, 10.0)
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
+    seq_lengths: tuple[int, ...] = (1, 16, 64, 128)
+    hidden_dims: tuple[int, ...] = (32, 64, 128)
+    min_dims: int = 1
+    max_dims: int = 4
+    min_size: int = 1
+    max_size: int = 256
+    edge_case_prob: float = 0.1
+    fail_fast: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DimSpec:
+    name: str
+    candidates: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OpSchema:
+    """Symbolic shapes: each input (and the output) is a tuple of dim names or literal sizes."""
+
+    dims: tuple[DimSpec, ...]
+    inputs: dict[str, tuple[str | int, ...]]
+    output: tuple[str | int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpConfig:
+    name: str
+    reference: Path
+    op_script: Path | None = None
+    input_names: tuple[str, ...] = ()
+    execution_mode: str = "client_side"
+    tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict)
+    """Per-op overrides; use ``tolerance_for`` to get the one that applies."""
+    invariants: tuple[str, ...] = ()
+    timeout_s: float = 60.0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    op_type: str = "elementwise"
+    reduce_dims: tuple[int, ...] = ()
+    dtypes: tuple[DType, ...] = (DType.Float32,)
+    check_nan: bool = True
+    check_inf: bool = True
+    fuzz: FuzzSettings = field(default_factory=FuzzSettings)
+    schema: OpSchema | None = None
+    global_tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict, repr=False)
+    """[validation.tolerances], kept here so that ``tolerance_for`` needs nothing else."""
+
+    def tolerance_for(self, dtype: DType | str) -> ToleranceConfig:
+        """Per-op override, else [validation.tolerances], else the dtype's default."""
+        dt = DType.parse(dtype)
+        for table in (self.tolerances, self.global_tolerances):
+            if dt in table:
+                return table[dt]
+        return ToleranceConfig.for_dtype(dt)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactChecks:
+    max_registers: int | None = 64
+    max_spills: int | None = 0
+    max_local_memory_bytes: int | None = 0
+    max_shared_memory_bytes: int | None = None
+    max_instructions: int | None = None
+    required_patterns: tuple[str, ...] = ()
+    forbidden_patterns: tuple[str, ...] = ()
+    forbidden_instructions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KernelConfig:
+    name: str
+    ptx: Path | None = None
+    source: Path | None = None
+    arch: str = "sm_80"
+    artifact_checks: ArtifactChecks = field(default_factory=ArtifactChecks)
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    fail_on_regression: bool = False
+    warn_threshold: float = 0.1
+    regression_factor: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CiSettings:
+    quick_dtypes: tuple[DType, ...] = (DType.Float32,)
+    parallel_jobs: int = 0
+    """0 means one job per core."""
+    iterations: int = 100
+    quick_iterations: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    socket: Path | None = None
+    """None means $GPUEMU_HOME/gpuemu.sock (or GPUEMU_SOCKET)."""
+    auto_start: bool = True
+    workers: int = 0
+    """0 means one worker per core."""
+    max_message_bytes: int = 1 << 30
+    request_timeout_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectConfig:
+    path: Path | None
+    root: Path
+    project: ProjectInfo = field(default_factory=ProjectInfo)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    ops: dict[str, OpConfig] = field(default_factory=dict)
+    kernels: dict[str, KernelConfig] = field(default_factory=dict)
+    policies: Policies = field(default_factory=Policies)
+    ci: CiSettings = field(default_factory=CiSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+    def op(self, name: str) -> OpConfig:
+        """The op called ``name``; OpNotFound lists the configured ones."""
+        if name in self.ops:
+            return self.ops[name]
+        raise OpNotFound(_not_found("op", name, self.ops, self.path, "[[ops]]"))
+
+    def kernel(self, name: str) -> KernelConfig:
+        """The kernel called ``name``; KernelNotFound lists the configured ones."""
+        if name in self.kernels:
+            return self.kernels[name]
+        raise KernelNotFound(_not_found("kernel", name, self.kernels, self.path, "[[kernels]]"))
+
+
+def _not_found(kind: str, name: str, known: Mapping[str, Any], path: Path | None, table: str) -> str:
+    listed = ", ".join(known) or "none"
+    return (f"{kind} {name!r} is not configured in {path or 'the configuration'}"
+            f"{cs.suggest(name, known)}; configured {kind}s: {listed}. Add it as a {table} entry.")
+
+
+# -- the schema, one converter per key ---------------------------------------------------
+
+_SEED = cs.integer(0, (1 << 64) - 1)
+_DTYPES = cs.seq(cs.dtype, nonempty=True, unique=True)
+_SIZES = cs.seq(cs.integer(1), nonempty=True)
+_TOLERANCES = cs.mapping(cs.dtype, cs.tolerance)
+
+
+def _check_fuzz(f: FuzzSettings, where: Where) -> None:
+    for lo, hi in (("min_dims", "max_dims"), ("min_size", "max_size")):
+        if getattr(f, lo) > getattr(f, hi):
+            raise where.error(f"{lo} = {getattr(f, lo)} is greater than {hi} = {getattr(f, hi)}; "
+                              f"make {lo} <= {hi}")
+    if f.value_range[0] >= f.value_range[1]:
+        raise where.at("value_range").error(f"expected [low, high] with low < high, got {list(f.value_range)}")
+
+
+def _dim_ref(value: Any, where: Where) -> str | int:
+    """A schema shape entry: a dim name, or a literal size."""
+    if (type(value) is int and value >= 0) or (isinstance(value, str) and value.strip() == value != ""):
+        return value
+    where.expected(value, "a dim name or a literal size >= 0")
+
+
+def _schema(raw: Any, where: Where) -> OpSchema:
+    """[ops.schema]: every dim an input or the output names must be declared in [ops.schema.dims]."""
+    read = cs.table({"dims": cs.mapping(cs.name, cs.seq(cs.integer(0), nonempty=True)),
+                     "inputs": cs.mapping(cs.name, cs.seq(_dim_ref)),
+                     "output": cs.seq(_dim_ref)}, required=("inputs",))(raw, where)
+    dims = read.get("dims", {})
+    shapes = [(where.at("inputs").at(n), s) for n, s in read["inputs"].items()]
+    for at, shape in shapes + ([(where.at("output"), read["output"])] if "output" in read else []):
+        for i, ref in enumerate(shape):
+            if isinstance(ref, str) and ref not in dims:
+                raise at.item(i).error(
+                    f"dim {ref!r} is not declared{cs.suggest(ref, dims)}; declare it in [ops.schema.dims] "
+                    f"(declared: {', '.join(dims) or 'none'}) or use a literal size")
+    return OpSchema(dims=tuple(DimSpec(n, c) for n, c in dims.items()), inputs=read["inputs"],
+                    output=read.get("output"))
+
+
+_SECTIONS: dict[str, dict[str, cs.Conv]] = {
+    "project": {"name": cs.text, "version": cs.text, "framework": cs.choice(FRAMEWORKS, {"torch": "pytorch"})},
+    "validation": {"dtypes": _DTYPES, "check_nan": cs.boolean, "check_inf": cs.boolean, "seed": _SEED,
+                   "tolerances": _TOLERANCES},
+    "policies": {"fail_on_regression": cs.boolean, "warn_threshold": cs.number(0.0),
+                 "regression_factor": cs.number(0.0, above=True)},
+    "ci": {"quick_dtypes": _DTYPES, "parallel_jobs": cs.integer(0), "iterations": cs.integer(1),
+           "quick_iterations": cs.integer(1)},
+    "daemon": {"socket": cs.path(), "auto_start": cs.boolean, "workers": cs.integer(0),
+               "max_message_bytes": cs.integer(1), "request_timeout_s": cs.number(0.0, above=True)},
+}
+_SECTION_TYPES = {"project": ProjectInfo, "validation": ValidationSettings, "policies": Policies,
+                  "ci": CiSettings, "daemon": DaemonSettings}
+_FUZZ: dict[str, cs.Conv] = {
+    "iterations": cs.integer(1), "seed": _SEED, "dtypes": cs.seq(cs.dtype, unique=True),
+    "layouts": cs.seq(cs.choice(LAYOUTS), nonempty=True, unique=True),
+    "distributions": cs.seq(cs.choice(DISTRIBUTIONS), nonempty=True, unique=True),
+    "value_range": cs.seq(cs.number(), length=2),
+    "batch_sizes": _SIZES, "seq_lengths": _SIZES, "hidden_dims": _SIZES,
+    "min_dims": cs.integer(0), "max_dims": cs.integer(1), "min_size": cs.integer(0), "max_size": cs.integer(1),
+    "edge_case_prob": cs.number(0.0, 1.0), "fail_fast": cs.boolean,
+}
+_OP: dict[str, cs.Conv] = {
+    "name": cs.name, "reference": cs.path(must_exist=True), "op_script": cs.path(must_exist=True),
+    "input_names": cs.seq(cs.name, unique=True), "execution_mode": cs.choice(EXECUTION_MODES),
+    "tolerances": _TOLERANCES, "invariants": cs.flag_set(KNOWN_INVARIANTS),
+    "timeout_s": cs.number(0.0, above=True), "kwargs": cs.mapping(cs.text, cs.json_value),
+    "op_type": cs.choice(OP_TYPES), "reduce_dims": cs.seq(cs.integer(), unique=True),
+    "dtypes": _DTYPES, "check_nan": cs.boolean, "check_inf": cs.boolean,
+    "fuzz": cs.record(FuzzSettings, _FUZZ, check=_check_fuzz), "schema": _schema,
+}
+_LIMIT = cs.integer(0)
+_CHECKS: dict[str, cs.Conv] = {
+    "max_registers": _LIMIT, "max_spills": _LIMIT, "max_local_memory_bytes": _LIMIT,
+    "max_shared_memory_bytes": _LIMIT, "max_instructions": _LIMIT,
+    "required_patterns": cs.seq(cs.pattern), "forbidden_patterns": cs.seq(cs.pattern),
+    "forbidden_instructions": cs.seq(cs.name),
+}
+_KERNEL: dict[str, cs.Conv] = {
+    "name": cs.name, "ptx": cs.path(), "source": cs.path(),
+    "arch": cs.matching(r"(sm|compute)_\d+[a-z]?", "a GPU architecture such as 'sm_80' or 'sm_90a'"),
+    "artifact_checks": cs.record(ArtifactChecks, _CHECKS, aliases={"max_local_memory": "max_local_memory_bytes"}),
+}
+
+
+# -- building ops and kernels -------------------------------------------------------------
+
+
+def _build_op(raw: Mapping[str, Any], where: Where, validation: ValidationSettings) -> OpConfig:
+    kw = cs.table(_OP, required=("name", "reference"))(raw, where)
+    mode = kw.setdefault("execution_mode", "script_based" if "op_script" in kw else "client_side")
+    if mode == "script_based" and "op_script" not in kw:
+        raise where.at("execution_mode").error(
+            "'script_based' runs the op from a script, but op_script is not set; add "
+            "op_script = \"path/to/op.py\" or choose 'client_side' / 'daemon_orchestrated'")
+    schema: OpSchema | None = kw.get("schema")
+    if schema is not None:
+        names = kw.setdefault("input_names", tuple(schema.inputs))
+        if set(names) != set(schema.inputs):
+            raise where.at("schema.inputs").error(
+                f"names the inputs {sorted(schema.inputs)}, but input_names is {list(names)}; "
+                "give every input a shape, and no others")
+        kw["schema"] = OpSchema(schema.dims, {n: schema.inputs[n] for n in names}, schema.output)
+    elif "input_names" not in kw:
+        raise where.error("missing required key 'input_names' (or declare the inputs in [ops.schema.inputs])")
+    if kw.get("reduce_dims") and kw.get("op_type", "elementwise") != "reduction":
+        raise where.at("reduce_dims").error(
+            f"reduce_dims applies to reductions, but op_type is {kw.get('op_type', 'elementwise')!r}; "
+            "set op_type = \"reduction\" or remove reduce_dims")
+    for key in ("dtypes", "check_nan", "check_inf"):
+        kw.setdefault(key, getattr(validation, key))
+    return OpConfig(**kw, global_tolerances=validation.tolerances)
+
+
+def _build_kernel(raw: Mapping[str, Any], where: Where) -> KernelConfig:
+    kw = cs.table(_KERNEL, required=("name",))(raw, where)
+    if "ptx" not in kw and "source" not in kw:
+        raise where.error("a kernel needs ptx = \"path/to/kernel.ptx\" or source = \"path/to/kernel.cu\"")
+    return KernelConfig(**kw)
+
+
+# -- layers -------------------------------------------------------------------------------
+
+
+def _read(path: Path, missing_hint: str) -> tuple[dict[str, Any], Where]:
+    where = Where.of_file(path)
+    try:
+        return cs.loads(path.read_bytes().decode("utf-8"), where), where
+    except FileNotFoundError:
+        raise where.error(f"file not found; {missing_hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise where.error(f"cannot read the file ({exc}); check it is readable UTF-8 text") from None
+
+
+def _layer(raw: Mapping[str, Any], where: Where, allowed: tuple[str, ...], what: str) -> dict[str, dict]:
+    """The checked sections of one layer; ops and kernels are built from the project file only."""
+    known = (*_SECTIONS, "ops", "kernels")
+    for key in raw:
+        if key not in known:
+            raise where.at(key).error(f"unknown section{cs.suggest(key, known)}; expected {cs.one_of(allowed)}")
+        if key not in allowed:
+            raise where.at(key).error(f"[{key}] does not belong in {what}; only "
+                                         f"{', '.join(f'[{a}]' for a in allowed)} do")
+    return {s: cs.table(_SECTIONS[s])(raw[s], where.at(s)) for s in _SECTIONS if s in raw}
+
+
+def _assemble(raw: Mapping[str, Any], path: Path, before: tuple[dict, ...] = (),
+              after: tuple[dict, ...] = ()) -> ProjectConfig:
+    where = Where.of_file(path)
+    layers = (*before, _layer(raw, where, (*_SECTIONS, "ops", "kernels"), "the project file"), *after)
+    sections = {s: cls(**cs.merge(layer.get(s, {}) for layer in layers)) for s, cls in _SECTION_TYPES.items()}
+    validation = sections["validation"]
+    return ProjectConfig(
+        path=path, root=path.parent, **sections,
+        ops=cs.named_entries(raw.get("ops", []), where.at("ops"), "op",
+                             lambda entry, at: _build_op(entry, at, validation)),
+        kernels=cs.named_entries(raw.get("kernels", []), where.at("kernels"), "kernel", _build_kernel),
+    )
+
+
+# -- public API ---------------------------------------------------------------------------
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The gpuemu.toml in ``start`` (default: the working directory) or its nearest parent, or None."""
+    here = Path(start if start is not None else Path.cwd()).expanduser().resolve()
+    if here.is_file():
+        here = here.parent
+    return next((d / CONFIG_FILENAME for d in (here, *here.parents) if (d / CONFIG_FILENAME).is_file()), None)
+
+
+def load_config(path: Path | None = None, *, user_config: Path | None | Literal["default"] = "default",
+                overrides: dict[str, Any] | None = None) -> ProjectConfig:
+    """Load the project configuration: defaults < user config < ``path`` < ``overrides``.
+
+    ``path`` None searches the working directory and its parents (``find_config``); a
+    directory means its gpuemu.toml. ``user_config`` "default" reads
+    ``$GPUEMU_HOME/config.toml`` when it exists; None skips the user layer; a path must
+    exist. ``overrides`` has the shape of the file without ops and kernels; relative
+    paths in it start from the project root. Raises ConfigError on any problem.
+    """
+    if path is None:
+        path = find_config()
+        if path is None:
+            raise ConfigError(f"no {CONFIG_FILENAME} in {Path.cwd()} or any parent directory; "
+                              "run `gpuemu init` to create one")
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        path = path / CONFIG_FILENAME
+    raw, where = _read(path, "run `gpuemu init` to create one")
+    before = ()
+    if user_config is not None:
+        user_path = paths.home() / "config.toml" if user_config == "default" else Path(user_config)
+        if user_config != "default" or user_path.is_file():
+            user_raw, user_where = _read(user_path, "create it or pass user_config=None")
+            before = (_layer(user_raw, user_where, USER_SECTIONS, "the user config"),)
+    after = (_layer(overrides, Where("overrides", where.base), tuple(_SECTIONS), "overrides"),) if overrides else ()
+    return _assemble(raw, path, before, after)
+
+
+def parse_config(text: str, path: Path) -> ProjectConfig:
+    """Parse gpuemu.toml text as if read from ``path`` (relative paths start from its directory)."""
+    path = Path(path).expanduser().resolve()
+    return _assemble(cs.loads(text, Where.of_file(path)), path)
