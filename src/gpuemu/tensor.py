@@ -9,6 +9,7 @@ In JSON the bytes are base64 (msgspec does that in C); in msgpack they are raw.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .dtypes import DType
-from .errors import InvalidTensorData
+from .errors import InvalidRequest, InvalidTensorData
 
 if sys.byteorder != "little":  # pragma: no cover - every supported host is little-endian
     raise ImportError("gpuemu.tensor assumes a little-endian host")
@@ -80,9 +81,14 @@ def from_numpy(array: Any) -> TensorData:
 
 
 def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
-    dtype = DType.parse(td.dtype, f"{field}.dtype")
+    try:
+        dtype = DType.parse(td.dtype, f"{field}.dtype")
+    except InvalidRequest as exc:
+        raise InvalidTensorData(str(exc), field=exc.field) from None
     shape = _check_ints(td.shape, f"{field}.shape")
-    strides = c_strides(shape) if td.strides is None else _check_ints(td.strides, f"{field}.strides")
+    strides = (
+        c_strides(shape) if td.strides is None else _check_ints(td.strides, f"{field}.strides")
+    )
     if len(strides) != len(shape):
         raise InvalidTensorData(
             f"{field}.strides: has {len(strides)} entries but shape {shape} has {len(shape)} dims;"
@@ -96,9 +102,15 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
             field=f"{field}.strides",
         )
     offset = td.offset
-    if not isinstance(offset, int) or offset < 0:
+    if not _is_count(offset):
         raise InvalidTensorData(f"{field}.offset: must be a non-negative integer, got {offset!r}",
                                 field=f"{field}.offset")
+    if not isinstance(td.data, bytes | bytearray):
+        raise InvalidTensorData(
+            f"{field}.data: expected bytes, got {type(td.data).__name__}; base64 text belongs"
+            " in JSON only (decode_tensor turns a parsed dict into bytes)",
+            field=f"{field}.data",
+        )
     item = dtype.itemsize
     needed = offset + span(shape, strides)
     if len(td.data) != needed * item:
@@ -108,17 +120,27 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
             field=f"{field}.data",
         )
     buf = np.frombuffer(td.data, dtype=dtype.numpy).copy()
-    return as_strided(buf[offset:], shape=tuple(shape), strides=tuple(s * item for s in strides))
+    byte_strides = tuple(s * item for s in strides)
+    try:
+        return as_strided(buf[offset:], shape=tuple(shape), strides=byte_strides)
+    except (ValueError, OverflowError) as exc:  # > 64 dims, or an empty view too big to address
+        raise InvalidTensorData(
+            f"{field}.shape: numpy cannot build a view of shape {shape} with strides {strides}"
+            f" ({exc}); use at most 64 dims and extents that fit in 63-bit byte offsets",
+            field=f"{field}.shape",
+        ) from None
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62
 
 
 def _check_ints(values: Any, field: str) -> list[int]:
-    if not isinstance(values, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62 for v in values
-    ):
+    if not isinstance(values, list | tuple) or not all(_is_count(v) for v in values):
         raise InvalidTensorData(
             f"{field}: expected a list of non-negative integers, got {values!r}", field=field
         )
-    return values
+    return list(values)
 
 
 def _non_overlapping(shape, strides) -> bool:
@@ -137,11 +159,24 @@ def _non_overlapping(shape, strides) -> bool:
     return True
 
 
+_MSGSPEC_PATH = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MSGSPEC_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+
+
 def decode_tensor(value: Any, field: str) -> np.ndarray:
     """Decode a TensorData given as a struct or as a plain dict (e.g. parsed JSON)."""
     if not isinstance(value, TensorData):
         try:
             value = msgspec.convert(value, TensorData)
         except msgspec.ValidationError as exc:
-            raise InvalidTensorData(f"{field}: {exc}", field=field) from None
+            # msgspec says where ("- at `$.data`", "missing required field `shape`");
+            # move that into our dotted field name
+            m = _MSGSPEC_PATH.match(str(exc))
+            missing = _MSGSPEC_MISSING.search(m["what"])
+            where = field + (m["path"] or "") + (f".{missing['name']}" if missing else "")
+            raise InvalidTensorData(
+                f"{where}: {m['what']}; send a TensorData object {{shape, dtype, data"
+                " (base64), strides?, offset?}",
+                field=where,
+            ) from None
     return to_numpy(value, field)
