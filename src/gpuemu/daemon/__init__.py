@@ -1,0 +1,1 @@
+"""The daemon: NNG server, request handlers, script executor and result storage."""
