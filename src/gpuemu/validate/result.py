@@ -62,6 +62,10 @@ class ReproductionInfo(msgspec.Struct, omit_defaults=True):
     input_strides: dict[str, list[int]] = {}
     kwargs: dict = {}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ReproductionInfo:
+        return msgspec.convert(data, cls)
+
 
 class ValidationResult(msgspec.Struct, omit_defaults=True):
     """The verdict of one case. ``atol``/``rtol`` are the tolerance actually applied."""

@@ -1,0 +1,539 @@
+"""The wire protocol (version 1): typed requests and responses and their codec.
+
+Every message is a msgspec Struct tagged by ``type``. Two forms reach the daemon
+(DESIGN.md "Wire protocol"): the FLAT form ``{"type": "GetResult", "seed": 42}``
+and the ENVELOPE form ``{"type": "GetResult", "payload": {"seed": 42}}``; a reply
+uses the form of its request. JSON is the lingua franca; msgpack (flat form only)
+carries tensor bytes raw, which same-host clients use for large tensors.
+Decoding fails in one place, with one error (InvalidRequest) naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, Union
+
+import msgspec
+
+from .errors import GpuemuError, InvalidRequest
+from .tensor import TensorData
+from .validate.result import ValidationResult
+
+PROTOCOL_VERSION = 1
+
+
+class Message(msgspec.Struct, tag_field="type", tag=True, kw_only=True, omit_defaults=True,
+              forbid_unknown_fields=True):
+    """Base of every request and response; the tag is the class name."""
+
+
+class Request(Message, kw_only=True):
+    protocol_version: int | None = None
+
+
+# -- shared payload pieces ----------------------------------------------------------------------
+
+
+class OpSchemaPayload(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """Symbolic dims shared between inputs: ``dims={"M": [1, 7]}, inputs={"a": ["M", "K"]}``."""
+
+    dims: dict[str, list[int]] = {}
+    inputs: dict[str, list[str | int]] = {}
+    output: list[str | int] | None = None
+
+
+class FuzzConfigPayload(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """Per-request overrides of the op's ``[ops.fuzz]`` settings; None keeps the config's."""
+
+    seed: int | None = None
+    iterations: int | None = None
+    dtypes: list[str] | None = None
+    layouts: list[str] | None = None
+    distributions: list[str] | None = None
+    value_range: tuple[float, float] | None = None
+    batch_sizes: list[int] | None = None
+    seq_lengths: list[int] | None = None
+    hidden_dims: list[int] | None = None
+    min_dims: int | None = None
+    max_dims: int | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    edge_case_prob: float | None = None
+    op_schema: OpSchemaPayload | None = None
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+class Ping(Request):
+    pass
+
+
+class Shutdown(Request):
+    pass
+
+
+class ValidateOp(Request):
+    """Client-side mode: the client ran the op and sends inputs and output."""
+
+    op_name: str
+    inputs: dict[str, TensorData]
+    output: TensorData
+    kwargs: dict[str, Any] = {}
+    seed: int | None = None
+
+
+class GetResult(Request):
+    seed: int
+    op_name: str | None = None
+
+
+class ListResults(Request):
+    limit: int = 50
+    op_name: str | None = None
+
+
+class StoreBaseline(Request):
+    tag: str
+
+
+class CompareBaseline(Request):
+    tag: str
+    fail_on_regression: bool = False
+
+
+class FuzzOp(Request):
+    """Script-based mode. ``seed``/``iterations`` also accepted at top level (seed 000)."""
+
+    op_name: str
+    fuzz_config: FuzzConfigPayload | None = None
+    iterations: int | None = None
+    seed: int | None = None
+    fail_fast: bool = False
+
+
+class Reproduce(Request):
+    seed: int
+    op_name: str | None = None
+
+
+class Minimize(Request):
+    seed: int
+    op_name: str | None = None
+    strategy: str = "BinarySearchDims"
+    max_iters: int = 100
+
+
+class ListFailures(Request):
+    limit: int = 50
+    op_name: str | None = None
+
+
+class LintKernel(Request):
+    kernel_name: str | None = None
+    ptx_content: str | None = None
+    ptx_path: str | None = None
+
+
+class StoreArtifact(Request):
+    kernel_name: str
+    ptx_content: str | None = None
+    ptx_path: str | None = None
+
+
+class StoreArtifactBaseline(Request):
+    tag: str
+    kernel_name: str
+
+
+class DiffArtifactBaseline(Request):
+    tag: str
+    kernel_name: str
+    fail_on_regression: bool = False
+
+
+class GetArtifact(Request):
+    kernel_name: str
+    artifact_id: int | None = None
+
+
+class ListArtifacts(Request):
+    kernel_name: str | None = None
+    limit: int = 50
+
+
+class RunCi(Request):
+    """``parallel`` and ``format`` are seed 000's names; ``parallel_jobs`` the shipped one."""
+
+    quick: bool = False
+    baseline: str | None = None
+    parallel_jobs: int | None = None
+    parallel: int | None = None
+    format: str | None = None
+
+    @property
+    def jobs(self) -> int | None:
+        return self.parallel_jobs if self.parallel_jobs is not None else self.parallel
+
+
+class GetCiSummary(Request):
+    pass
+
+
+class GetTestCase(Request):
+    """Daemon-orchestrated mode: the daemon hands out a seeded case."""
+
+    op_name: str
+    seed: int | None = None
+    fuzz_config: FuzzConfigPayload | None = None
+
+
+class GetTestBatch(Request):
+    op_name: str
+    count: int = 10
+    seed: int | None = None
+    fuzz_config: FuzzConfigPayload | None = None
+
+
+class SubmitOutput(Request):
+    """The output for a case handed out by GetTestCase/GetTestBatch, named by its seed."""
+
+    op_name: str
+    seed: int
+    output: TensorData
+    fuzz_config: FuzzConfigPayload | None = None
+
+
+REQUEST_TYPES: tuple[type[Request], ...] = (
+    Ping, Shutdown, ValidateOp, GetResult, ListResults, StoreBaseline, CompareBaseline, FuzzOp,
+    Reproduce, Minimize, ListFailures, LintKernel, StoreArtifact, StoreArtifactBaseline,
+    DiffArtifactBaseline, GetArtifact, ListArtifacts, RunCi, GetCiSummary, GetTestCase,
+    GetTestBatch, SubmitOutput,
+)
+REQUESTS: dict[str, type[Request]] = {cls.__name__: cls for cls in REQUEST_TYPES}
+AnyRequest = Union[REQUEST_TYPES]  # type: ignore[valid-type]
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+class Response(Message):
+    pass
+
+
+class Error(Response):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class Pong(Response):
+    version: str
+    protocol_version: int
+    uptime_secs: float
+
+
+class ShutdownAck(Response):
+    pass
+
+
+class ValidationResultResponse(Response, tag="ValidationResult"):
+    result: ValidationResult
+
+
+class ResultList(Response):
+    results: list[ValidationResult]
+
+
+class BaselineStored(Response):
+    tag: str
+    ops: int
+
+
+class BaselineEntry(msgspec.Struct, omit_defaults=True):
+    op_name: str
+    reason: str = ""
+    baseline: ValidationResult | None = None
+    current: ValidationResult | None = None
+
+
+class BaselineComparisonResponse(Response, tag="BaselineComparison"):
+    tag: str
+    passed: bool
+    regressions: list[BaselineEntry] = []
+    improvements: list[BaselineEntry] = []
+    unchanged: list[BaselineEntry] = []
+    missing: list[BaselineEntry] = []
+    new: list[BaselineEntry] = []
+
+
+class FuzzResults(Response):
+    op_name: str
+    seed: int
+    iterations: int
+    passed: int
+    failed: int
+    failures: list[ValidationResult] = []
+    duration_ms: float = 0.0
+
+
+class ReproduceResult(Response):
+    seed: int
+    op_name: str
+    still_fails: bool
+    result: ValidationResult
+
+
+class MinimizeResult(Response):
+    original_seed: int
+    minimized_seed: int
+    original_shape: dict[str, list[int]]
+    minimized_shape: dict[str, list[int]]
+    strategy: str
+    steps: int
+    result: ValidationResult
+
+
+class FailureSummary(msgspec.Struct, omit_defaults=True):
+    op_name: str
+    seed: int
+    kinds: list[str]
+    timestamp: float
+    result: ValidationResult | None = None
+
+
+class FailureList(Response):
+    failures: list[FailureSummary]
+
+
+class LintFinding(msgspec.Struct, omit_defaults=True):
+    severity: str  # error | warning | info
+    rule: str
+    message: str
+    metric: str | None = None
+    value: float | None = None
+    limit: float | None = None
+    source: str | None = None  # "ptx" | "ptxas" | "sass"
+
+
+class LintResult(Response):
+    kernel_name: str
+    passed: bool
+    findings: list[LintFinding] = []
+    metrics: dict[str, Any] = {}
+
+
+class ArtifactStored(Response):
+    kernel_name: str
+    artifact_id: int
+
+
+class Artifact(Response):
+    kernel_name: str
+    artifact_id: int
+    timestamp: float
+    metrics: dict[str, Any] = {}
+    ptx_content: str | None = None
+
+
+class ArtifactSummary(msgspec.Struct, omit_defaults=True):
+    kernel_name: str
+    artifact_id: int
+    timestamp: float
+
+
+class ArtifactList(Response):
+    artifacts: list[ArtifactSummary]
+
+
+class ArtifactBaselineStored(Response):
+    tag: str
+    kernel_name: str
+    artifact_id: int
+
+
+class MetricChange(msgspec.Struct, omit_defaults=True):
+    metric: str
+    baseline: float | None
+    current: float | None
+
+
+class ArtifactDiff(Response):
+    tag: str
+    kernel_name: str
+    passed: bool
+    regressions: list[MetricChange] = []
+    improvements: list[MetricChange] = []
+    unchanged: list[MetricChange] = []
+
+
+class CiSummaryStats(msgspec.Struct, omit_defaults=True):
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class CiRunComplete(Response):
+    run_id: int
+    passed: bool
+    summary: CiSummaryStats
+    results: list[ValidationResult] = []
+    duration_ms: float = 0.0
+
+
+class CiSummary(Response):
+    run: CiRunComplete | None = None
+
+
+class TestCase(Response):
+    op_name: str
+    seed: int
+    inputs: dict[str, TensorData]
+    kwargs: dict[str, Any] = {}
+    dtype: str = ""
+    layout: str = ""
+    distribution: str = ""
+
+
+class TestBatch(Response):
+    cases: list[TestCase]
+
+
+RESPONSE_TYPES: tuple[type[Response], ...] = (
+    Error, Pong, ShutdownAck, ValidationResultResponse, ResultList, BaselineStored,
+    BaselineComparisonResponse, FuzzResults, ReproduceResult, MinimizeResult, FailureList,
+    LintResult, ArtifactStored, Artifact, ArtifactList, ArtifactBaselineStored, ArtifactDiff,
+    CiRunComplete, CiSummary, TestCase, TestBatch,
+)
+AnyResponse = Union[RESPONSE_TYPES]  # type: ignore[valid-type]
+RESPONSES: dict[str, type[Response]] = {
+    msgspec.inspect.type_info(cls).tag: cls for cls in RESPONSE_TYPES  # type: ignore[attr-defined]
+}
+
+
+# -- codec -------------------------------------------------------------------------------------
+
+
+class Form(Enum):
+    """How a message was framed; the reply is framed the same way."""
+
+    FLAT = "flat"            # JSON {"type": ..., field: ...}
+    ENVELOPE = "envelope"    # JSON {"type": ..., "payload": {...}}
+    MSGPACK = "msgpack"      # msgpack, flat; tensor bytes raw
+
+
+class _Head(msgspec.Struct):
+    type: str
+    payload: msgspec.Raw = msgspec.Raw(b"")
+    protocol_version: int | None = None
+
+
+class _MsgpackHead(msgspec.Struct):
+    type: str
+
+
+_JSON_HEAD = msgspec.json.Decoder(_Head)
+_MSGPACK_HEAD = msgspec.msgpack.Decoder(_MsgpackHead)
+_JSON_ENC = msgspec.json.Encoder()
+_MSGPACK_ENC = msgspec.msgpack.Encoder()
+_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]*)`")
+
+
+def _field_of(exc: msgspec.ValidationError, prefix: str = "") -> str | None:
+    msg = str(exc)
+    m = _PATH.search(msg)
+    inner = _NAMED_FIELD.search(msg)
+    field = m.group(1) if m else ""
+    if inner:
+        field = f"{field}.{inner.group(1)}" if field else inner.group(1)
+    field = field or None
+    if field and prefix:
+        return f"{prefix}.{field}"
+    return field or (prefix or None)
+
+
+def _invalid(exc: msgspec.MsgspecError, what: str, prefix: str = "") -> InvalidRequest:
+    """InvalidRequest for a decode failure of ``what``, naming the field when msgspec does."""
+    if not isinstance(exc, msgspec.ValidationError):
+        return InvalidRequest(f"{what} is not decodable: {exc}", field=None)
+    field = _field_of(exc, prefix)
+    where = f" (field `{field}`)" if field else ""
+    return InvalidRequest(f"invalid {what}{where}: {exc}", field=field)
+
+
+def _known_types() -> str:
+    return ", ".join(REQUESTS)
+
+
+def _request_class(name: str) -> type[Request]:
+    try:
+        return REQUESTS[name]
+    except KeyError:
+        raise InvalidRequest(
+            f"unknown request type {name!r}; expected one of: {_known_types()}", field="type"
+        ) from None
+
+
+def decode_request(data: bytes) -> tuple[Request, Form]:
+    """Decode either JSON form or flat msgpack; raise InvalidRequest naming the field."""
+    if data[:1] and data[0] >= 0x80:  # a msgpack map; JSON starts with '{' or whitespace
+        try:
+            head = _MSGPACK_HEAD.decode(data)
+            cls = _request_class(head.type)
+            return msgspec.msgpack.decode(data, type=cls), Form.MSGPACK
+        except msgspec.MsgspecError as exc:
+            raise _invalid(exc, "msgpack request") from None
+    try:
+        head = _JSON_HEAD.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc, "request") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"request is not valid JSON: {exc}", field=None) from None
+    cls = _request_class(head.type)
+    if not head.payload:
+        try:
+            return msgspec.json.decode(data, type=cls), Form.FLAT
+        except msgspec.ValidationError as exc:
+            raise _invalid(exc, f"{head.type} request") from None
+    try:
+        request = msgspec.json.decode(head.payload, type=cls)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc, f"{head.type} payload", prefix="payload") from None
+    if head.protocol_version is not None and request.protocol_version is None:
+        request = msgspec.structs.replace(request, protocol_version=head.protocol_version)
+    return request, Form.ENVELOPE
+
+
+def encode_message(message: Message, form: Form = Form.FLAT) -> bytes:
+    """Encode a request or response in ``form``."""
+    if form is Form.MSGPACK:
+        return _MSGPACK_ENC.encode(message)
+    if form is Form.FLAT:
+        return _JSON_ENC.encode(message)
+    fields = msgspec.to_builtins(message)
+    tag = fields.pop("type")
+    return _JSON_ENC.encode({"type": tag, "payload": fields})
+
+
+def decode_response(data: bytes) -> Response:
+    """Client side: decode a reply in any of the three forms."""
+    try:
+        if data[:1] and data[0] >= 0x80:
+            return msgspec.msgpack.decode(data, type=AnyResponse)
+        head = _JSON_HEAD.decode(data)
+        if not head.payload:
+            return msgspec.json.decode(data, type=AnyResponse)
+        cls = RESPONSES.get(head.type)
+        if cls is None:
+            raise InvalidRequest(f"unknown response type {head.type!r}", field="type")
+        return msgspec.json.decode(head.payload, type=cls)
+    except msgspec.MsgspecError as exc:
+        raise InvalidRequest(f"malformed response from daemon: {exc}") from None
+
+
+def error_response(exc: GpuemuError) -> Error:
+    """The Error reply for a GpuemuError raised by a handler."""
+    return Error(code=str(exc.code), message=str(exc), field=getattr(exc, "field", None))
