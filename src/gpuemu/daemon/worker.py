@@ -1,0 +1,337 @@
+"""Warm workers: a process that imports one script once and calls its function per
+request, and the executor's handle on such a process.
+
+The child is ``python -P -m gpuemu.daemon.worker SCRIPT`` in its own session. Its
+frame channel is its original stdin/stdout, moved to private descriptors before the
+script is imported: the script's prints then go to stderr (fd 1 becomes a copy of
+fd 2) and its reads of stdin see an empty file, so nothing the script does can
+corrupt a frame. A frame is an 8-byte little-endian length and a msgpack body (tensor
+bytes raw, no base64). The child first sends a Hello, then answers each Request with
+one Reply until its stdin closes. The process helpers here serve one-shot runs too.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from ..errors import ReferenceScriptFailed
+from ..script import Request, encode_outputs
+from ..tensor import TensorData, to_numpy
+
+HEADER = struct.Struct("<Q")
+FUNCTION_NAMES = ("reference", "run")
+MODULE_NAME = "gpuemu_user_script"  # anything but "__main__", so the main guard does not run
+TAIL_LINES = 20  # lines of stderr or traceback quoted in an error
+
+
+class Hello(msgspec.Struct):
+    """The child's first frame: the function it calls, or None when the script has no
+    ``reference``/``run`` or failed to import (a one-shot run then shows why)."""
+
+    function: str | None
+
+
+class Reply(msgspec.Struct, omit_defaults=True):
+    """One call's result: the outputs, or the traceback of what the function raised."""
+
+    outputs: dict[str, TensorData] | None = None
+    error: str | None = None
+
+
+# --- the child -------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> None:
+    script = Path((argv or sys.argv)[1]).resolve()
+    frames_in, frames_out = _take_frame_channel()
+    fn, name = _load(script)
+    write_frame(frames_out, msgspec.msgpack.encode(Hello(function=name)))
+    if fn is None:
+        return
+    decoder, encoder = msgspec.msgpack.Decoder(Request), msgspec.msgpack.Encoder()
+    while (header := _read_exact(frames_in, HEADER.size)) is not None:
+        body = _read_exact(frames_in, HEADER.unpack(header)[0])
+        if body is None:
+            return
+        write_frame(frames_out, encoder.encode(_call(fn, decoder.decode(body))))
+
+
+def _take_frame_channel() -> tuple[int, int]:
+    """Move the frames to private fds; give the script an empty stdin and stderr as stdout."""
+    frames_in, frames_out = os.dup(0), os.dup(1)  # not inherited by the script's children
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return frames_in, frames_out
+
+
+def _load(script: Path) -> tuple[Callable | None, str | None]:
+    """Import the script as a module (its main guard stays false) and find its function."""
+    sys.argv = [str(script)]
+    sys.path.insert(0, str(script.parent))  # as `python script.py` would
+    loader = importlib.machinery.SourceFileLoader(MODULE_NAME, str(script))
+    spec = importlib.util.spec_from_loader(MODULE_NAME, loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:  # noqa: BLE001 - SystemExit too: a top-level script may exit
+        return None, None
+    finally:
+        sys.stdout.flush()
+    for name in FUNCTION_NAMES:
+        fn = getattr(module, name, None)
+        if callable(fn):
+            return fn, name
+    return None, None
+
+
+def _call(fn: Callable, request: Request) -> Reply:
+    try:
+        inputs = {name: to_numpy(td, f"inputs.{name}") for name, td in request.inputs.items()}
+        return Reply(outputs=encode_outputs(fn(inputs, **request.kwargs)))
+    except (Exception, SystemExit):
+        return Reply(error=traceback.format_exc())
+    finally:
+        sys.stdout.flush()  # the script's prints reach stderr per call, not at exit
+
+
+def _read_exact(fd: int, n: int) -> bytearray | None:
+    """``n`` bytes from a blocking ``fd``; None at end of file."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            return None
+        got += k
+    return buf
+
+
+def write_frame(fd: int, body: bytes, on_full: Callable[[], None] | None = None) -> None:
+    """Write a frame with one system call where the pipe has room, so that the reader
+    wakes once; ``on_full`` waits until a non-blocking ``fd`` can take more."""
+    parts = [memoryview(HEADER.pack(len(body))), memoryview(body)]
+    while parts:
+        try:
+            n = os.writev(fd, parts)
+        except BlockingIOError:
+            on_full()
+            continue
+        while parts and n >= len(parts[0]):
+            n -= len(parts.pop(0))
+        if parts:
+            parts[0] = parts[0][n:]
+
+
+# --- the executor's side ---------------------------------------------------------------
+
+class WorkerTimedOut(Exception):
+    """The deadline passed before the worker answered."""
+
+
+class WorkerDied(Exception):
+    """The worker exited, or broke the frame protocol; the message says which."""
+
+
+class WorkerProcess:
+    """The executor's handle on one child. Created as a placeholder (so that a pool can
+    count it under its lock) and spawned by ``start``; used by one thread at a time,
+    except ``signal_kill``."""
+
+    def __init__(self, script: str, cwd: str):
+        self.script, self.cwd = script, cwd
+        self.function = ""
+        self.stderr = StderrTail()
+        self._proc: subprocess.Popen | None = None
+        self._pidfd: int | None = None
+        self._lock = threading.Lock()
+
+    def start(self, deadline: float) -> bool:
+        """Spawn and wait for the Hello; False when the script cannot be kept warm."""
+        argv = [sys.executable, "-P", "-m", __spec__.name, self.script]
+        with self._lock:
+            self._proc = spawn(argv, self.cwd)
+        self._pidfd = _pidfd(self._proc.pid)
+        self.stderr.drain(self._proc.stderr)
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            os.set_blocking(pipe.fileno(), False)
+        try:
+            hello = self.receive(Hello, deadline)
+        except WorkerDied:  # it died importing the script: a one-shot run will show how
+            return False
+        self.function = hello.function or ""
+        return hello.function is not None
+
+    def send(self, body: bytes, deadline: float) -> None:
+        fd = self._proc.stdin.fileno()
+        try:
+            write_frame(fd, body, lambda: self._wait(fd, select.POLLOUT, deadline))
+        except BrokenPipeError:
+            raise WorkerDied("closed its input") from None
+
+    def receive(self, kind: type, deadline: float):
+        header = self._read_exact(HEADER.size, deadline)
+        body = self._read_exact(HEADER.unpack(header)[0], deadline)
+        try:
+            return msgspec.msgpack.decode(body, type=kind)
+        except msgspec.DecodeError as exc:
+            raise WorkerDied(f"sent a malformed {kind.__name__} frame ({exc})") from None
+
+    def alive(self) -> bool:
+        if self._pidfd is not None:
+            return not _readable(self._pidfd, 0.0)
+        return self._proc.poll() is None
+
+    def signal_kill(self) -> None:
+        """Kill the process group from any thread; the owner reaps it."""
+        with self._lock:
+            if self._proc is not None:
+                kill_group(self._proc)
+
+    def kill(self, grace_s: float = 0.0) -> str:
+        """Kill and reap (idempotent); returns how the process ended, for messages.
+
+        ``grace_s`` lets a worker that is already dying finish and report its own status.
+        """
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return "was already stopped"
+        if self._pidfd is not None:
+            _readable(self._pidfd, grace_s)
+            os.close(self._pidfd)
+        kill_group(proc)
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+        self.stderr.join()
+        return exit_status(proc.returncode)
+
+    def _read_exact(self, n: int, deadline: float) -> bytearray:
+        buf = bytearray(n)
+        view, got, fd = memoryview(buf), 0, self._proc.stdout.fileno()
+        while got < n:
+            try:
+                k = os.readv(fd, [view[got:]])
+            except BlockingIOError:
+                self._wait(fd, select.POLLIN, deadline)
+                continue
+            if k == 0:
+                raise WorkerDied("died during the call")
+            got += k
+        return buf
+
+    def _wait(self, fd: int, event: int, deadline: float) -> None:
+        """Until ``fd`` is ready; WorkerDied if the child exits first (the pidfd notices
+        even when a forked grandchild holds the pipes), WorkerTimedOut at the deadline."""
+        poller = select.poll()
+        poller.register(fd, event)
+        if self._pidfd is not None:
+            poller.register(self._pidfd, select.POLLIN)
+        ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+        if fd in ready:
+            return
+        if ready:
+            raise WorkerDied("died during the call")
+        if time.monotonic() >= deadline:
+            raise WorkerTimedOut
+
+
+class StderrTail:
+    """Drains a child's stderr on a thread into its last lines, so that a chatty
+    script never blocks on a full pipe and an error can quote what it printed."""
+
+    def __init__(self, max_lines: int = 4 * TAIL_LINES, max_line: int = 4096):
+        self._lines: deque[bytes] = deque(maxlen=max_lines)
+        self._partial, self._max_line = b"", max_line
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def drain(self, pipe) -> None:
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True,
+                                        name="gpuemu-worker-stderr")
+        self._thread.start()
+
+    def _run(self, pipe) -> None:
+        with pipe:
+            while chunk := os.read(pipe.fileno(), 65536):
+                with self._lock:
+                    *lines, partial = (self._partial + chunk).split(b"\n")
+                    self._lines.extend(line[-self._max_line:] for line in lines)
+                    self._partial = partial[-self._max_line:]
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)  # a grandchild that left the group may hold the pipe
+
+    def tail(self) -> str:
+        with self._lock:
+            lines = [*self._lines, self._partial]
+        return last_lines(b"\n".join(lines))
+
+
+def spawn(argv: list[str], cwd: str) -> subprocess.Popen:
+    """A child in a new session, so that killing its group kills everything it started."""
+    try:
+        return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+    except OSError as exc:
+        raise ReferenceScriptFailed(
+            f"script {argv[-1]} could not be started in {cwd}: {exc}"
+        ) from None
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone, or only zombies remain
+
+
+def exit_status(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def last_lines(text: bytes | str, n: int = TAIL_LINES) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return "\n".join(text.rstrip().splitlines()[-n:])
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits (Linux >= 5.3)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _readable(fd: int, timeout_s: float) -> bool:
+    poller = select.poll()  # not select.select: fds above 1023 are fine
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout_s * 1000))
+
+
+if __name__ == "__main__":
+    main()
