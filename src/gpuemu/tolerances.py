@@ -5,7 +5,13 @@ A pair passes an element when ``|actual - expected| <= atol + rtol * |expected|`
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
 import msgspec
+import numpy as np
 
 from .dtypes import DType
 
@@ -35,6 +41,10 @@ class ToleranceConfig(msgspec.Struct, frozen=True):
             raise ValueError(f"tolerance scale factor must be > 0, got {factor!r}")
         return ToleranceConfig(atol=self.atol * factor, rtol=self.rtol * factor)
 
+    def looser(self, other: ToleranceConfig) -> ToleranceConfig:
+        """The element-wise larger of two pairs: accepts whatever either accepts."""
+        return ToleranceConfig(atol=max(self.atol, other.atol), rtol=max(self.rtol, other.rtol))
+
     @property
     def is_exact(self) -> bool:
         return self.atol == 0 and self.rtol == 0
@@ -47,3 +57,182 @@ DEFAULT_TOLERANCES: dict[DType, ToleranceConfig] = {
     DType.Float16: ToleranceConfig(1e-2, 1e-2),
     DType.BFloat16: ToleranceConfig(1e-2, 1e-2),
 }
+
+UNIT_ROUNDOFF: dict[DType, float] = {
+    DType.Float16: 2.0**-11,
+    DType.BFloat16: 2.0**-8,
+    DType.Float32: 2.0**-24,
+    DType.Float64: 2.0**-53,
+}
+"""u: the largest relative error of one rounding to nearest (half an ulp at 1)."""
+
+
+def unit_roundoff(dtype: DType | str) -> float:
+    """``u`` of a float dtype; 0 for integers and bool, whose arithmetic is exact."""
+    return UNIT_ROUNDOFF.get(DType.parse(dtype), 0.0)
+
+
+CROSS_FRAMEWORK_K = 1024
+"""A typical reduction length (hidden size) for the cross-framework profile."""
+
+CONFIDENCE = 6.0
+"""lambda of the probabilistic bound: a sum of K independent rounding errors, each at most
+u*|s_j|, exceeds lambda*u*sqrt(sum s_j^2) with probability <= 2*exp(-lambda^2/2) ~ 3e-8
+(Hoeffding), so a correct kernel trips it less than once per 30 million elements."""
+
+# op_type -> (roundings of each output outside the sum, sums K terms, terms may cancel)
+_OP_MODELS: dict[str, tuple[int, bool, bool]] = {
+    "elementwise": (2, False, False),  # the op and the reference each round once
+    "reduction": (1, True, True),      # the final rounding to the output dtype
+    "matmul": (2, True, True),         # plus the rounding of each product
+    "softmax": (3, True, False),       # exp, divide, output; the sum's terms are positive
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ToleranceProfile:
+    """A named table DType -> ToleranceConfig; dtypes it leaves out get their default
+    (integers and bool: exact)."""
+
+    name: str
+    table: Mapping[DType, ToleranceConfig]
+
+    def __post_init__(self) -> None:
+        table = {DType.parse(d): t for d, t in self.table.items()}
+        object.__setattr__(self, "table", MappingProxyType(table))
+
+    def get(self, dtype: DType | str) -> ToleranceConfig:
+        d = DType.parse(dtype)
+        return self.table.get(d) or ToleranceConfig.for_dtype(d)
+
+    @classmethod
+    def for_testing(cls) -> ToleranceProfile:
+        """The per-dtype defaults of DESIGN.md."""
+        return cls("testing", DEFAULT_TOLERANCES)
+
+    @classmethod
+    def for_production(cls) -> ToleranceProfile:
+        """Ten times tighter than the defaults, but never below 2u: the op and the
+        reference may each round the true value once, in opposite directions."""
+        return cls("production", {
+            d: ToleranceConfig(max(t.atol / 10, 2 * UNIT_ROUNDOFF[d]),
+                               max(t.rtol / 10, 2 * UNIT_ROUNDOFF[d]))
+            for d, t in DEFAULT_TOLERANCES.items()
+        })
+
+    @classmethod
+    def for_cross_framework(cls, k: int = CROSS_FRAMEWORK_K) -> ToleranceProfile:
+        """Two correct frameworks summing ``k`` terms in different orders (half types
+        accumulating in float32, as torch and jax do) can each be off by the bound of
+        get_recommended_tolerance("reduction"), so they differ by up to twice it. Only
+        float32 ends up looser than its default: the half-type defaults already cover an
+        ulp or two of an fp32-accumulated result, and float64's error sits far below 1e-10."""
+        def bound(d: DType) -> ToleranceConfig:
+            acc = DType.Float32 if d in (DType.Float16, DType.BFloat16) else d
+            return _error_bound(d, "reduction", k, acc).scale(2).looser(DEFAULT_TOLERANCES[d])
+        return cls("cross_framework", {d: bound(d) for d in DEFAULT_TOLERANCES})
+
+
+def get_recommended_tolerance(
+    dtype: DType | str,
+    op_type: str = "elementwise",
+    k: int = 1,
+    *,
+    accumulate: DType | str | None = None,
+) -> ToleranceConfig:
+    """The tolerance an op of ``op_type`` over ``k`` terms needs in ``dtype``; never
+    below the dtype default. ``accumulate`` is the sum's dtype (default: ``dtype``; pass
+    "float32" for the usual half-precision kernels that accumulate in float32).
+
+    Derivation (probabilistic, Higham & Mary 2019/2020, not the worst-case K*u): a sum
+    of K terms rounded with unit roundoff u has error <= lambda*u*sqrt(sum_j s_j^2) over
+    its partial sums s_j. Partial sums of terms with mean mu and spread sigma grow like
+    j*|mu| + sigma*sqrt(j), so the error is <= lambda*sqrt(K)*u*|s| + lambda*K*u*sigma.
+    Hence rtol = lambda*sqrt(K)*u_acc + r*u_out (r = roundings outside the sum, see
+    _OP_MODELS) and, where terms may cancel, atol = lambda*K*u_acc with sigma = 1: inputs
+    of order one, as normalised activations and weights are. Elementwise ops need only
+    rtol = 2u, so their defaults stand. Integers and bool stay exact.
+    """
+    d = DType.parse(dtype)
+    return ToleranceConfig.for_dtype(d).looser(_error_bound(d, op_type, k, accumulate or d))
+
+
+def _error_bound(d: DType, op_type: str, k: int, accumulate: DType | str) -> ToleranceConfig:
+    """The derived (atol, rtol) of get_recommended_tolerance, before the default floor."""
+    if op_type not in _OP_MODELS:
+        raise ValueError(
+            f"op_type {op_type!r} has no error model; use one of {', '.join(_OP_MODELS)}"
+        )
+    if k < 1:
+        raise ValueError(f"k is the number of summed terms and must be >= 1, got {k}")
+    if not d.is_float:
+        return EXACT
+    u_out, u_acc = UNIT_ROUNDOFF[d], unit_roundoff(accumulate)
+    if u_acc == 0:
+        raise ValueError(f"accumulate must be a float dtype, got {accumulate!r}")
+    roundings, sums, cancels = _OP_MODELS[op_type]
+    rtol = roundings * u_out + (CONFIDENCE * math.sqrt(k) * u_acc if sums else 0.0)
+    atol = CONFIDENCE * k * u_acc if cancels else 0.0
+    return ToleranceConfig(atol=atol, rtol=rtol)
+
+
+CALIBRATION_MARGIN = 4.0
+"""The worst of a few dozen samples underestimates the tail of the error; a factor 4
+(two more bits) leaves room for it without hiding a real bug."""
+
+
+def calibrate_tolerance(
+    op_fn: Callable[..., np.ndarray],
+    ref_fn: Callable[..., np.ndarray],
+    shapes: Sequence[Sequence[int]],
+    dtype: DType | str,
+    n_samples: int = 32,
+    rng: np.random.Generator | int | None = None,
+    *,
+    margin: float = CALIBRATION_MARGIN,
+) -> ToleranceConfig:
+    """Observe how far ``op_fn`` strays from ``ref_fn`` and return a tolerance with margin.
+
+    Each sample draws one standard-normal input per entry of ``shapes`` (cast to
+    ``dtype``) and calls both functions with the same arrays. ``rng`` is a Generator or a
+    seed (None means seed 0): calibration is repeatable. rtol is ``margin`` times the
+    largest relative error among the larger half of |reference| values (where relative
+    error means something); atol covers, with the same margin, whatever rtol leaves over
+    near zero. Floors: rtol >= u, atol >= the dtype's smallest normal number.
+    """
+    d = DType.parse(dtype)
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.Generator(
+        np.random.PCG64(0 if rng is None else rng))
+    errs, mags = [], []
+    for i in range(n_samples):
+        inputs = [_draw(gen, tuple(s), d) for s in shapes]
+        out = np.asarray(op_fn(*inputs), dtype=np.float64)
+        ref = np.asarray(ref_fn(*inputs), dtype=np.float64)
+        if out.shape != ref.shape:
+            raise ValueError(f"calibrate_tolerance: sample {i}: op returned shape "
+                             f"{list(out.shape)} but the reference {list(ref.shape)}")
+        same = (np.isnan(out) & np.isnan(ref)) | (np.isinf(out) & (out == ref))
+        err, mag = np.abs(out - ref)[~same], np.abs(ref)[~same]
+        if not np.isfinite(err).all():
+            raise ValueError(f"calibrate_tolerance: sample {i}: op and reference disagree on "
+                             "NaN/Inf; no tolerance absorbs that - fix the op or the inputs")
+        errs.append(err)
+        mags.append(mag)
+    err, mag = np.concatenate(errs), np.concatenate(mags)
+    if not d.is_float:
+        return ToleranceConfig(atol=margin * float(err.max(initial=0.0)), rtol=0.0)
+    big = (mag >= np.median(mag)) & (mag > 0) if mag.size else np.zeros(0, bool)
+    rel = float((err[big] / mag[big]).max(initial=0.0))
+    slack = float((err - rel * mag).max(initial=0.0))
+    tiny = float(np.finfo(d.numpy).smallest_normal)
+    return ToleranceConfig(atol=max(margin * slack, tiny), rtol=max(margin * rel, UNIT_ROUNDOFF[d]))
+
+
+def _draw(gen: np.random.Generator, shape: tuple[int, ...], d: DType) -> np.ndarray:
+    if d.is_float:
+        return gen.standard_normal(shape).astype(d.numpy)
+    if d is DType.Bool:
+        return gen.random(shape) < 0.5
+    info = np.iinfo(d.numpy)
+    low, high = max(info.min, -100), min(info.max, 100)
+    return gen.integers(low, high, shape, dtype=d.numpy, endpoint=True)

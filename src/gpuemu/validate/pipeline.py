@@ -1,0 +1,392 @@
+"""The validation pipeline: ordered stages reporting into one ValidationResult.
+
+shape -> dtype -> values (tolerance, NaN and Inf in one chunked pass) -> invariants.
+
+Values pass when ``|actual - expected| <= atol + rtol*|expected|`` computed in float64,
+except that integers and bool on both sides compare exactly (int64 values above 2^53
+stay distinct). NaN parity: NaN facing NaN, or an Inf facing the same Inf, is a match.
+
+Speed (DESIGN.md wants 256 MiB of float32 at >= 1.5 GiB/s): the arrays are walked in C
+order, CHUNK elements at a time (np.nditer buffers and casts strided or narrow inputs
+chunk by chunk, so nothing full-size is ever allocated), and each chunk is screened by
+ufuncs writing into preallocated buffers -- in float32 when both sides fit, with a
+margin that makes a screen pass imply the float64 pass. The elements the screen cannot
+vouch for (mismatches, NaN/Inf, borderline values) are gathered and judged exactly in
+float64. Measured on 2 cores: ~2 GiB/s for passing float32, float64 or NaN-parity data;
+a chunk full of mismatches costs ~10x more; transposed inputs pay numpy's strided
+gather (~0.2 GiB/s) and float16 numpy's slow float16 cast (~0.3 GiB/s).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..dtypes import DType
+from ..errors import InvalidRequest
+from ..tolerances import ToleranceConfig
+from .invariants import check_invariants, resolve_invariants
+from .result import FailureKind, FailureReason, MismatchReport, ValidationResult
+
+CHUNK = 1 << 16
+"""Elements per step: the scratch buffers stay in cache (measured ~3x faster than 1Mi)."""
+
+_SCREEN_MARGIN = 1.0 - 2.0**-20
+"""Tightens the float32 screen by far more than its roundings (a few 2^-24), so that a
+float32 pass implies a float64 pass; elements inside the margin get the exact check."""
+
+_FITS_FLOAT32 = frozenset({DType.Float16, DType.BFloat16, DType.Float32})
+
+
+def validate_output(
+    actual,
+    expected,
+    *,
+    op_name: str = "",
+    seed: int = 0,
+    tolerance: ToleranceConfig | None = None,
+    invariants: Sequence[str] = (),
+    inputs: Mapping[str, np.ndarray] | None = None,
+    check_nan: bool = True,
+    check_inf: bool = True,
+) -> ValidationResult:
+    """Check an op's ``actual`` output against the reference's ``expected``.
+
+    ``tolerance`` None means the default of the dtypes: the looser of the two defaults
+    when they differ (the dtype stage already fails the case; the value stage then says
+    whether the values are right at the coarser precision). ``invariants`` name entries
+    of INVARIANTS (unknown names raise InvalidRequest before any work); ``inputs`` feed
+    ``shape_preserved``. ``check_nan``/``check_inf`` False do not accept unexpected
+    NaN/Inf: such elements count as ToleranceExceeded mismatches instead of failing
+    their own stage. To accept NaN/Inf, the reference must produce them (NaN parity).
+
+    ``max_diff``/``max_rel_diff`` cover every element but NaN/Inf parity matches (a NaN
+    difference ranks highest); relative differences skip elements where expected is 0
+    or non-finite. The mismatch report names the worst violating elements instead.
+    """
+    started = time.perf_counter()
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    a_dt = DType.from_numpy(actual.dtype, field="actual")
+    e_dt = DType.from_numpy(expected.dtype, field="expected")
+    checks = resolve_invariants(invariants)
+    tol = _checked(tolerance) if tolerance is not None else (
+        ToleranceConfig.for_dtype(a_dt).looser(ToleranceConfig.for_dtype(e_dt)))
+    result = ValidationResult(
+        passed=False, op_name=op_name, seed=seed, dtype=a_dt.value,
+        shape=list(actual.shape), atol=tol.atol, rtol=tol.rtol,
+    )
+    if actual.shape != expected.shape:
+        result.failures = [FailureReason(
+            kind=FailureKind.ShapeMismatch,
+            message=f"shape mismatch: actual {list(actual.shape)} vs expected "
+                    f"{list(expected.shape)}; the op must return the reference's shape "
+                    "(values were not compared)",
+            expected=str(list(expected.shape)), actual=str(list(actual.shape)),
+        )]
+    else:
+        failures = []
+        if a_dt is not e_dt:
+            failures.append(FailureReason(
+                kind=FailureKind.DtypeMismatch,
+                message=f"dtype mismatch: actual is {a_dt.short_name} but expected is "
+                        f"{e_dt.short_name}; the op must return the reference's dtype "
+                        "(values were still compared, in float64 unless both are integers)",
+                expected=e_dt.value, actual=a_dt.value,
+            ))
+        values = _Comparison(actual, expected, tol, check_nan, check_inf)
+        values.run()
+        failures += values.failures()
+        result.max_diff, result.max_rel_diff = values.max_diffs()
+        result.mismatch = values.report()
+        failures += check_invariants(checks, actual, inputs or {}, tol)
+        result.failures = failures
+    result.passed = not result.failures
+    result.duration_ms = (time.perf_counter() - started) * 1e3
+    return result
+
+
+def _checked(tol: ToleranceConfig) -> ToleranceConfig:
+    if all(math.isfinite(v) and v >= 0 for v in (tol.atol, tol.rtol)):
+        return tol
+    raise InvalidRequest(
+        f"tolerance: atol and rtol must be finite and >= 0, got atol={tol.atol!r}, "
+        f"rtol={tol.rtol!r}", field="tolerance",
+    )
+
+
+@dataclass(slots=True)
+class _Best:
+    """The greatest value offered and its flat index. NaN ranks above everything (a NaN
+    difference is the worst there is); negative values mean "not applicable"; ties keep
+    the earliest index."""
+
+    value: float = -1.0
+    index: int | None = None
+
+    def offer(self, values: np.ndarray, base: int, positions: np.ndarray | None = None) -> None:
+        if not values.size:
+            return
+        i = int(np.argmax(values))
+        v = float(values[i])
+        if v < 0 or math.isnan(self.value):
+            return
+        if self.index is None or math.isnan(v) or v > self.value:
+            self.value, self.index = v, base + int(i if positions is None else positions[i])
+
+
+@dataclass(slots=True)
+class _Count:
+    """How many positions a stage flagged and the first of them (flat, C order)."""
+
+    count: int = 0
+    first: int | None = None
+
+    def add(self, mask: np.ndarray, base: int, positions: np.ndarray | None = None) -> None:
+        n = int(np.count_nonzero(mask))
+        if n and self.first is None:
+            i = int(np.argmax(mask))
+            self.first = base + int(i if positions is None else positions[i])
+        self.count += n
+
+
+@dataclass(slots=True)
+class _Comparison:
+    """One pass over both arrays, tallying the tolerance, NaN and Inf stages."""
+
+    actual: np.ndarray
+    expected: np.ndarray
+    tol: ToleranceConfig
+    check_nan: bool
+    check_inf: bool
+    bad: _Count = field(default_factory=_Count)
+    nan: _Count = field(default_factory=_Count)
+    inf: _Count = field(default_factory=_Count)
+    worst_abs: _Best = field(default_factory=_Best)  # among violations
+    worst_rel: _Best = field(default_factory=_Best)
+    all_abs: _Best = field(default_factory=_Best)    # among all elements
+    all_rel: _Best = field(default_factory=_Best)
+    exact: bool = False
+    _atol: np.ndarray | None = None  # screen constants and scratch buffers, set by run()
+    _rtol: np.ndarray | None = None
+    _scratch: list[np.ndarray] = field(default_factory=list)
+    _mask: np.ndarray | None = None
+
+    def run(self) -> None:
+        self.exact = self.actual.dtype.kind in "biu" and self.expected.dtype.kind in "biu"
+        if self.exact:
+            work, step = None, self._exact_int_chunk
+        elif {DType.from_numpy(self.actual.dtype), DType.from_numpy(self.expected.dtype)
+              } <= _FITS_FLOAT32 and _screens_in_float32(self.tol):
+            work, step = np.dtype(np.float32), self._screen_chunk
+        else:
+            work, step = np.dtype(np.float64), self._screen_chunk
+        if work is not None:
+            margin = _SCREEN_MARGIN if work == np.float32 else 1.0
+            self._atol = np.array(self.tol.atol * margin, dtype=work)
+            self._rtol = np.array(self.tol.rtol * margin, dtype=work)
+            self._scratch = [np.empty(CHUNK, work) for _ in range(3)]
+        self._mask = np.empty(CHUNK, bool)
+        if self.actual.size == 0:
+            return
+        it = np.nditer(
+            [self.actual, self.expected], flags=["external_loop", "buffered", "zerosize_ok"],
+            op_flags=[["readonly"], ["readonly"]], op_dtypes=None if work is None else [work] * 2,
+            casting="unsafe", buffersize=CHUNK, order="C",
+        )
+        base = 0
+        with np.errstate(all="ignore"):
+            for x, y in it:
+                step(x, y, base)
+                base += x.size
+
+    def _screen_chunk(self, x: np.ndarray, y: np.ndarray, base: int) -> None:
+        """Screen a chunk; only the elements it cannot vouch for are evaluated exactly."""
+        k = x.size
+        d, mag, t = (b[:k] for b in self._scratch)
+        ok = self._mask[:k]
+        np.subtract(x, y, out=d)
+        np.abs(d, out=d)
+        np.abs(y, out=mag)
+        np.multiply(mag, self._rtol, out=t)
+        np.add(t, self._atol, out=t)
+        np.less_equal(d, t, out=ok)
+        i = int(d.argmax())  # a NaN or Inf anywhere shows up here
+        if not (ok.all() and math.isfinite(d[i])):
+            ok &= np.isfinite(d)  # |a - e| = Inf passes `d <= t` where expected is Inf
+            at = np.flatnonzero(~ok)
+            self._exact_float(x[at], y[at], base, at)
+            d[at], mag[at] = -1.0, 1.0  # ... and leave the statistics below to the rest
+            i = int(d.argmax())
+        self.all_abs.offer(d[i : i + 1], base + i)
+        np.divide(d, mag, out=t)
+        j = int(t.argmax())
+        if not math.isfinite(t[j]):
+            # expected is 0 somewhere (0/0, x/0): mask those out with arithmetic, because
+            # masked ufuncs (where=, putmask) run ~30x slower on scattered masks.
+            np.multiply(t, mag, out=d)  # NaN where |e| = 0, +Inf where d/|e| overflowed
+            if np.fmax.reduce(d) == math.inf:  # |e| tiny: those quotients are the greatest
+                over = np.flatnonzero(np.isposinf(d))
+                a, e = x[over].astype(np.float64), y[over].astype(np.float64)
+                self.all_rel.offer(np.abs(a - e) / np.abs(e), base, over)
+                t[over], d[over] = -1.0, 0.0
+            np.multiply(d, 0, out=d)
+            np.add(t, d, out=t)  # NaN where |e| = 0
+            np.fmax(t, -1.0, out=t)  # ... and -1 there: "no relative diff"
+            j = int(t.argmax())
+        self.all_rel.offer(t[j : j + 1], base + j)
+
+    def _exact_float(self, x: np.ndarray, y: np.ndarray, base: int, at: np.ndarray) -> None:
+        """The DESIGN.md rule in float64 for the elements ``x``, ``y`` at chunk positions ``at``."""
+        a, e = x.astype(np.float64), y.astype(np.float64)
+        a_nan, a_inf = np.isnan(a), np.isinf(a)
+        parity = (a_nan & np.isnan(e)) | (a_inf & (a == e))
+        d, mag = np.abs(a - e), np.abs(e)
+        within = np.isfinite(d) & (d <= self.tol.atol + self.tol.rtol * mag)
+        flagged = parity | within
+        if self.check_nan:
+            nan = a_nan & ~np.isnan(e)
+            self.nan.add(nan, base, at)
+            flagged |= nan
+        if self.check_inf:
+            inf = a_inf & ~parity
+            self.inf.add(inf, base, at)
+            flagged |= inf
+        has_rel = ~parity & (mag > 0) & np.isfinite(mag)
+        rel = d / mag
+        rel[~has_rel] = -1.0
+        self.all_abs.offer(np.where(parity, -1.0, d), base, at)
+        self.all_rel.offer(rel, base, at)
+        bad = ~flagged
+        if bad.any():
+            self.bad.add(bad, base, at)
+            self.worst_abs.offer(np.where(bad, d, -1.0), base, at)
+            self.worst_rel.offer(np.where(bad, rel, -1.0), base, at)
+
+    def _exact_int_chunk(self, x: np.ndarray, y: np.ndarray, base: int) -> None:
+        differs = np.not_equal(x, y, out=self._mask[: x.size])
+        if not differs.any():
+            return
+        at = np.flatnonzero(differs)
+        d = _int_distance(x[at], y[at])
+        mag = np.abs(y[at].astype(np.float64))
+        rel = np.divide(d, mag, out=np.full_like(d, -1.0), where=mag > 0)
+        self.all_abs.offer(d, base, at)
+        self.all_rel.offer(rel, base, at)
+        bad = ~(d <= self.tol.atol + self.tol.rtol * mag)
+        if bad.any():
+            self.bad.add(bad, base, at)
+            self.worst_abs.offer(np.where(bad, d, -1.0), base, at)
+            self.worst_rel.offer(np.where(bad, rel, -1.0), base, at)
+
+    # -- what the pass found --------------------------------------------------------
+
+    def max_diffs(self) -> tuple[float | None, float | None]:
+        abs_diff = None if self.all_abs.index is None else self._at(self.all_abs.index)[2]
+        rel_diff = None if self.all_rel.index is None else self._at(self.all_rel.index)[3]
+        if self.exact and self.actual.size:  # equal integers were never offered
+            abs_diff = 0.0 if abs_diff is None else abs_diff
+            if rel_diff is None and np.any(self.expected):
+                rel_diff = 0.0
+        return abs_diff, rel_diff
+
+    def report(self) -> MismatchReport | None:
+        if not self.bad.count:
+            return None
+        a, e, d, _ = self._at(self.worst_abs.index)
+        rel_at = self.worst_rel.index
+        return MismatchReport(
+            mismatched=self.bad.count, total=self.actual.size,
+            percent=100.0 * self.bad.count / self.actual.size,
+            max_abs_diff=d, max_abs_index=_index(self.worst_abs.index, self.actual.shape),
+            max_rel_diff=None if rel_at is None else self._at(rel_at)[3],
+            max_rel_index=[] if rel_at is None else _index(rel_at, self.actual.shape),
+            atol=self.tol.atol, rtol=self.tol.rtol,
+            actual_at_max=float(a), expected_at_max=float(e),
+        )
+
+    def failures(self) -> list[FailureReason]:
+        found = []
+        if self.bad.count:
+            found.append(self._tolerance_failure())
+        total, shape = self.actual.size, self.actual.shape
+        if self.nan.count:
+            a, e, _, _ = self._at(self.nan.first)
+            found.append(FailureReason(
+                kind=FailureKind.NaNDetected, count=self.nan.count,
+                index=_index(self.nan.first, shape), actual=str(a), expected=str(e),
+                message=f"actual has NaN at {self.nan.count} of {total} positions where "
+                        f"expected does not, first at {_index(self.nan.first, shape)} "
+                        f"(expected {e!s}); if NaN is right there, the reference must "
+                        "produce it too (NaN parity)",
+            ))
+        if self.inf.count:
+            a, e, _, _ = self._at(self.inf.first)
+            found.append(FailureReason(
+                kind=FailureKind.InfDetected, count=self.inf.count,
+                index=_index(self.inf.first, shape), actual=str(a), expected=str(e),
+                message=f"actual has Inf at {self.inf.count} of {total} positions where "
+                        f"expected does not have the same Inf, first at "
+                        f"{_index(self.inf.first, shape)} (actual {a!s}, expected {e!s})",
+            ))
+        return found
+
+    def _tolerance_failure(self) -> FailureReason:
+        n, total, shape = self.bad.count, self.actual.size, self.actual.shape
+        if self.tol.is_exact:
+            head = f"{n} of {total} elements ({100 * n / total:.2f}%) differ (exact comparison)"
+        else:
+            head = (f"{n} of {total} elements ({100 * n / total:.2f}%) exceed "
+                    f"atol={self.tol.atol:g} + rtol={self.tol.rtol:g}*|expected|")
+        a, e, d, _ = self._at(self.worst_abs.index)
+        where = _index(self.worst_abs.index, shape)
+        text = f"{head}; max abs diff {d:.2e} at {where} (actual {a!s}, expected {e!s})"
+        if self.worst_rel.index is None:
+            text += ", no relative diff (expected is 0 or non-finite at every mismatch)"
+        else:
+            ra, re, _, r = self._at(self.worst_rel.index)
+            text += (f", max rel diff {r:.2e} at {_index(self.worst_rel.index, shape)} "
+                     f"(actual {ra!s}, expected {re!s})")
+        return FailureReason(
+            kind=FailureKind.ToleranceExceeded, message=text, count=n, index=where,
+            actual=str(a), expected=str(e),
+        )
+
+    def _at(self, flat: int):
+        """actual, expected, |a - e| and |a - e|/|e| (None where undefined) at ``flat``,
+        recomputed from the original elements: exact for integers, float64 otherwise."""
+        a, e = self.actual.flat[flat], self.expected.flat[flat]
+        if self.exact:
+            a, e = int(a), int(e)
+            d, mag = float(abs(a - e)), float(abs(e))
+        else:
+            d, mag = abs(float(a) - float(e)), abs(float(e))
+        rel = d / mag if 0 < mag < math.inf else None
+        return a, e, d, rel
+
+
+def _screens_in_float32(tol: ToleranceConfig) -> bool:
+    """Whether the float32 screen is sound: both constants normal in float32, far from
+    overflow, and atol > 0 so that underflow in rtol*|e| stays negligible next to it."""
+    normal = 2.0**-100
+    return normal <= tol.atol <= 2.0**100 and (tol.rtol == 0 or normal <= tol.rtol <= 1)
+
+
+def _int_distance(a: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """|a - e| of integer/bool arrays as float64, exact up to that final rounding."""
+    common = np.promote_types(a.dtype, e.dtype)
+    if common.kind not in "biu":  # int64 against uint64: no integer type holds both
+        return np.array([abs(int(p) - int(q)) for p, q in zip(a.tolist(), e.tolist())],
+                        dtype=np.float64)
+    common = np.dtype(np.uint8) if common.kind == "b" else common
+    a, e = a.astype(common), e.astype(common)
+    unsigned = np.dtype(f"u{common.itemsize}")
+    # hi - lo wraps modulo 2^bits in the unsigned view, which is exact for 0 <= hi - lo < 2^bits
+    return (np.maximum(a, e).view(unsigned) - np.minimum(a, e).view(unsigned)).astype(np.float64)
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> list[int]:
+    return [int(i) for i in np.unravel_index(flat, shape)]
