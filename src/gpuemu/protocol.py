@@ -104,13 +104,17 @@ class CompareBaseline(Request):
 
 
 class FuzzOp(Request):
-    """Script-based mode. ``seed``/``iterations`` also accepted at top level (seed 000)."""
+    """Script-based mode. ``seed``/``iterations`` also accepted at top level (seed 000).
+
+    ``start`` (ours) runs cases ``start .. start+iterations-1`` of the seed's sequence, so a
+    client can fuzz in chunks and show progress; the cases are the same as in one request."""
 
     op_name: str
     fuzz_config: FuzzConfigPayload | None = None
     iterations: int | None = None
     seed: int | None = None
     fail_fast: bool = False
+    start: int = 0
 
 
 class Reproduce(Request):
@@ -190,19 +194,25 @@ class GetTestCase(Request):
 
 
 class GetTestBatch(Request):
+    """Cases ``start .. start+count-1`` of root ``seed`` (``start`` is ours, as in FuzzOp)."""
+
     op_name: str
     count: int = 10
     seed: int | None = None
     fuzz_config: FuzzConfigPayload | None = None
+    start: int = 0
 
 
 class SubmitOutput(Request):
-    """The output for a case handed out by GetTestCase/GetTestBatch, named by its seed."""
+    """The output for a case handed out by GetTestCase/GetTestBatch, named by its seed.
+
+    ``error`` (ours) instead of ``output`` records that the op raised: an ExecutionError."""
 
     op_name: str
     seed: int
-    output: TensorData
+    output: TensorData | None = None
     fuzz_config: FuzzConfigPayload | None = None
+    error: str | None = None
 
 
 REQUEST_TYPES: tuple[type[Request], ...] = (
@@ -286,13 +296,17 @@ class ReproduceResult(Response):
 
 
 class MinimizeResult(Response):
+    """``minimized_case`` is the shrunk case spec; Reproduce(minimized_seed) regenerates it."""
+
     original_seed: int
     minimized_seed: int
     original_shape: dict[str, list[int]]
     minimized_shape: dict[str, list[int]]
     strategy: str
-    steps: int
+    steps: list[str]
+    calls: int
     result: ValidationResult
+    minimized_case: dict[str, Any] = {}
 
 
 class FailureSummary(msgspec.Struct, omit_defaults=True):

@@ -1,0 +1,111 @@
+"""``gpuemu daemon start|stop|status|logs``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .. import paths
+from ..client import Client, ClientError
+from ..errors import ConfigError, GpuemuError
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"gpuemu: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def daemon() -> None:
+    """Start, stop and inspect the gpuemu daemon.
+
+    \b
+    Examples:
+      gpuemu daemon start --background   # serve the project in this directory
+      gpuemu daemon status
+      gpuemu daemon logs -n 50
+      gpuemu daemon stop
+    """
+
+
+@daemon.command()
+@click.option("--background", is_flag=True, help="Detach and return once the daemon answers.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="gpuemu.toml to serve (default: found from the working directory).")
+def start(background: bool, config_path: Path | None) -> None:
+    """Start the daemon (in the foreground unless --background)."""
+    from ..config import find_config, load_config
+    from ..daemon.launcher import start_background
+    from ..daemon.server import run_daemon, socket_answers
+
+    config_path = config_path or find_config()
+    try:
+        if config_path:
+            load_config(config_path)  # report a bad config here, not in the daemon log
+        if socket_answers(paths.socket_path()):
+            _fail(f"a daemon is already running on {paths.socket_path()}; "
+                  "`gpuemu daemon stop` stops it", 1)
+        if background:
+            start_background(config_path)
+            click.echo(f"gpuemu daemon started on {paths.socket_path()} "
+                       f"(project: {config_path or 'none'}); logs: {paths.log_dir()}")
+        else:
+            run_daemon(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except GpuemuError as exc:
+        _fail(str(exc), 1)
+
+
+@daemon.command()
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for it to exit.")
+def stop(timeout: float) -> None:
+    """Ask the daemon to finish in-flight work and exit."""
+    sock = paths.socket_path()
+    try:
+        with Client(auto_start=False, timeout_ms=int(timeout * 1000)) as client:
+            client.shutdown()
+    except ClientError as exc:
+        _fail(f"no daemon stopped: {exc}", 3)
+    deadline = time.monotonic() + timeout
+    while sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if sock.exists():
+        _fail(f"the daemon acknowledged Shutdown but {sock} is still there after {timeout:.0f} s", 1)
+    click.echo("gpuemu daemon stopped")
+
+
+@daemon.command()
+def status() -> None:
+    """Show whether a daemon answers, its version, uptime and files."""
+    try:
+        with Client(auto_start=False, timeout_ms=3000) as client:
+            pong = client.ping()
+    except ClientError as exc:
+        _fail(f"daemon not running ({exc})", 3)
+    pid = paths.pid_file().read_text().strip() if paths.pid_file().exists() else "?"
+    click.echo(f"gpuemu daemon running: version {pong.version}, protocol {pong.protocol_version},"
+               f" up {pong.uptime_secs:.1f} s, pid {pid}\n  socket:   {paths.socket_path()}\n"
+               f"  database: {paths.db_path()}\n  logs:     {paths.log_dir()}")
+
+
+@daemon.command()
+@click.option("-n", "--lines", default=40, show_default=True, help="How many lines to show.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+def logs(lines: int, follow: bool) -> None:
+    """Print the end of the daemon's log."""
+    log_file = paths.log_dir() / "daemon.log"
+    if not log_file.exists():
+        _fail(f"no daemon log at {log_file} yet; start the daemon first", 1)
+    with open(log_file, errors="replace") as fh:
+        for line in fh.readlines()[-lines:]:
+            click.echo(line, nl=False)
+        while follow:
+            line = fh.readline()
+            if line:
+                click.echo(line, nl=False)
+            else:
+                time.sleep(0.2)

@@ -1,0 +1,261 @@
+"""Fuzzing in the daemon: script-based runs, daemon-orchestrated cases, Reproduce and Minimize.
+
+Every case is a CaseSpec drawn from (seed, op config) and stored with its result, so
+a failure is reproduced by regenerating its inputs, never by storing them -- except
+for outputs that came from a client, which cannot be regenerated and are kept as a
+compressed snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+import msgspec
+import numpy as np
+
+from ..config import OpConfig
+from ..errors import InvalidRequest, NotFound, ReferenceScriptFailed
+from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
+from ..fuzz.config import FuzzConfig
+from ..fuzz.minimize import minimize
+from ..protocol import (
+    FailureList, FailureSummary, FuzzConfigPayload, FuzzOp, FuzzResults, GetTestBatch,
+    GetTestCase, ListFailures, Minimize, MinimizeResult, Reproduce, ReproduceResult, SubmitOutput,
+    TestBatch, TestCase, ValidationResultResponse,
+)
+from ..rng import derive_seed, generate_seed
+from ..tensor import decode_tensor, from_numpy, to_numpy
+from ..validate import FailureKind, FailureReason, ValidationResult
+from .handlers import check_case, handles, repro_info, run_reference
+from .state import DaemonState
+
+Progress = Callable[[int, int], None]
+
+
+def fuzz_config(op: OpConfig, payload: FuzzConfigPayload | None) -> FuzzConfig:
+    return FuzzConfig.from_op(op).with_overrides(payload)
+
+
+def script_op(state: DaemonState, name: str) -> OpConfig:
+    """The op, which must have an op script for the daemon to run it."""
+    op = state.config.get().op(name)
+    if op.op_script is None:
+        raise InvalidRequest(
+            f"op {name!r} has no op_script, so the daemon cannot run it (execution_mode"
+            f" {op.execution_mode}); add `op_script = \"...\"` to its [[ops]] entry, or run the op"
+            " yourself with Client.fuzz_op_client_side / GetTestBatch + SubmitOutput",
+            field="op_name")
+    return op
+
+
+def replay_command(op_name: str, seed: int) -> str:
+    return f"gpuemu reproduce --seed {seed} --op {op_name}"
+
+
+def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | None = None,
+             actual: np.ndarray | None = None, error: str | None = None) -> ValidationResult:
+    """Run (or take) the op's output for ``spec``, check it against the reference.
+
+    ``seed`` is the public seed the result is filed under (a minimized case keeps its
+    spec's data seed but gets its own name). An exception in the op is an
+    ExecutionError verdict, not an error of the request; one in the reference is.
+    """
+    seed = spec.seed if seed is None else seed
+    started = time.perf_counter()
+    inputs = materialize(spec)
+    root = state.config.get().root
+    if actual is None and error is None:
+        try:
+            outputs = state.executor.run_script(op.op_script, inputs, dict(spec.kwargs),
+                                                timeout_s=op.timeout_s, cwd=root)
+            actual = outputs["output"] if "output" in outputs else next(iter(outputs.values()))
+        except ReferenceScriptFailed as exc:
+            error = str(exc)
+    if error is not None:
+        result = ValidationResult(passed=False, op_name=op.name, seed=seed, failures=[
+            FailureReason(kind=FailureKind.ExecutionError, message=error)])
+    else:
+        expected = run_reference(state, op, inputs, dict(spec.kwargs))
+        result = check_case(op, actual, expected, inputs, seed)
+    result.duration_ms = (time.perf_counter() - started) * 1e3
+    result.repro_info = repro_info(op.name, seed, inputs, dict(spec.kwargs),
+                                   replay_command(op.name, seed))
+    return result
+
+
+def case_record(mode: str, spec: CaseSpec) -> dict:
+    return {"mode": mode, "spec": msgspec.to_builtins(spec)}
+
+
+def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None,
+             iterations: int, seed: int, fail_fast: bool = False, start: int = 0,
+             progress: Progress | None = None) -> FuzzResults:
+    """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers."""
+    config = fuzz_config(op, payload)
+    started = time.perf_counter()
+    results: dict[int, ValidationResult] = {}
+
+    def one(i: int) -> ValidationResult:
+        spec = spec_for_seed(config, case_seed(seed, i), op.name)
+        result = run_case(state, op, spec)
+        state.storage.add_result(result, case=case_record("script_based", spec))
+        return result
+
+    indices = iter(range(start, start + iterations))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        pending = {pool.submit(one, i): i for i in _take(indices, 2 * (os.cpu_count() or 2))}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                results[pending.pop(fut)] = fut.result()
+                if progress:
+                    progress(len(results), iterations)
+            stop = fail_fast and any(not r.passed for r in results.values())
+            if not stop:
+                pending.update({pool.submit(one, i): i for i in _take(indices, len(done))})
+    ordered = [results[i] for i in sorted(results)]
+    failures = [r for r in ordered if not r.passed]
+    return FuzzResults(op_name=op.name, seed=seed, iterations=len(ordered),
+                       passed=len(ordered) - len(failures), failed=len(failures),
+                       failures=failures, duration_ms=(time.perf_counter() - started) * 1e3)
+
+
+def _take(it, n: int) -> list[int]:
+    return [i for _, i in zip(range(n), it)]
+
+
+@handles(FuzzOp)
+def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
+    op = script_op(state, req.op_name)
+    cfg = req.fuzz_config or FuzzConfigPayload()
+    seed = next((s for s in (req.seed, cfg.seed, op.fuzz.seed) if s is not None), None)
+    iterations = next(n for n in (req.iterations, cfg.iterations, op.fuzz.iterations)
+                      if n is not None)
+    if iterations < 0 or req.start < 0:
+        raise InvalidRequest("iterations and start must be >= 0", field="iterations")
+    return run_fuzz(state, op, req.fuzz_config, iterations,
+                    generate_seed() if seed is None else seed,
+                    fail_fast=req.fail_fast or op.fuzz.fail_fast, start=req.start)
+
+
+def test_case_response(spec: CaseSpec, inputs: dict[str, np.ndarray]) -> TestCase:
+    return TestCase(op_name=spec.op_name, seed=spec.seed, kwargs=dict(spec.kwargs),
+                    inputs={k: from_numpy(v) for k, v in inputs.items()}, dtype=spec.dtype,
+                    layout=spec.layout, distribution=spec.distribution)
+
+
+@handles(GetTestCase)
+def get_test_case(req: GetTestCase, state: DaemonState) -> TestCase:
+    op = state.config.get().op(req.op_name)
+    seed = generate_seed() if req.seed is None else req.seed
+    spec = spec_for_seed(fuzz_config(op, req.fuzz_config), seed, op.name)
+    return test_case_response(spec, materialize(spec))
+
+
+@handles(GetTestBatch)
+def get_test_batch(req: GetTestBatch, state: DaemonState) -> TestBatch:
+    if not 0 <= req.count <= 10_000 or req.start < 0:
+        raise InvalidRequest(f"count must be in 0..10000 and start >= 0, got count {req.count},"
+                             f" start {req.start}", field="count")
+    op = state.config.get().op(req.op_name)
+    config = fuzz_config(op, req.fuzz_config)
+    root = next((s for s in (req.seed, config.seed) if s is not None), None)
+    root = generate_seed() if root is None else root
+    specs = [spec_for_seed(config, case_seed(root, i), op.name)
+             for i in range(req.start, req.start + req.count)]
+    return TestBatch(cases=[test_case_response(s, materialize(s)) for s in specs])
+
+
+@handles(SubmitOutput)
+def submit_output(req: SubmitOutput, state: DaemonState) -> ValidationResultResponse:
+    op = state.config.get().op(req.op_name)
+    if (req.output is None) == (req.error is None):
+        raise InvalidRequest("SubmitOutput needs exactly one of `output` (the op's result) or"
+                             " `error` (why the op failed)", field="output")
+    spec = spec_for_seed(fuzz_config(op, req.fuzz_config), req.seed, op.name)
+    actual = None if req.output is None else to_numpy(req.output, "output")
+    result = run_case(state, op, spec, actual=actual, error=req.error)
+    snapshot = None if result.passed or req.output is None else msgspec.msgpack.encode(
+        {"output": req.output})
+    state.storage.add_result(result, case=case_record("daemon_orchestrated", spec),
+                             inputs_snapshot=snapshot)
+    return ValidationResultResponse(result=result)
+
+
+def stored_case(state: DaemonState, seed: int, op_name: str | None):
+    """The op, spec and (for client outputs) snapshot of the stored failure named by ``seed``."""
+    failure = state.storage.get_failure(seed, op_name)
+    if failure is None:
+        if op_name is None:
+            raise NotFound(f"no stored failure with seed {seed}; `gpuemu failures` lists them,"
+                           " or name the op (--op) to regenerate the case from the config")
+        op = state.config.get().op(op_name)
+        return op, spec_for_seed(fuzz_config(op, None), seed, op.name), None, "script_based"
+    op = state.config.get().op(failure.op_name)
+    case = failure.case or {}
+    snapshot = state.storage.get_inputs_snapshot(failure.id) if failure.has_inputs_snapshot else None
+    if "spec" not in case:
+        return op, None, snapshot, case.get("mode", "client_side")
+    return op, msgspec.convert(case["spec"], CaseSpec), snapshot, case.get("mode", "script_based")
+
+
+@handles(Reproduce)
+def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
+    op, spec, snapshot, mode = stored_case(state, req.seed, req.op_name)
+    if spec is None:  # client-side inputs: re-check the stored output against the reference
+        data = msgspec.msgpack.decode(snapshot or b"\x80")
+        if "inputs" not in data:
+            raise NotFound(f"failure {req.seed} was stored without its inputs; it cannot be"
+                           " reproduced")
+        inputs = {k: decode_tensor(v, f"inputs.{k}") for k, v in data["inputs"].items()}
+        actual = decode_tensor(data["output"], "output")
+        expected = run_reference(state, op, inputs, data.get("kwargs", {}))
+        result = check_case(op, actual, expected, inputs, req.seed)
+    else:
+        actual = None
+        if mode == "daemon_orchestrated" and snapshot and op.op_script is None:
+            actual = decode_tensor(msgspec.msgpack.decode(snapshot)["output"], "output")
+        elif op.op_script is None:
+            raise InvalidRequest(f"op {op.name!r} has no op_script to re-run", field="op_name")
+        result = run_case(state, op, spec, seed=req.seed, actual=actual)
+    return ReproduceResult(seed=req.seed, op_name=op.name, still_fails=not result.passed,
+                           result=result)
+
+
+@handles(Minimize)
+def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeResult:
+    op, spec, _, _ = stored_case(state, req.seed, req.op_name)
+    if spec is None:
+        raise InvalidRequest(f"failure {req.seed} came from client-side inputs, which the daemon"
+                             " cannot regenerate at other shapes; minimize a script-based or"
+                             " daemon-orchestrated failure", field="seed")
+    op = script_op(state, op.name)
+    if req.max_iters < 1:
+        raise InvalidRequest(f"max_iters must be >= 1, got {req.max_iters}", field="max_iters")
+
+    def fails(candidate: CaseSpec):
+        result = run_case(state, op, candidate)
+        return None if result.passed else frozenset(result.failure_kinds)
+
+    outcome = minimize(spec, fails, strategy=req.strategy, max_iters=req.max_iters,
+                       schema=fuzz_config(op, None).schema)
+    minimized_seed = derive_seed(req.seed, "minimized")
+    result = run_case(state, op, outcome.minimized, seed=minimized_seed)
+    state.storage.add_result(result, case=case_record("minimized", outcome.minimized))
+    return MinimizeResult(
+        original_seed=req.seed, minimized_seed=minimized_seed,
+        original_shape=dict(spec.shapes), minimized_shape=dict(outcome.minimized.shapes),
+        strategy=req.strategy, steps=[f"{name}: {what}" for name, what in outcome.steps],
+        calls=outcome.calls, result=result,
+        minimized_case=msgspec.to_builtins(outcome.minimized))
+
+
+@handles(ListFailures)
+def list_failures(req: ListFailures, state: DaemonState) -> FailureList:
+    records = state.storage.list_failures(limit=req.limit, op_name=req.op_name)
+    return FailureList(failures=[FailureSummary(op_name=f.op_name, seed=f.seed, kinds=f.kinds,
+                                                timestamp=f.timestamp, result=f.result)
+                                 for f in records])

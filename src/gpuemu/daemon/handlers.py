@@ -1,0 +1,195 @@
+"""Request handlers: plain functions from a request to a response.
+
+They never touch sockets (the server is a thin loop around ``dispatch``), so tests
+can call them in-process and the end-to-end suite drives a real daemon. A handler
+signals failure by raising a GpuemuError; ``dispatch`` turns it into an Error reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
+import numpy as np
+
+from .. import __version__
+from ..config import OpConfig
+from ..dtypes import DType
+from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
+from ..protocol import (
+    PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, BaselineStored, CompareBaseline,
+    Form, GetResult, ListResults, Ping, Pong, Request, Response, ResultList, Shutdown, ShutdownAck,
+    StoreBaseline, ValidateOp, ValidationResultResponse, decode_request, encode_message,
+    error_response,
+)
+from ..rng import generate_seed
+from ..tensor import TensorData, to_numpy
+from ..validate import ReproductionInfo, ValidationResult, validate_output
+from .baseline import compare_baseline
+from .state import DaemonState
+
+log = logging.getLogger("gpuemu.daemon")
+
+R = TypeVar("R", bound=Request)
+Handler = Callable[[Request, DaemonState], Response]
+HANDLERS: dict[type[Request], Handler] = {}
+
+
+def handles(request_type: type[R]):
+    """Register the decorated function as the handler of ``request_type``."""
+
+    def register(fn: Callable[[R, DaemonState], Response]):
+        HANDLERS[request_type] = fn  # type: ignore[assignment]
+        return fn
+
+    return register
+
+
+def dispatch(state: DaemonState, data: bytes) -> bytes:
+    """Decode, route, handle and encode one request; never raises."""
+    form = Form.MSGPACK if data[:1] and data[0] >= 0x80 else Form.FLAT
+    try:
+        request, form = decode_request(data)
+        if request.protocol_version not in (None, PROTOCOL_VERSION):
+            raise VersionMismatch(
+                f"client speaks protocol version {request.protocol_version}, this daemon"
+                f" (gpuemu {__version__}) speaks {PROTOCOL_VERSION}; restart the daemon with the"
+                " same gpuemu version as the client (`gpuemu daemon stop`, then start)"
+            )
+        handler = HANDLERS.get(type(request))
+        if handler is None:
+            raise InternalError(
+                f"{type(request).__name__} is part of protocol {PROTOCOL_VERSION} but not"
+                f" implemented by gpuemu {__version__} yet"
+            )
+        response = handler(request, state)
+    except GpuemuError as exc:
+        response = error_response(exc)
+    except Exception as exc:  # a bug in a handler must not kill the daemon
+        log.exception("internal error while handling a request")
+        response = error_response(InternalError(f"{type(exc).__name__}: {exc} (see daemon log)"))
+    return encode_message(response, form)
+
+
+@handles(Ping)
+def ping(req: Ping, state: DaemonState) -> Pong:
+    return Pong(version=__version__, protocol_version=PROTOCOL_VERSION,
+                uptime_secs=round(state.uptime_secs, 3))
+
+
+@handles(Shutdown)
+def shutdown(req: Shutdown, state: DaemonState) -> ShutdownAck:
+    state.shutdown.set()
+    return ShutdownAck()
+
+
+def decode_inputs(op: OpConfig, inputs: dict[str, TensorData]) -> dict[str, np.ndarray]:
+    """The request's inputs as arrays, checked against the op's declared input names."""
+    if op.input_names and set(inputs) != set(op.input_names):
+        raise InvalidRequest(
+            f"op {op.name!r} takes inputs {list(op.input_names)} but the request sent"
+            f" {sorted(inputs)}; rename them to match `input_names` in gpuemu.toml",
+            field="inputs",
+        )
+    return {name: to_numpy(td, f"inputs.{name}") for name, td in inputs.items()}
+
+
+def run_reference(state: DaemonState, op: OpConfig, inputs: dict[str, np.ndarray],
+                  kwargs: dict) -> np.ndarray:
+    """The reference script's single output for ``inputs``."""
+    outputs = state.executor.run_script(
+        op.reference, inputs, {**op.kwargs, **kwargs}, timeout_s=op.timeout_s,
+        cwd=state.config.get().root,
+    )
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    if "output" in outputs:
+        return outputs["output"]
+    raise InvalidRequest(
+        f"reference {op.reference} of op {op.name!r} returned outputs {sorted(outputs)}; a"
+        " ValidateOp compares one output: return a single array or name one 'output'"
+    )
+
+
+def check_case(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
+               inputs: dict[str, np.ndarray], seed: int) -> ValidationResult:
+    """Validate with the op's configured tolerance, invariants and NaN/Inf policy."""
+    dtype = DType.from_numpy(actual.dtype, "output.dtype")
+    return validate_output(
+        actual, expected, op_name=op.name, seed=seed, tolerance=op.tolerance_for(dtype),
+        invariants=op.invariants, inputs=inputs, check_nan=op.check_nan, check_inf=op.check_inf,
+    )
+
+
+def repro_info(op_name: str, seed: int, inputs: dict[str, np.ndarray], kwargs: dict,
+               command: str) -> ReproductionInfo:
+    return ReproductionInfo(
+        seed=seed, op_name=op_name, command=command,
+        input_shapes={k: list(v.shape) for k, v in inputs.items()},
+        input_dtypes={k: DType.from_numpy(v.dtype).value for k, v in inputs.items()},
+        input_strides={k: [s // v.itemsize for s in v.strides] for k, v in inputs.items()},
+        kwargs=kwargs,
+    )
+
+
+@handles(ValidateOp)
+def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse:
+    op = state.config.get().op(req.op_name)
+    inputs = decode_inputs(op, req.inputs)
+    actual = to_numpy(req.output, "output")
+    expected = run_reference(state, op, inputs, req.kwargs)
+    seed = req.seed if req.seed is not None else generate_seed()
+    result = check_case(op, actual, expected, inputs, seed)
+    result.repro_info = repro_info(op.name, seed, inputs, req.kwargs,
+                                   f"gpuemu reproduce --seed {seed} --op {op.name}")
+    snapshot = None
+    if not result.passed:  # client inputs cannot be regenerated from the seed: keep them
+        snapshot = msgspec.msgpack.encode({"inputs": req.inputs, "output": req.output,
+                                           "kwargs": req.kwargs})
+    state.storage.add_result(result, case={"mode": "client_side", "kwargs": req.kwargs},
+                             inputs_snapshot=snapshot)
+    return ValidationResultResponse(result=result)
+
+
+@handles(GetResult)
+def get_result(req: GetResult, state: DaemonState) -> ValidationResultResponse:
+    result = state.storage.get_result(req.seed, req.op_name)
+    if result is None:
+        scope = f" for op {req.op_name!r}" if req.op_name else ""
+        raise NotFound(f"no stored result with seed {req.seed}{scope}; `gpuemu failures` or"
+                       " ListResults shows the stored seeds")
+    return ValidationResultResponse(result=result)
+
+
+@handles(ListResults)
+def list_results(req: ListResults, state: DaemonState) -> ResultList:
+    if req.limit < 0:
+        raise InvalidRequest(f"limit must be >= 0, got {req.limit}", field="limit")
+    return ResultList(results=state.storage.list_results(limit=req.limit, op_name=req.op_name))
+
+
+@handles(StoreBaseline)
+def store_baseline(req: StoreBaseline, state: DaemonState) -> BaselineStored:
+    if not req.tag.strip():
+        raise InvalidRequest("baseline tag must not be empty", field="tag")
+    return BaselineStored(tag=req.tag, ops=state.storage.store_baseline(req.tag))
+
+
+@handles(CompareBaseline)
+def compare_baseline_handler(req: CompareBaseline, state: DaemonState) -> BaselineComparisonResponse:
+    baseline = state.storage.get_baseline(req.tag)
+    factor = state.config.get().policies.regression_factor
+    cmp = compare_baseline(baseline, state.storage.latest_results_per_op(), factor)
+    fail = req.fail_on_regression or state.config.get().policies.fail_on_regression
+
+    def entries(items) -> list[BaselineEntry]:
+        return [BaselineEntry(op_name=e.op_name, reason=e.reason, baseline=e.baseline,
+                              current=e.current) for e in items]
+
+    return BaselineComparisonResponse(
+        tag=req.tag, passed=not (fail and cmp.has_regressions),
+        regressions=entries(cmp.regressions), improvements=entries(cmp.improvements),
+        unchanged=entries(cmp.unchanged), missing=entries(cmp.missing), new=entries(cmp.new),
+    )

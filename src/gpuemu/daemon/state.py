@@ -1,0 +1,56 @@
+"""What the handlers share: the project config (reloaded when the file changes),
+the storage, the executor and the daemon's clock."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import ProjectConfig, load_config
+from ..errors import ConfigError
+from .executor import Executor
+from .storage import Storage
+
+
+class ConfigSource:
+    """The project's gpuemu.toml, re-read when its mtime changes so that an edited
+    tolerance takes effect without restarting the daemon."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: float | None = None
+        self._config: ProjectConfig | None = None
+
+    def get(self) -> ProjectConfig:
+        if self.path is None:
+            raise ConfigError(
+                f"the daemon was started without a gpuemu.toml (working directory {os.getcwd()});"
+                " stop it (`gpuemu daemon stop`) and start it from your project directory,"
+                " or pass `gpuemu daemon start --config PATH`"
+            )
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot read the project config: {exc}") from None
+        with self._lock:
+            if self._config is None or stamp != self._stamp:
+                self._config = load_config(self.path)
+                self._stamp = stamp
+            return self._config
+
+
+@dataclass
+class DaemonState:
+    config: ConfigSource
+    storage: Storage
+    executor: Executor
+    started: float = field(default_factory=time.monotonic)
+    shutdown: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def uptime_secs(self) -> float:
+        return time.monotonic() - self.started

@@ -1,0 +1,115 @@
+"""Fixtures shared by unit and end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SOFTMAX_REF = """
+import numpy as np
+from gpuemu.script import main
+
+def reference(inputs, **kwargs):
+    x = inputs["x"].astype(np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(inputs["x"].dtype)
+
+if __name__ == "__main__":
+    main(reference)
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+@pytest.fixture
+def short_tmp():
+    """A short directory: Unix socket paths must stay under ~100 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="ge-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class DaemonProcess:
+    home: Path
+    config: Path | None
+    env: dict
+    proc: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "gpuemu.sock"
+
+    def start(self, wait_s: float = 30.0) -> DaemonProcess:
+        from gpuemu.daemon.server import socket_answers
+
+        cmd = [sys.executable, "-m", "gpuemu.daemon", "--quiet"]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited: {self.proc.stdout.read().decode()}")
+            if self.socket.exists() and socket_answers(self.socket, 500):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("daemon did not come up")
+
+    def client(self, **kw):
+        from gpuemu.client import Client
+
+        return Client(socket_path=self.socket, auto_start=False, **kw)
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def gpuemu_home(short_tmp, monkeypatch):
+    home = short_tmp / "home"
+    monkeypatch.setenv("GPUEMU_HOME", str(home))
+    monkeypatch.delenv("GPUEMU_SOCKET", raising=False)
+    monkeypatch.setenv("GPUEMU_AUTO_START", "0")
+    return home
+
+
+@pytest.fixture
+def make_daemon(gpuemu_home):
+    """Start real daemons (subprocesses) on the temporary GPUEMU_HOME; stopped at teardown."""
+    started: list[DaemonProcess] = []
+
+    def make(config: Path | None) -> DaemonProcess:
+        d = DaemonProcess(home=gpuemu_home, config=config, env=dict(os.environ))
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in started:
+        d.stop()
