@@ -86,6 +86,18 @@ def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | No
     return result
 
 
+def reference_failure(op: OpConfig, spec: CaseSpec, exc: ReferenceScriptFailed) -> ValidationResult:
+    """A fuzz case on which the reference itself failed: recorded, so the run goes on and the
+    author sees the case (often an edge shape the reference does not handle)."""
+    return ValidationResult(passed=False, op_name=op.name, seed=spec.seed, failures=[
+        FailureReason(kind=FailureKind.ExecutionError,
+                      message=f"the reference script failed on this case (shapes {spec.shapes}):"
+                              f" {exc}. Fix the reference, or keep such cases out of the op's"
+                              " fuzz config (e.g. edge_case_prob = 0)")],
+        repro_info=repro_info(op.name, spec.seed, materialize(spec), dict(spec.kwargs),
+                              replay_command(op.name, spec.seed)))
+
+
 def case_record(mode: str, spec: CaseSpec) -> dict:
     return {"mode": mode, "spec": msgspec.to_builtins(spec)}
 
@@ -100,7 +112,10 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
 
     def one(i: int) -> ValidationResult:
         spec = spec_for_seed(config, case_seed(seed, i), op.name)
-        result = run_case(state, op, spec)
+        try:
+            result = run_case(state, op, spec)
+        except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
+            result = reference_failure(op, spec, exc)
         state.storage.add_result(result, case=case_record("script_based", spec))
         return result
 
@@ -237,7 +252,10 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeResult:
         raise InvalidRequest(f"max_iters must be >= 1, got {req.max_iters}", field="max_iters")
 
     def fails(candidate: CaseSpec):
-        result = run_case(state, op, candidate)
+        try:
+            result = run_case(state, op, candidate)
+        except ReferenceScriptFailed:  # a shape the reference cannot do is not the same failure
+            return frozenset({"ReferenceScriptFailed"})
         return None if result.passed else frozenset(result.failure_kinds)
 
     outcome = minimize(spec, fails, strategy=req.strategy, max_iters=req.max_iters,
