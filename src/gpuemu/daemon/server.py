@@ -59,11 +59,12 @@ class Daemon:
         os.chmod(self.socket_path, 0o600)
         if self.pid_file:
             self.pid_file.write_text(f"{os.getpid()}\n")
+        # Logged before the first answer, so whoever sees a Pong also finds this line.
+        log.info("listening on %s (pid %d)", paths.socket_url(self.socket_path), os.getpid())
         workers = [threading.Thread(target=self._serve_context, name=f"gpuemu-ctx-{i}",
                                     daemon=True) for i in range(self.contexts)]
         for w in workers:
             w.start()
-        log.info("listening on %s (pid %d)", paths.socket_url(self.socket_path), os.getpid())
         try:
             while not self.state.shutdown.wait(0.5):
                 pass
