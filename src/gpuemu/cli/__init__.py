@@ -7,6 +7,8 @@ import click
 
 from .. import __version__
 from .daemon_cmd import daemon
+from .debug_cmd import debug
+from .init_cmd import init
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -18,6 +20,8 @@ def cli() -> None:
 
 
 cli.add_command(daemon)
+cli.add_command(debug)
+cli.add_command(init)
 
 
 def main() -> None:
