@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 import pynng
 
 from . import paths
 from .errors import GpuemuError, InvalidRequest, NotFound, error_from_code
+from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
     Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactList, ArtifactStored,
     BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary, CompareBaseline,
@@ -36,7 +36,7 @@ from .protocol import (
     ValidationResultResponse, decode_response, encode_message,
 )
 from .rng import generate_seed
-from .tensor import TensorData, from_numpy, to_numpy
+from .tensor import TensorData
 from .validate.result import ReproductionInfo, ValidationResult
 
 __all__ = ["Client", "ClientError", "ConnectionError", "ValidationError", "ValidationResult",
@@ -81,8 +81,9 @@ def remote_error(reply: Error) -> GpuemuError:
 
 
 def as_tensor_data(value: Any) -> TensorData:
-    """A TensorData for a numpy array (or anything np.asarray accepts)."""
-    return value if isinstance(value, TensorData) else from_numpy(np.asarray(value))
+    """A TensorData for a numpy array, a torch/JAX/TensorFlow tensor (any device), or
+    anything np.asarray accepts."""
+    return value if isinstance(value, TensorData) else adapter_for(value).to_tensor_data(value)
 
 
 class Client:
@@ -114,7 +115,10 @@ class Client:
 
     def _dial(self) -> pynng.Req0:
         url = paths.socket_url(self.socket_path)
-        opts = dict(recv_timeout=self.timeout_ms, send_timeout=self.timeout_ms, recv_max_size=0)
+        # resend_time -1: NNG's REQ re-sends an unanswered request after 60 s by default, and
+        # the daemon would run a long fuzz or CI request a second time.
+        opts = dict(recv_timeout=self.timeout_ms, send_timeout=self.timeout_ms, recv_max_size=0,
+                    resend_time=-1)
         try:
             return pynng.Req0(dial=url, block_on_dial=True, **opts)
         except pynng.exceptions.NNGException:
@@ -239,9 +243,12 @@ class Client:
                             iterations: int = 100, seed: int | None = None,
                             fail_fast: bool = False,
                             op_schema: OpSchemaPayload | Mapping[str, Any] | None = None,
-                            dtypes: list[str] | None = None, batch: int = 32) -> FuzzResults:
+                            dtypes: list[str] | None = None, batch: int = 32,
+                            framework: str | None = None) -> FuzzResults:
         """Fuzz an op that runs here (maybe on a GPU): the daemon hands out seeded cases,
         ``run_op(inputs, **kwargs)`` computes each output, the daemon validates it.
+        ``framework`` ("torch", "jax", "tensorflow") hands ``run_op`` its inputs as that
+        framework's tensors (CPU, layout kept where the framework has one) instead of numpy.
 
         An exception in ``run_op`` is recorded as an ExecutionError failure of that case
         (with its traceback), not raised, so one bad case does not end the run.
@@ -249,6 +256,7 @@ class Client:
         schema = (op_schema if op_schema is None or isinstance(op_schema, OpSchemaPayload)
                   else msgspec.convert(dict(op_schema), OpSchemaPayload))
         cfg = FuzzConfigPayload(dtypes=dtypes, op_schema=schema)
+        decode = get_adapter(framework or "numpy").from_tensor_data
         root = generate_seed() if seed is None else seed
         started = time.perf_counter()
         results: list[ValidationResult] = []
@@ -257,7 +265,7 @@ class Client:
             cases = self.get_test_batch(op_name, count=count, seed=root, fuzz_config=cfg,
                                         start=first)
             for case in cases:
-                inputs = {k: to_numpy(v, f"inputs.{k}") for k, v in case.inputs.items()}
+                inputs = {k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}
                 try:
                     output, error = run_op(inputs, **case.kwargs), None
                 except Exception:

@@ -137,7 +137,7 @@ def claim_socket(path: Path) -> None:
 def socket_answers(path: Path, timeout_ms: int = 1000) -> bool:
     """True when a daemon answers a Ping on ``path`` within ``timeout_ms``."""
     try:
-        with pynng.Req0(dial=paths.socket_url(path), block_on_dial=True,
+        with pynng.Req0(dial=paths.socket_url(path), block_on_dial=True, resend_time=-1,
                         send_timeout=timeout_ms, recv_timeout=timeout_ms) as sock:
             sock.send(b'{"type":"Ping"}')
             return b"Pong" in sock.recv()
