@@ -59,7 +59,10 @@ def span(shape, strides) -> int:
     return 1 + sum((n - 1) * s for n, s in zip(shape, strides))
 
 
-def from_numpy(array: Any) -> TensorData:
+def from_numpy(array: Any, *, keep_offset: bool = False) -> TensorData:
+    """``keep_offset``: also send the elements between the start of the view's base buffer
+    and the view (as ``offset``), so a misaligned view stays misaligned on the other side.
+    Off by default: most senders want only the bytes the view covers."""
     arr = np.asarray(array)
     dtype = DType.from_numpy(arr.dtype)
     if arr.dtype != dtype.numpy:  # big-endian input: same values, wire byte order
@@ -75,9 +78,20 @@ def from_numpy(array: Any) -> TensorData:
     n = span(arr.shape, elem_strides)
     covering = as_strided(arr, shape=(n,), strides=(item,)) if n else arr.reshape(-1)[:0]
     strides = None if elem_strides == c_strides(arr.shape) else elem_strides
-    return TensorData(
-        shape=list(arr.shape), dtype=dtype.value, data=covering.tobytes(), strides=strides
-    )
+    lead = _lead(arr) if keep_offset and n else b""
+    return TensorData(shape=list(arr.shape), dtype=dtype.value, data=lead + covering.tobytes(),
+                      strides=strides, offset=len(lead) // item)
+
+
+def _lead(arr: np.ndarray) -> bytes:
+    """The bytes of ``arr.base`` before the view, when the base is one plain buffer."""
+    base = arr.base
+    if not isinstance(base, np.ndarray) or base.dtype != arr.dtype or not base.flags.c_contiguous:
+        return b""
+    delta = arr.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    if delta <= 0 or delta % arr.itemsize or delta > base.nbytes:
+        return b""
+    return base.reshape(-1)[: delta // arr.itemsize].tobytes()
 
 
 def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:

@@ -372,3 +372,15 @@ def test_any_tensor_data_decodes_or_raises_invalid_tensor_data(shape, strides, d
         assert exc.field.startswith(f"{FIELD}.") and str(exc).startswith(f"{exc.field}: ")
     else:
         assert out.shape == tuple(shape) and out.flags.writeable
+
+
+def test_keep_offset_sends_the_lead_so_a_misaligned_view_stays_misaligned():
+    buf = np.arange(12, dtype=np.float32)
+    view = buf[3:].reshape(3, 3)
+    td = from_numpy(view, keep_offset=True)
+    assert td.offset == 3 and len(td.data) == 12 * 4
+    back = to_numpy(td)
+    assert np.array_equal(back, view)
+    assert back.ctypes.data % 16 == 12  # numpy allocates 16-byte aligned: 3 floats in
+    assert from_numpy(view).offset == 0  # off by default: only the covered bytes
+    assert from_numpy(np.arange(4.0), keep_offset=True).offset == 0  # no base, no lead

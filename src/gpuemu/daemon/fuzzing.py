@@ -29,7 +29,9 @@ from ..protocol import (
 from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
+from .determinism import determinism_runs, run_op
 from .handlers import check_case, handles, repro_info, run_reference
+from .health import RunHealth
 from .state import DaemonState
 
 Progress = Callable[[int, int], None]
@@ -56,30 +58,39 @@ def replay_command(op_name: str, seed: int) -> str:
 
 
 def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | None = None,
-             actual: np.ndarray | None = None, error: str | None = None) -> ValidationResult:
+             actual: np.ndarray | None = None, error: str | None = None,
+             runs: int | None = None, health: RunHealth | None = None) -> ValidationResult:
     """Run (or take) the op's output for ``spec``, check it against the reference.
 
     ``seed`` is the public seed the result is filed under (a minimized case keeps its
     spec's data seed but gets its own name). An exception in the op is an
     ExecutionError verdict, not an error of the request; one in the reference is.
+    ``runs`` (default: the op's ``deterministic``) runs the op several times
+    (determinism.run_op); ``health`` collects the case for its run's health check.
     """
     seed = spec.seed if seed is None else seed
     started = time.perf_counter()
     inputs = materialize(spec)
     root = state.config.get().root
+    extra: tuple[FailureReason, ...] = ()
     if actual is None and error is None:
         try:
-            outputs = state.executor.run_script(op.op_script, inputs, dict(spec.kwargs),
-                                                timeout_s=op.timeout_s, cwd=root)
-            actual = outputs["output"] if "output" in outputs else next(iter(outputs.values()))
+            outcome = run_op(state.executor, op, inputs, dict(spec.kwargs),
+                             runs=determinism_runs(op, runs), cwd=root)
+            actual, extra = outcome.output, outcome.failures
         except ReferenceScriptFailed as exc:
             error = str(exc)
+    expected = None
     if error is not None:
         result = ValidationResult(passed=False, op_name=op.name, seed=seed, failures=[
             FailureReason(kind=FailureKind.ExecutionError, message=error)])
     else:
         expected = run_reference(state, op, inputs, dict(spec.kwargs))
         result = check_case(op, actual, expected, inputs, seed)
+        result.failures += extra
+        result.passed = not result.failures
+    if health is not None:
+        health.observe(spec, inputs, expected, result)
     result.duration_ms = (time.perf_counter() - started) * 1e3
     result.repro_info = repro_info(op.name, seed, inputs, dict(spec.kwargs),
                                    replay_command(op.name, seed))
@@ -104,17 +115,24 @@ def case_record(mode: str, spec: CaseSpec) -> dict:
 
 def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None,
              iterations: int, seed: int, fail_fast: bool = False, start: int = 0,
-             progress: Progress | None = None) -> FuzzResults:
-    """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers."""
+             progress: Progress | None = None, determinism: int | None = None) -> FuzzResults:
+    """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers.
+
+    The results carry the run's coverage and health (daemon.health): a vacuous run fails.
+    ``determinism`` runs the op that many times per case (None: as the op is configured).
+    """
     config = fuzz_config(op, payload)
+    runs = determinism_runs(op, determinism)
+    health = RunHealth(config, guard=op.vacuous_guard)
     started = time.perf_counter()
     results: dict[int, ValidationResult] = {}
 
     def one(i: int) -> ValidationResult:
         spec = spec_for_seed(config, case_seed(seed, i), op.name)
         try:
-            result = run_case(state, op, spec)
+            result = run_case(state, op, spec, runs=runs, health=health)
         except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
+            health.filtered(spec)
             result = reference_failure(op, spec, exc)
         state.storage.add_result(result, case=case_record("script_based", spec))
         return result
@@ -133,9 +151,12 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
                 pending.update({pool.submit(one, i): i for i in _take(indices, len(done))})
     ordered = [results[i] for i in sorted(results)]
     failures = [r for r in ordered if not r.passed]
+    issues = health.issues()
     return FuzzResults(op_name=op.name, seed=seed, iterations=len(ordered),
                        passed=len(ordered) - len(failures), failed=len(failures),
-                       failures=failures, duration_ms=(time.perf_counter() - started) * 1e3)
+                       failures=failures, duration_ms=(time.perf_counter() - started) * 1e3,
+                       coverage=health.coverage(), health=issues,
+                       vacuous=any(i.severity == "error" for i in issues))
 
 
 def _take(it, n: int) -> list[int]:
@@ -153,12 +174,14 @@ def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
         raise InvalidRequest("iterations and start must be >= 0", field="iterations")
     return run_fuzz(state, op, req.fuzz_config, iterations,
                     generate_seed() if seed is None else seed,
-                    fail_fast=req.fail_fast or op.fuzz.fail_fast, start=req.start)
+                    fail_fast=req.fail_fast or op.fuzz.fail_fast, start=req.start,
+                    determinism=req.determinism)
 
 
 def test_case_response(spec: CaseSpec, inputs: dict[str, np.ndarray]) -> TestCase:
     return TestCase(op_name=spec.op_name, seed=spec.seed, kwargs=dict(spec.kwargs),
-                    inputs={k: from_numpy(v) for k, v in inputs.items()}, dtype=spec.dtype,
+                    inputs={k: from_numpy(v, keep_offset=True) for k, v in inputs.items()},
+                    dtype=spec.dtype,
                     layout=spec.layout, distribution=spec.distribution)
 
 
@@ -228,7 +251,7 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
         inputs = {k: decode_tensor(v, f"inputs.{k}") for k, v in data["inputs"].items()}
         actual = decode_tensor(data["output"], "output")
         expected = run_reference(state, op, inputs, data.get("kwargs", {}))
-        result = check_case(op, actual, expected, inputs, req.seed)
+        result = check_case(op, actual, expected, inputs, req.seed, vacuous="fail")
     else:
         actual = None
         if mode == "daemon_orchestrated" and snapshot and op.op_script is None:
