@@ -21,6 +21,7 @@ from .. import paths
 from ..config import find_config, load_config
 from ..errors import GpuemuError
 from .executor import Executor
+from . import artifact_handlers  # noqa: F401  (registers the artifact handlers)
 from . import fuzzing  # noqa: F401  (registers the fuzzing handlers)
 from .handlers import dispatch
 from .state import ConfigSource, DaemonState
