@@ -1,0 +1,118 @@
+"""Large-tensor validation: a float32 relu of 64 MiB (and 256 MiB with --large).
+
+A ValidateOp sends the input and the output to the daemon, which runs the reference
+in a warm worker and compares. Floors: memcpy of the output (np.copyto), the
+in-process compare (``validate_output`` alone), the in-process reference + compare,
+the same with the reference run by an Executor's warm worker in this process (the
+pipe hop without the daemon), the wire codec alone (from_numpy, encode, decode,
+to_numpy of both tensors), which shows what base64 JSON costs next to raw msgpack,
+and the request's msgpack bytes sent over NNG ipc to an echo thread (the transport
+alone). Rates are output bytes per second.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pynng
+
+from gpuemu.daemon.executor import Executor
+from gpuemu.protocol import Form, ValidateOp, decode_request, encode_message
+from gpuemu.tensor import from_numpy, to_numpy
+
+from .project import Session, compare, load_function, validate_call
+from .report import Figure, Section, Target
+from .timing import interleave
+
+MIB = 1 << 20
+ROW = 4096
+
+
+def _codec(x: np.ndarray, out: np.ndarray, form: Form):
+    def call() -> None:
+        req = ValidateOp(op_name="relu", inputs={"x": from_numpy(x)}, output=from_numpy(out))
+        decoded, _ = decode_request(encode_message(req, form))
+        to_numpy(decoded.inputs["x"]), to_numpy(decoded.output)
+    return call
+
+
+@contextmanager
+def _nng_echo(socket: Path, payload: bytes) -> Iterator[Callable[[], None]]:
+    """A call that sends ``payload`` over NNG ipc to a thread that answers b"ok" unread."""
+    url = f"ipc://{socket}"
+    with pynng.Rep0(listen=url, recv_max_size=0) as rep, \
+            pynng.Req0(dial=url, block_on_dial=True, recv_max_size=0) as req:
+        def serve() -> None:
+            try:
+                while True:
+                    rep.recv()
+                    rep.send(b"ok")
+            except pynng.exceptions.Closed:
+                return
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+
+        def call() -> None:
+            req.send(payload)
+            req.recv()
+
+        yield call
+    server.join(timeout=5)
+
+
+def _figures(session: Session, size: int) -> list[Figure]:
+    daemon = session.daemon
+    script = daemon.project / "scripts" / "relu_ref.py"
+    reference = load_function(script, "reference")
+    x = np.random.default_rng(1).standard_normal((size // 4 // ROW, ROW), dtype=np.float32)
+    out, expected, scratch = reference({"x": x}), reference({"x": x}), np.empty_like(x)
+    wire = encode_message(ValidateOp(op_name="relu", inputs={"x": from_numpy(x)},
+                                     output=from_numpy(out)), Form.MSGPACK)
+    with (daemon.client(Form.MSGPACK) as packed, daemon.client(Form.FLAT) as flat,
+          Executor(max_workers_per_script=1) as executor,
+          _nng_echo(daemon.root / "echo.sock", wire) as nng):
+        def worker_compare() -> None:
+            got = executor.run_script(script, {"x": x}, timeout_s=600, cwd=daemon.project)
+            compare("relu", out, got["output"])
+
+        t = interleave({
+            "memcpy": lambda: np.copyto(scratch, out),
+            "compare": lambda: compare("relu", out, expected),
+            "ref_compare": lambda: compare("relu", out, reference({"x": x})),
+            "worker_compare": worker_compare,
+            "codec_msgpack": _codec(x, out, Form.MSGPACK),
+            "codec_json": _codec(x, out, Form.FLAT),
+            "nng": nng,
+            "daemon_msgpack": validate_call(packed, "relu", {"x": x}, out),
+            "daemon_json": validate_call(flat, "relu", {"x": x}, out),
+        }, reps=session.reps(3, 1), warmup=1)
+    mib = size // MIB
+
+    def fig(key: str, label: str, vs: tuple[str, ...] = (), **kw) -> Figure:
+        return Figure.rate(f"{key}_{mib}m", f"{label}, {mib} MiB", size, "B/s", t[key],
+                           vs=tuple(f"{v}_{mib}m" for v in vs), **kw)
+
+    return [
+        fig("memcpy", "memcpy (np.copyto)"),
+        fig("compare", "in-process validate_output", ("memcpy",)),
+        fig("ref_compare", "in-process reference + validate_output", ("memcpy",)),
+        fig("worker_compare", "warm worker (Executor) + validate_output", ("ref_compare",)),
+        fig("codec_msgpack", "codec only: msgpack, both tensors", ("memcpy",)),
+        fig("codec_json", "codec only: JSON+base64, both tensors", ("codec_msgpack",)),
+        fig("nng", "NNG ipc only: the msgpack request's bytes", ("memcpy",)),
+        fig("daemon_msgpack", "daemon ValidateOp, msgpack (default)", ("ref_compare", "memcpy"),
+            target=Target(1.5 * 2**30, at_most=False)),
+        fig("daemon_json", "daemon ValidateOp, JSON", ("daemon_msgpack", "ref_compare")),
+    ]
+
+
+def run(session: Session) -> Section:
+    sizes = [64 * MIB] + ([256 * MIB] if session.large else [])
+    notes = [] if session.large else ["256 MiB skipped; add --large to include it"]
+    return Section("large", "large-tensor validation, float32 relu (rates in output bytes/s)",
+                   [f for size in sizes for f in _figures(session, size)], notes)
