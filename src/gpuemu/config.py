@@ -20,11 +20,14 @@ from .config_schema import Where
 from .dtypes import DType
 from .errors import ConfigError, KernelNotFound, OpNotFound
 from .tolerances import ToleranceConfig
+from .validate.rule import COMPARE_MODES
 
 CONFIG_FILENAME = "gpuemu.toml"
 KNOWN_INVARIANTS = ("shape_preserved", "non_negative", "finite", "symmetric", "normalized")
 EXECUTION_MODES = ("client_side", "daemon_orchestrated", "script_based")
-OP_TYPES = ("elementwise", "reduction", "matmul", "attention", "other")
+OP_TYPES = ("elementwise", "reduction", "softmax", "matmul", "attention", "other")
+REDUCING_OP_TYPES = ("reduction", "softmax")
+"""op types whose reduced dims ``reduce_dims`` names (default: the last)."""
 LAYOUTS = ("contiguous", "transposed", "strided", "channels_last", "offset")
 DISTRIBUTIONS = ("uniform", "normal", "tiny", "huge", "mixed_sign", "equal", "zeros", "boundary",
                  "nan_injected")
@@ -97,7 +100,16 @@ class OpConfig:
     timeout_s: float = 60.0
     kwargs: dict[str, Any] = field(default_factory=dict)
     op_type: str = "elementwise"
+    """reduction, softmax, matmul and attention get tolerances scaled with their reduction
+    length (tolerances.get_recommended_tolerance, via gpuemu.op_checks)."""
     reduce_dims: tuple[int, ...] = ()
+    compare: str = "allclose"
+    """"ulp": float values pass within ``max_ulp`` ULPs instead of atol/rtol."""
+    max_ulp: float | None = None
+    vacuous_guard: bool = True
+    """Fail a check that an impostor (zeros, a constant, NaN, a copy of an input) passes too."""
+    deterministic: bool = False
+    """Run the op script several times per case: outputs must agree bitwise, inputs stay intact."""
     dtypes: tuple[DType, ...] = (DType.Float32,)
     check_nan: bool = True
     check_inf: bool = True
@@ -263,6 +275,8 @@ _OP: dict[str, cs.Conv] = {
     "tolerances": _TOLERANCES, "invariants": cs.flag_set(KNOWN_INVARIANTS),
     "timeout_s": cs.number(0.0, above=True), "kwargs": cs.mapping(cs.text, cs.json_value),
     "op_type": cs.choice(OP_TYPES), "reduce_dims": cs.seq(cs.integer(), unique=True),
+    "compare": cs.choice(COMPARE_MODES), "max_ulp": cs.number(0.0),
+    "vacuous_guard": cs.boolean, "deterministic": cs.boolean,
     "dtypes": _DTYPES, "check_nan": cs.boolean, "check_inf": cs.boolean,
     "fuzz": cs.record(FuzzSettings, _FUZZ, check=_check_fuzz), "schema": _schema,
 }
@@ -284,7 +298,7 @@ _KERNEL: dict[str, cs.Conv] = {
 
 
 def _build_op(raw: Mapping[str, Any], where: Where, validation: ValidationSettings) -> OpConfig:
-    kw = cs.table(_OP, required=("name", "reference"))(raw, where)
+    kw = cs.table(_OP, required=("name", "reference"), aliases={"reduced_dims": "reduce_dims"})(raw, where)
     mode = kw.setdefault("execution_mode", "script_based" if "op_script" in kw else "client_side")
     if mode == "script_based" and "op_script" not in kw:
         raise where.at("execution_mode").error(
@@ -300,10 +314,15 @@ def _build_op(raw: Mapping[str, Any], where: Where, validation: ValidationSettin
         kw["schema"] = OpSchema(schema.dims, {n: schema.inputs[n] for n in names}, schema.output)
     elif "input_names" not in kw:
         raise where.error("missing required key 'input_names' (or declare the inputs in [ops.schema.inputs])")
-    if kw.get("reduce_dims") and kw.get("op_type", "elementwise") != "reduction":
+    if kw.get("reduce_dims") and kw.get("op_type", "elementwise") not in REDUCING_OP_TYPES:
         raise where.at("reduce_dims").error(
             f"reduce_dims applies to reductions, but op_type is {kw.get('op_type', 'elementwise')!r}; "
-            "set op_type = \"reduction\" or remove reduce_dims")
+            "set op_type = \"reduction\" (or \"softmax\") or remove reduce_dims")
+    if (kw.get("compare") == "ulp") != ("max_ulp" in kw):
+        key = "max_ulp" if "max_ulp" in kw else "compare"
+        raise where.at(key).error(
+            "compare = \"ulp\" and max_ulp go together: the ULP comparison needs max_ulp = N "
+            "(ULPs allowed per element), and max_ulp means nothing without it; set both or neither")
     for key in ("dtypes", "check_nan", "check_inf"):
         kw.setdefault(key, getattr(validation, key))
     return OpConfig(**kw, global_tolerances=validation.tolerances)

@@ -115,6 +115,9 @@ class FuzzOp(Request):
     seed: int | None = None
     fail_fast: bool = False
     start: int = 0
+    determinism: int | None = None
+    """Run the op this many times per case (bitwise-equal outputs, inputs intact); None
+    keeps the op's config (``deterministic = true`` means 3 runs), 1 turns it off."""
 
 
 class Reproduce(Request):
@@ -278,7 +281,40 @@ class BaselineComparisonResponse(Response, tag="BaselineComparison"):
     new: list[BaselineEntry] = []
 
 
+class FuzzCoverage(msgspec.Struct, omit_defaults=True):
+    """What a fuzz run tried, with counts: ``cases`` run, of which ``checked`` compared a
+    non-empty output, ``filtered`` lost to a reference failure, ``empty`` had empty outputs
+    and ``op_errors`` ended in an op exception. ``layouts`` counts the layout the inputs
+    really had (a transposed draw on a 1-D shape falls back to strided). ``impostors``
+    counts the checked cases each impostor output would also have passed."""
+
+    cases: int = 0
+    checked: int = 0
+    filtered: int = 0
+    empty: int = 0
+    op_errors: int = 0
+    dtypes: dict[str, int] = {}
+    layouts: dict[str, int] = {}
+    distributions: dict[str, int] = {}
+    shapes: dict[str, int] = {}
+    impostors: dict[str, int] = {}
+    distinct_inputs: int = 0
+    distinct_references: int = 0
+
+
+class HealthIssue(msgspec.Struct, omit_defaults=True):
+    """A reason to distrust a fuzz run. ``severity`` "error" makes the run vacuous."""
+
+    kind: str
+    message: str
+    severity: str = "error"
+
+
 class FuzzResults(Response):
+    """``vacuous`` is true when a health issue of severity "error" says the run could not
+    have failed a wrong op (every case filtered or identical, an impostor passing every
+    case, a configured dtype or layout never reached); such a run fails like a failed case."""
+
     op_name: str
     seed: int
     iterations: int
@@ -286,6 +322,9 @@ class FuzzResults(Response):
     failed: int
     failures: list[ValidationResult] = []
     duration_ms: float = 0.0
+    coverage: FuzzCoverage | None = None
+    health: list[HealthIssue] = []
+    vacuous: bool = False
 
 
 class ReproduceResult(Response):
@@ -389,12 +428,26 @@ class CiSummaryStats(msgspec.Struct, omit_defaults=True):
     skipped: int = 0
 
 
+class CiSkipped(msgspec.Struct, omit_defaults=True):
+    op_name: str
+    reason: str
+
+
 class CiRunComplete(Response):
+    """``results`` are the failing cases of every op; ``ops`` the per-op fuzz runs (counts,
+    coverage, health); ``lint`` one result per ``[[kernels]]`` entry; ``baseline`` and
+    ``artifact_diffs`` are there when the run compared against a baseline tag."""
+
     run_id: int
     passed: bool
     summary: CiSummaryStats
     results: list[ValidationResult] = []
     duration_ms: float = 0.0
+    ops: list[FuzzResults] = []
+    skipped: list[CiSkipped] = []
+    lint: list[LintResult] = []
+    baseline: BaselineComparisonResponse | None = None
+    artifact_diffs: list[ArtifactDiff] = []
 
 
 class CiSummary(Response):

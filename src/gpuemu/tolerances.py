@@ -139,10 +139,18 @@ def get_recommended_tolerance(
     k: int = 1,
     *,
     accumulate: DType | str | None = None,
+    floor: ToleranceConfig | None = None,
 ) -> ToleranceConfig:
     """The tolerance an op of ``op_type`` over ``k`` terms needs in ``dtype``; never
-    below the dtype default. ``accumulate`` is the sum's dtype (default: ``dtype``; pass
-    "float32" for the usual half-precision kernels that accumulate in float32).
+    below ``floor`` (default: the dtype default). ``accumulate`` is the sum's dtype
+    (default: ``dtype``; pass "float32" for the usual half-precision kernels that
+    accumulate in float32).
+
+    The rule ops get (``gpuemu.op_checks``): an op whose config declares op_type
+    reduction, softmax, matmul or attention is checked with this tolerance, floored at
+    its configured one, with K from ``reduction_length``. So rtol grows like sqrt(K) and,
+    for sums whose terms may cancel, atol like K: float32 sums of 4096 terms get
+    rtol ~ 2.3e-5 and atol ~ 1.5e-3; short sums keep the defaults.
 
     Derivation (probabilistic, Higham & Mary 2019/2020, not the worst-case K*u): a sum
     of K terms rounded with unit roundoff u has error <= lambda*u*sqrt(sum_j s_j^2) over
@@ -154,7 +162,42 @@ def get_recommended_tolerance(
     rtol = 2u, so their defaults stand. Integers and bool stay exact.
     """
     d = DType.parse(dtype)
-    return ToleranceConfig.for_dtype(d).looser(_error_bound(d, op_type, k, accumulate or d))
+    base = ToleranceConfig.for_dtype(d) if floor is None else floor
+    return base.looser(_error_bound(d, op_type, k, accumulate or d))
+
+
+OP_TYPE_MODELS: dict[str, str] = {
+    "reduction": "reduction", "softmax": "softmax", "matmul": "matmul", "attention": "matmul",
+}
+"""A config op_type -> its error model above; other op types keep their tolerance."""
+
+
+def reduction_length(op_type: str, shapes: Sequence[Sequence[int]],
+                     reduce_dims: Sequence[int] = ()) -> int:
+    """K, the number of terms summed into each output, from the input shapes (in order).
+
+    reduction, softmax: the product of the first input's sizes along ``reduce_dims``
+    (default: its last dim). matmul: the first input's last dim (a[..., M, K] @
+    b[..., K, N]). attention: the longer of its two sums, the head dim (q's last) and
+    the key length (k's second-last, when there is a second input). At least 1.
+    """
+    if op_type not in OP_TYPE_MODELS:
+        raise ValueError(f"op_type {op_type!r} sums nothing; one of {', '.join(OP_TYPE_MODELS)}"
+                         " has a reduction length")
+    first = list(shapes[0]) if shapes else []
+    if not first:
+        return 1
+    if op_type in ("reduction", "softmax"):
+        dims = list(reduce_dims) or [-1]
+        bad = [d for d in dims if not -len(first) <= d < len(first)]
+        if bad:
+            raise ValueError(f"reduce_dims {dims} do not fit the first input's shape {first}: "
+                             f"dim {bad[0]} is out of range")
+        return max(1, math.prod(first[d] for d in dims))
+    k = first[-1]
+    if op_type == "attention" and len(shapes) > 1 and len(shapes[1]) >= 2:
+        k = max(k, shapes[1][-2])
+    return max(1, k)
 
 
 def _error_bound(d: DType, op_type: str, k: int, accumulate: DType | str) -> ToleranceConfig:

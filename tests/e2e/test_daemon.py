@@ -42,7 +42,7 @@ def project(short_tmp):
         from gpuemu.script import main
         def reference(inputs, **kwargs):
             time.sleep(float(kwargs.get("sleep", 1.5)))
-            return inputs["x"]
+            return inputs["x"] * 2  # not the input itself: an identity check is vacuous
         if __name__ == "__main__":
             main(reference)
     """)
@@ -249,7 +249,7 @@ def test_slow_reference_does_not_block_ping(daemon):
 
     def slow():
         with daemon.client() as c:
-            c.validate_op("slow", {"x": X}, X, kwargs={"sleep": 3})
+            c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 3})
         order.append("slow")
 
     t = threading.Thread(target=slow)
@@ -268,7 +268,7 @@ def test_a_long_request_is_sent_once(daemon):
     with daemon.client() as c:
         assert c._socket().resend_time < 0
         before = len(c.list_results(limit=1000, op_name="slow"))
-        c.validate_op("slow", {"x": X}, X, kwargs={"sleep": 0.5})
+        c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 0.5})
         assert len(c.list_results(limit=1000, op_name="slow")) == before + 1
 
 
@@ -277,7 +277,7 @@ def test_shutdown_finishes_in_flight_work(daemon):
 
     def slow():
         with daemon.client() as c:
-            answers.append(c.validate_op("slow", {"x": X}, X, kwargs={"sleep": 1.5}).passed)
+            answers.append(c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 1.5}).passed)
 
     t = threading.Thread(target=slow)
     t.start()

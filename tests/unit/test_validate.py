@@ -111,9 +111,11 @@ def test_float32_screen_never_passes_what_float64_fails():
     a = np.full(4, 1e-3, np.float32)
     exact = float(a[0]) - float(e[0])
     assert 1e-3 < exact < float(np.float32(1e-3))
-    result = validate_output(a, e, tolerance=ToleranceConfig(atol=1e-3, rtol=0.0))
+    # atol swallows e here (a vacuous check by design): the guard is tested in test_guards.py
+    result = validate_output(a, e, tolerance=ToleranceConfig(atol=1e-3, rtol=0.0), vacuous="off")
     assert result.mismatch.mismatched == 4
-    assert validate_output(a, e, tolerance=ToleranceConfig(atol=exact, rtol=0.0)).passed
+    assert validate_output(a, e, tolerance=ToleranceConfig(atol=exact, rtol=0.0),
+                           vacuous="off").passed
 
 
 def test_empty_and_zero_dimensional_arrays():
@@ -161,11 +163,12 @@ def test_default_tolerance_is_the_looser_of_two_dtypes():
 @pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.float32, np.float64])
 def test_tolerance_boundary_is_inclusive(dtype):
     tol = ToleranceConfig(atol=0.25, rtol=0.5)  # |e| = 2 -> allowed 1.25, all exact binary
-    e = np.full(5, 2.0, dtype)
-    at_edge = np.full(5, 3.25, dtype)
+    sign = np.array([1, -1, 1, -1, 1])  # both signs: no constant output passes
+    e = (2.0 * sign).astype(dtype)
+    at_edge = (3.25 * sign).astype(dtype)
     assert validate_output(at_edge, e, tolerance=tol).passed
     beyond = at_edge.copy()
-    beyond[3] = np.nextafter(at_edge[3], np.array(4, dtype))
+    beyond[3] = np.nextafter(at_edge[3], np.array(-4, dtype))
     result = validate_output(beyond, e, tolerance=tol)
     assert kinds(result) == ["ToleranceExceeded"]
     assert result.mismatch.max_abs_index == [3] and result.mismatch.mismatched == 1
@@ -213,7 +216,7 @@ def test_mismatch_report_matches_an_independent_numpy_computation():
 def test_relative_difference_skips_zero_expected():
     e = np.zeros(10, np.float32)
     a = np.full(10, 1e-6, np.float32)
-    result = validate_output(a, e)
+    result = validate_output(a, e, vacuous="off")  # zeros pass too: vacuous by design
     assert result.passed and result.max_rel_diff is None
     assert result.max_diff == pytest.approx(1e-6)
     failing = validate_output(a * 100, e)
@@ -254,7 +257,7 @@ def test_nan_lost_by_the_op_is_a_tolerance_mismatch():
 
 
 def test_check_nan_off_turns_unexpected_nan_into_tolerance_mismatches():
-    e = np.ones(8, np.float32)
+    e = np.arange(1, 9, dtype=np.float32)
     a = e.copy()
     a[5] = np.nan
     result = validate_output(a, e, check_nan=False)
@@ -449,11 +452,11 @@ def perturbed(x: np.ndarray, i: int) -> np.ndarray:
 @given(dtype=st.sampled_from(list(DType)), data=st.data())
 def test_identity_passes_and_one_perturbed_element_is_reported(dtype, data):
     x = data.draw(finite_arrays(dtype))
-    assert validate_output(x, x).passed
+    assert validate_output(x, x, vacuous="off").passed  # any array, all-zero ones included
     if x.size == 0:
         return
     i = data.draw(st.integers(0, x.size - 1))
-    result = validate_output(perturbed(x, i), x)
+    result = validate_output(perturbed(x, i), x, vacuous="off")
     assert kinds(result) == ["ToleranceExceeded"]
     want = [int(k) for k in np.unravel_index(i, x.shape)]
     assert result.mismatch.mismatched == 1 and result.mismatch.max_abs_index == want

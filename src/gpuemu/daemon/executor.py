@@ -5,7 +5,10 @@ so a script that defines a top-level ``reference(inputs, **kwargs)`` or ``run(..
 is imported once per worker process (``gpuemu.daemon.worker``) and called many
 times; any other script runs as ``python SCRIPT`` per call (protocol in
 ``gpuemu.script``). Every process gets its own session, so a timeout or a crash
-kills its whole process group (children it forked included) and never the daemon.
+kills its whole process group (children it forked included) and never the daemon;
+descendants that left the group are found by a token in their environment
+(``orphans``). A one-shot script's leftovers die when it exits, a warm worker's when
+the worker is stopped, and a warm worker dies with its daemon.
 Workers of a script whose file changed are replaced; a script found not
 warm-capable is run one-shot until its file changes. The executor only runs paths
 its caller resolved from the project config, never code from a request.
@@ -30,13 +33,22 @@ from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..script import SINGLE_OUTPUT, Request
 from ..tensor import TensorData, from_numpy, to_numpy
 from .worker import (
-    Reply, WorkerDied, WorkerProcess, WorkerTimedOut, exit_status, kill_group, last_lines, spawn,
+    Call, Reply, ScriptProcess, WorkerDied, WorkerProcess, WorkerTimedOut, exit_status, kill_group,
+    last_lines, spawn,
 )
 
 _Key = tuple[str, str]  # absolute (script, cwd): a worker is bound to both
 _Stamp = tuple[int, int, int]  # (mtime_ns, size, inode) of the script file
 _SHAPES = ('print a TensorData, {"output": TensorData} or {"outputs": {name: TensorData}}'
            " (gpuemu.script.write_output does)")
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptRun:
+    """A script's outputs by name; ``mutated_inputs`` the inputs it wrote into (None: not checked)."""
+
+    outputs: dict[str, np.ndarray]
+    mutated_inputs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +78,7 @@ class Executor:
         self._lock = threading.Lock()
         self._pools: dict[_Key, _Pool] = {}
         self._cold: dict[_Key, _Stamp] = {}  # scripts that cannot be kept warm, by file stamp
-        self._one_shots: set[subprocess.Popen] = set()
+        self._one_shots: set[ScriptProcess] = set()
         self._counts: Counter[str] = Counter()
         self._closed = False
 
@@ -79,16 +91,26 @@ class Executor:
         ReferenceScriptFailed, quoting the script's stderr or traceback, when the
         script exits non-zero, crashes, runs past ``timeout_s`` or writes no valid output.
         """
+        return self.run_checked(script, inputs, kwargs, timeout_s=timeout_s, cwd=cwd).outputs
+
+    def run_checked(self, script: Path, inputs: dict[str, np.ndarray], kwargs: dict | None = None,
+                    *, timeout_s: float = 60.0, cwd: Path | None = None,
+                    check_inputs: bool = False) -> ScriptRun:
+        """``run_script``, plus (with ``check_inputs``) which inputs the script wrote into:
+        its warm worker compares them before and after the call. A script that cannot be
+        kept warm runs one-shot and is not checked (``mutated_inputs`` None)."""
         cwd = os.path.abspath(cwd or os.getcwd())  # strings: pathlib costs ~20 us a call
         path = os.path.abspath(os.path.join(cwd, script))  # an absolute `script` stays as is
         key, stamp = (path, cwd), _stamp(path)
-        request = Request(inputs={name: from_numpy(a) for name, a in inputs.items()},
-                          kwargs=dict(kwargs or {}))
+        request = Call(inputs={name: from_numpy(a) for name, a in inputs.items()},
+                       kwargs=dict(kwargs or {}), check_inputs=check_inputs)
         if self.warm and self._cold.get(key) != stamp:
             payload = _encode(request, msgspec.msgpack, path)
-            if (outputs := self._run_warm(key, stamp, payload, timeout_s)) is not None:
-                return outputs
-        return self._run_one_shot(path, cwd, _encode(request, msgspec.json, path), timeout_s)
+            if (run := self._run_warm(key, stamp, payload, timeout_s)) is not None:
+                return run
+        one_shot = Request(inputs=request.inputs, kwargs=request.kwargs)
+        return ScriptRun(self._run_one_shot(path, cwd, _encode(one_shot, msgspec.json, path),
+                                            timeout_s))
 
     def stats(self) -> ExecutorStats:
         with self._lock:
@@ -127,7 +149,7 @@ class Executor:
         return pool
 
     def _run_warm(self, key: _Key, stamp: _Stamp, payload: bytes,
-                  timeout_s: float) -> dict[str, np.ndarray] | None:
+                  timeout_s: float) -> ScriptRun | None:
         """The outputs from a warm worker; None when the script cannot be kept warm."""
         while True:
             pool = self._pool(key, stamp)
@@ -162,7 +184,8 @@ class Executor:
             raise ReferenceScriptFailed(
                 f"script {key[0]} raised in {worker.function}():\n{last_lines(reply.error)}"
             )
-        return _to_arrays(reply.outputs or {}, key[0])
+        return ScriptRun(_to_arrays(reply.outputs or {}, key[0]),
+                         None if reply.mutated_inputs is None else tuple(reply.mutated_inputs))
 
     def _run_one_shot(self, path: str, cwd: str, payload: bytes,
                       timeout_s: float) -> dict[str, np.ndarray]:
@@ -172,6 +195,11 @@ class Executor:
             self._one_shots.add(proc)
             if self._closed:  # close() ran while it started
                 kill_group(proc)
+        # Once the script exits, kill what it left running: a child still holding its
+        # stdout would otherwise keep communicate() waiting until the timeout.
+        reaper = threading.Thread(target=_kill_leftovers, args=(proc,), daemon=True,
+                                  name="gpuemu-one-shot-reaper")
+        reaper.start()
         timed_out = False
         try:
             out, err = proc.communicate(payload, timeout=timeout_s)
@@ -180,7 +208,9 @@ class Executor:
             kill_group(proc)
             out, err = proc.communicate()
         finally:
-            kill_group(proc)  # whatever it left running
+            if proc.poll() is None:  # communicate() raised: do not leave it running
+                kill_group(proc)
+            reaper.join()
             with self._lock:
                 self._one_shots.discard(proc)
         if timed_out:
@@ -194,6 +224,11 @@ class Executor:
             return _to_arrays(parse_stdout(out), path)
         except _BadOutput as exc:
             raise _failure(path, str(exc), last_lines(err)) from None
+
+
+def _kill_leftovers(proc: ScriptProcess) -> None:
+    proc.wait()
+    kill_group(proc)
 
 
 class _Pool:

@@ -26,7 +26,8 @@ from ..protocol import (
 )
 from ..rng import generate_seed
 from ..tensor import TensorData, to_numpy
-from ..validate import ReproductionInfo, ValidationResult, validate_output
+from ..op_checks import check_op_output
+from ..validate import ReproductionInfo, ValidationResult
 from .baseline import compare_baseline
 from .state import DaemonState
 
@@ -114,13 +115,10 @@ def run_reference(state: DaemonState, op: OpConfig, inputs: dict[str, np.ndarray
 
 
 def check_case(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
-               inputs: dict[str, np.ndarray], seed: int) -> ValidationResult:
-    """Validate with the op's configured tolerance, invariants and NaN/Inf policy."""
-    dtype = DType.from_numpy(actual.dtype, "output.dtype")
-    return validate_output(
-        actual, expected, op_name=op.name, seed=seed, tolerance=op.tolerance_for(dtype),
-        invariants=op.invariants, inputs=inputs, check_nan=op.check_nan, check_inf=op.check_inf,
-    )
+               inputs: dict[str, np.ndarray], seed: int, vacuous: str = "report") -> ValidationResult:
+    """Validate as the op is configured (gpuemu.op_checks). A case is judged as a fuzz case
+    unless ``vacuous="fail"``: impostors are listed, and weighed by the run's health check."""
+    return check_op_output(op, actual, expected, inputs, seed, vacuous=vacuous)
 
 
 def repro_info(op_name: str, seed: int, inputs: dict[str, np.ndarray], kwargs: dict,
@@ -141,7 +139,7 @@ def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse
     actual = to_numpy(req.output, "output")
     expected = run_reference(state, op, inputs, req.kwargs)
     seed = req.seed if req.seed is not None else generate_seed()
-    result = check_case(op, actual, expected, inputs, seed)
+    result = check_case(op, actual, expected, inputs, seed, vacuous="fail")
     result.repro_info = repro_info(op.name, seed, inputs, req.kwargs,
                                    f"gpuemu reproduce --seed {seed} --op {op.name}")
     snapshot = None

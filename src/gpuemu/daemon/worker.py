@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import logging
 import os
+import secrets
 import select
 import signal
 import struct
@@ -32,11 +34,13 @@ import msgspec
 from ..errors import ReferenceScriptFailed
 from ..script import Request, encode_outputs
 from ..tensor import TensorData, to_numpy
+from .orphans import TOKEN_VAR, kill_marked, watch_parent
 
 HEADER = struct.Struct("<Q")
 FUNCTION_NAMES = ("reference", "run")
 MODULE_NAME = "gpuemu_user_script"  # anything but "__main__", so the main guard does not run
 TAIL_LINES = 20  # lines of stderr or traceback quoted in an error
+log = logging.getLogger("gpuemu.daemon")
 
 
 class Hello(msgspec.Struct):
@@ -46,23 +50,33 @@ class Hello(msgspec.Struct):
     function: str | None
 
 
+class Call(Request, omit_defaults=True):
+    """A request as a warm worker gets it: ``check_inputs`` asks it to compare the inputs
+    before and after the call (in this process: the daemon never sees the script's copy)."""
+
+    check_inputs: bool = False
+
+
 class Reply(msgspec.Struct, omit_defaults=True):
-    """One call's result: the outputs, or the traceback of what the function raised."""
+    """One call's result: the outputs, or the traceback of what the function raised;
+    ``mutated_inputs`` names the inputs the call wrote into (when asked to check)."""
 
     outputs: dict[str, TensorData] | None = None
     error: str | None = None
+    mutated_inputs: list[str] | None = None
 
 
 # --- the child -------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
     script = Path((argv or sys.argv)[1]).resolve()
+    watch_parent()
     frames_in, frames_out = _take_frame_channel()
     fn, name = _load(script)
     write_frame(frames_out, msgspec.msgpack.encode(Hello(function=name)))
     if fn is None:
         return
-    decoder, encoder = msgspec.msgpack.Decoder(Request), msgspec.msgpack.Encoder()
+    decoder, encoder = msgspec.msgpack.Decoder(Call), msgspec.msgpack.Encoder()
     while (header := _read_exact(frames_in, HEADER.size)) is not None:
         body = _read_exact(frames_in, HEADER.unpack(header)[0])
         if body is None:
@@ -101,10 +115,15 @@ def _load(script: Path) -> tuple[Callable | None, str | None]:
     return None, None
 
 
-def _call(fn: Callable, request: Request) -> Reply:
+def _call(fn: Callable, request: Call) -> Reply:
     try:
         inputs = {name: to_numpy(td, f"inputs.{name}") for name, td in request.inputs.items()}
-        return Reply(outputs=encode_outputs(fn(inputs, **request.kwargs)))
+        given = dict(inputs)  # the arrays themselves, even if the script rebinds dict entries
+        before = {name: x.tobytes() for name, x in given.items()} if request.check_inputs else None
+        outputs = encode_outputs(fn(inputs, **request.kwargs))
+        mutated = None if before is None else [
+            name for name, x in given.items() if x.tobytes() != before[name]]
+        return Reply(outputs=outputs, mutated_inputs=mutated)
     except (Exception, SystemExit):
         return Reply(error=traceback.format_exc())
     finally:
@@ -158,7 +177,7 @@ class WorkerProcess:
         self.script, self.cwd = script, cwd
         self.function = ""
         self.stderr = StderrTail()
-        self._proc: subprocess.Popen | None = None
+        self._proc: ScriptProcess | None = None
         self._pidfd: int | None = None
         self._lock = threading.Lock()
 
@@ -286,22 +305,39 @@ class StderrTail:
         return last_lines(b"\n".join(lines))
 
 
-def spawn(argv: list[str], cwd: str) -> subprocess.Popen:
-    """A child in a new session, so that killing its group kills everything it started."""
+class ScriptProcess(subprocess.Popen):
+    """A script's process in a new session, so that killing its group kills what it forked.
+
+    Its environment also carries a ``token`` (``orphans.TOKEN_VAR``) that descendants
+    inherit, so that ``kill_group`` finds those that left the group too (setsid, a
+    daemonized grandchild) -- unless one cleared its environment.
+    """
+
+    def __init__(self, argv: list[str], cwd: str):
+        self.token = secrets.token_hex(12)
+        super().__init__(argv, cwd=cwd, env={**os.environ, TOKEN_VAR: self.token},
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         bufsize=0, start_new_session=True)
+
+
+def spawn(argv: list[str], cwd: str) -> ScriptProcess:
     try:
-        return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+        return ScriptProcess(argv, cwd)
     except OSError as exc:
         raise ReferenceScriptFailed(
             f"script {argv[-1]} could not be started in {cwd}: {exc}"
         ) from None
 
 
-def kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: ScriptProcess) -> None:
+    """SIGKILL the script's process group, then whatever it started outside the group."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass  # already gone, or only zombies remain
+    if escaped := kill_marked(proc.token, group=proc.pid):
+        log.warning("script %s left %d process(es) running outside its process group"
+                    " (pids %s); killed them", proc.args[-1], len(escaped), escaped)
 
 
 def exit_status(code: int | None) -> str:

@@ -4,6 +4,7 @@ semantics"). A plain library -- no sockets, no storage, no config."""
 from .invariants import INVARIANTS
 from .pipeline import validate_output
 from .result import FailureKind, FailureReason, MismatchReport, ReproductionInfo, ValidationResult
+from .ulp import ulp_distance
 
 __all__ = [
     "INVARIANTS",
@@ -12,5 +13,6 @@ __all__ = [
     "MismatchReport",
     "ReproductionInfo",
     "ValidationResult",
+    "ulp_distance",
     "validate_output",
 ]

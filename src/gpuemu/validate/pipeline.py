@@ -1,10 +1,14 @@
 """The validation pipeline: ordered stages reporting into one ValidationResult.
 
-shape -> dtype -> values (tolerance, NaN and Inf in one chunked pass) -> invariants.
+shape -> dtype -> values (tolerance, NaN and Inf in one chunked pass) -> invariants
+-> the trivial-output guard (``guards``: would zeros, a constant, NaN or a copy of an
+input pass too?).
 
 Values pass when ``|actual - expected| <= atol + rtol*|expected|`` computed in float64,
-except that integers and bool on both sides compare exactly (int64 values above 2^53
-stay distinct). NaN parity: NaN facing NaN, or an Inf facing the same Inf, is a match.
+or, with ``compare="ulp"``, when they are at most ``max_ulp`` ULPs apart on the expected
+output's format (``rule``); integers and bool on both sides compare exactly (int64
+values above 2^53 stay distinct). NaN parity: NaN facing NaN, or an Inf facing the same
+Inf, is a match. Every float mismatch report also gives ULP distances.
 
 Speed (DESIGN.md wants 256 MiB of float32 at >= 1.5 GiB/s): the arrays are walked in C
 order, CHUNK elements at a time (np.nditer buffers and casts strided or narrow inputs
@@ -14,7 +18,9 @@ margin that makes a screen pass imply the float64 pass. The elements the screen 
 vouch for (mismatches, NaN/Inf, borderline values) are gathered and judged exactly in
 float64. Measured on 2 cores: ~2 GiB/s for passing float32, float64 or NaN-parity data;
 a chunk full of mismatches costs ~10x more; transposed inputs pay numpy's strided
-gather (~0.2 GiB/s) and float16 numpy's slow float16 cast (~0.3 GiB/s).
+gather (~0.2 GiB/s) and float16 numpy's slow float16 cast (~0.3 GiB/s). ULP mode counts
+ULPs of every element (integer ops on the bit patterns, no screen). The guard costs a
+sample per impostor unless the check is vacuous (see ``guards``).
 """
 
 from __future__ import annotations
@@ -29,11 +35,11 @@ import numpy as np
 from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..tolerances import ToleranceConfig
+from .guards import VACUOUS_MODES, find_impostors, vacuous_failure
 from .invariants import check_invariants, resolve_invariants
 from .result import FailureKind, FailureReason, MismatchReport, ValidationResult
-
-CHUNK = 1 << 16
-"""Elements per step: the scratch buffers stay in cache (measured ~3x faster than 1Mi)."""
+from .rule import ElementRule, int_distance
+from .tally import CHUNK, Best, Count, unravel
 
 _SCREEN_MARGIN = 1.0 - 2.0**-20
 """Tightens the float32 screen by far more than its roundings (a few 2^-24), so that a
@@ -53,6 +59,9 @@ def validate_output(
     inputs: Mapping[str, np.ndarray] | None = None,
     check_nan: bool = True,
     check_inf: bool = True,
+    compare: str = "allclose",
+    max_ulp: float | None = None,
+    vacuous: str = "fail",
 ) -> ValidationResult:
     """Check an op's ``actual`` output against the reference's ``expected``.
 
@@ -64,6 +73,11 @@ def validate_output(
     NaN/Inf: such elements count as ToleranceExceeded mismatches instead of failing
     their own stage. To accept NaN/Inf, the reference must produce them (NaN parity).
 
+    ``compare="ulp"`` judges float values by ULP distance (at most ``max_ulp``) instead
+    of atol/rtol, which then stay unused (the result's are None). ``vacuous`` is what the
+    trivial-output guard does when an impostor would pass too (see guards.VACUOUS_MODES):
+    "fail" adds a VacuousCheck failure, "report" only lists ``result.impostors``.
+
     ``max_diff``/``max_rel_diff`` cover every element but NaN/Inf parity matches (a NaN
     difference ranks highest); relative differences skip elements where expected is 0
     or non-finite. The mismatch report names the worst violating elements instead.
@@ -73,11 +87,16 @@ def validate_output(
     a_dt = DType.from_numpy(actual.dtype, field="actual")
     e_dt = DType.from_numpy(expected.dtype, field="expected")
     checks = resolve_invariants(invariants)
+    if vacuous not in VACUOUS_MODES:
+        raise InvalidRequest(f"vacuous: unknown mode {vacuous!r}; expected one of "
+                             f"{', '.join(VACUOUS_MODES)}", field="vacuous")
     tol = _checked(tolerance) if tolerance is not None else (
         ToleranceConfig.for_dtype(a_dt).looser(ToleranceConfig.for_dtype(e_dt)))
+    rule = ElementRule.build(actual.dtype, expected.dtype, tol, compare, max_ulp)
     result = ValidationResult(
         passed=False, op_name=op_name, seed=seed, dtype=a_dt.value,
-        shape=list(actual.shape), atol=tol.atol, rtol=tol.rtol,
+        shape=list(actual.shape), max_ulp=rule.max_ulp,
+        atol=None if rule.ulp_mode else tol.atol, rtol=None if rule.ulp_mode else tol.rtol,
     )
     if actual.shape != expected.shape:
         result.failures = [FailureReason(
@@ -97,12 +116,19 @@ def validate_output(
                         "(values were still compared, in float64 unless both are integers)",
                 expected=e_dt.value, actual=a_dt.value,
             ))
-        values = _Comparison(actual, expected, tol, check_nan, check_inf)
+        values = _Comparison(actual, expected, rule, check_nan, check_inf)
         values.run()
         failures += values.failures()
         result.max_diff, result.max_rel_diff = values.max_diffs()
+        result.max_ulp_diff = values.max_ulp_diff()
         result.mismatch = values.report()
         failures += check_invariants(checks, actual, inputs or {}, tol)
+        if vacuous != "off":
+            found = find_impostors(expected, rule, checks, inputs or {},
+                                   lambda output: _Comparison(output, expected, rule).matches_all())
+            result.impostors = [i.name for i in found]
+            if found and vacuous == "fail":
+                failures.append(vacuous_failure(found, rule))
         result.failures = failures
     result.passed = not result.failures
     result.duration_ms = (time.perf_counter() - started) * 1e3
@@ -119,68 +145,42 @@ def _checked(tol: ToleranceConfig) -> ToleranceConfig:
 
 
 @dataclass(slots=True)
-class _Best:
-    """The greatest value offered and its flat index. NaN ranks above everything (a NaN
-    difference is the worst there is); negative values mean "not applicable"; ties keep
-    the earliest index."""
-
-    value: float = -1.0
-    index: int | None = None
-
-    def offer(self, values: np.ndarray, base: int, positions: np.ndarray | None = None) -> None:
-        if not values.size:
-            return
-        i = int(np.argmax(values))
-        v = float(values[i])
-        if v < 0 or math.isnan(self.value):
-            return
-        if self.index is None or math.isnan(v) or v > self.value:
-            self.value, self.index = v, base + int(i if positions is None else positions[i])
-
-
-@dataclass(slots=True)
-class _Count:
-    """How many positions a stage flagged and the first of them (flat, C order)."""
-
-    count: int = 0
-    first: int | None = None
-
-    def add(self, mask: np.ndarray, base: int, positions: np.ndarray | None = None) -> None:
-        n = int(np.count_nonzero(mask))
-        if n and self.first is None:
-            i = int(np.argmax(mask))
-            self.first = base + int(i if positions is None else positions[i])
-        self.count += n
-
-
-@dataclass(slots=True)
 class _Comparison:
     """One pass over both arrays, tallying the tolerance, NaN and Inf stages."""
 
     actual: np.ndarray
     expected: np.ndarray
-    tol: ToleranceConfig
-    check_nan: bool
-    check_inf: bool
-    bad: _Count = field(default_factory=_Count)
-    nan: _Count = field(default_factory=_Count)
-    inf: _Count = field(default_factory=_Count)
-    worst_abs: _Best = field(default_factory=_Best)  # among violations
-    worst_rel: _Best = field(default_factory=_Best)
-    all_abs: _Best = field(default_factory=_Best)    # among all elements
-    all_rel: _Best = field(default_factory=_Best)
-    exact: bool = False
+    rule: ElementRule
+    check_nan: bool = True
+    check_inf: bool = True
+    bad: Count = field(default_factory=Count)
+    nan: Count = field(default_factory=Count)
+    inf: Count = field(default_factory=Count)
+    worst_abs: Best = field(default_factory=Best)  # among violations
+    worst_rel: Best = field(default_factory=Best)
+    all_abs: Best = field(default_factory=Best)    # among all elements
+    all_rel: Best = field(default_factory=Best)
+    worst_ulp: Best = field(default_factory=Best)  # among violations
+    all_ulp: Best = field(default_factory=Best)    # among all elements, ULP mode only
     _atol: np.ndarray | None = None  # screen constants and scratch buffers, set by run()
     _rtol: np.ndarray | None = None
     _scratch: list[np.ndarray] = field(default_factory=list)
     _mask: np.ndarray | None = None
 
+    @property
+    def tol(self) -> ToleranceConfig:
+        return self.rule.tol
+
+    @property
+    def exact(self) -> bool:
+        return self.rule.exact
+
     def run(self) -> None:
-        self.exact = self.actual.dtype.kind in "biu" and self.expected.dtype.kind in "biu"
+        fits = {DType.from_numpy(self.actual.dtype), DType.from_numpy(self.expected.dtype)
+                } <= _FITS_FLOAT32
         if self.exact:
             work, step = None, self._exact_int_chunk
-        elif {DType.from_numpy(self.actual.dtype), DType.from_numpy(self.expected.dtype)
-              } <= _FITS_FLOAT32 and _screens_in_float32(self.tol):
+        elif fits and (self.rule.ulp_mode or _screens_in_float32(self.tol)):
             work, step = np.dtype(np.float32), self._screen_chunk
         else:
             work, step = np.dtype(np.float64), self._screen_chunk
@@ -211,9 +211,13 @@ class _Comparison:
         np.subtract(x, y, out=d)
         np.abs(d, out=d)
         np.abs(y, out=mag)
-        np.multiply(mag, self._rtol, out=t)
-        np.add(t, self._atol, out=t)
-        np.less_equal(d, t, out=ok)
+        ulps = self.rule.ulps(x, y) if self.rule.ulp_mode else None
+        if ulps is None:
+            np.multiply(mag, self._rtol, out=t)
+            np.add(t, self._atol, out=t)
+            np.less_equal(d, t, out=ok)
+        else:  # exact ULP counts: no screen needed
+            np.less_equal(ulps, self.rule.max_ulp, out=ok)
         i = int(d.argmax())  # a NaN or Inf anywhere shows up here
         if not (ok.all() and math.isfinite(d[i])):
             ok &= np.isfinite(d)  # |a - e| = Inf passes `d <= t` where expected is Inf
@@ -221,6 +225,10 @@ class _Comparison:
             self._exact_float(x[at], y[at], base, at)
             d[at], mag[at] = -1.0, 1.0  # ... and leave the statistics below to the rest
             i = int(d.argmax())
+            if ulps is not None:
+                ulps[at] = -1.0
+        if ulps is not None:
+            self.all_ulp.offer(ulps, base)
         self.all_abs.offer(d[i : i + 1], base + i)
         np.divide(d, mag, out=t)
         j = int(t.argmax())
@@ -245,7 +253,8 @@ class _Comparison:
         a_nan, a_inf = np.isnan(a), np.isinf(a)
         parity = (a_nan & np.isnan(e)) | (a_inf & (a == e))
         d, mag = np.abs(a - e), np.abs(e)
-        within = np.isfinite(d) & (d <= self.tol.atol + self.tol.rtol * mag)
+        ulps = None if self.rule.grid is None else self.rule.ulps(a, e)
+        within = self.rule.within(a, e, d, mag, ulps)
         flagged = parity | within
         if self.check_nan:
             nan = a_nan & ~np.isnan(e)
@@ -260,18 +269,22 @@ class _Comparison:
         rel[~has_rel] = -1.0
         self.all_abs.offer(np.where(parity, -1.0, d), base, at)
         self.all_rel.offer(rel, base, at)
+        if self.rule.ulp_mode:
+            self.all_ulp.offer(np.where(parity, -1.0, ulps), base, at)
         bad = ~flagged
         if bad.any():
             self.bad.add(bad, base, at)
             self.worst_abs.offer(np.where(bad, d, -1.0), base, at)
             self.worst_rel.offer(np.where(bad, rel, -1.0), base, at)
+            if ulps is not None:
+                self.worst_ulp.offer(np.where(bad, ulps, -1.0), base, at)
 
     def _exact_int_chunk(self, x: np.ndarray, y: np.ndarray, base: int) -> None:
         differs = np.not_equal(x, y, out=self._mask[: x.size])
         if not differs.any():
             return
         at = np.flatnonzero(differs)
-        d = _int_distance(x[at], y[at])
+        d = int_distance(x[at], y[at])
         mag = np.abs(y[at].astype(np.float64))
         rel = np.divide(d, mag, out=np.full_like(d, -1.0), where=mag > 0)
         self.all_abs.offer(d, base, at)
@@ -293,20 +306,43 @@ class _Comparison:
                 rel_diff = 0.0
         return abs_diff, rel_diff
 
+    def matches_all(self) -> bool:
+        """Run, and say whether every element matched (NaN/Inf parity included)."""
+        self.run()
+        return not (self.bad.count or self.nan.count or self.inf.count)
+
+    def max_ulp_diff(self) -> float | None:
+        """The greatest ULP distance of any element but parity matches (ULP mode only)."""
+        if not self.rule.ulp_mode or not self.actual.size:
+            return None
+        return max(self.all_ulp.value, 0.0)
+
     def report(self) -> MismatchReport | None:
         if not self.bad.count:
             return None
         a, e, d, _ = self._at(self.worst_abs.index)
-        rel_at = self.worst_rel.index
+        rel_at, ulp_at = self.worst_rel.index, self.worst_ulp.index
+        ulp_mode = self.rule.ulp_mode
         return MismatchReport(
             mismatched=self.bad.count, total=self.actual.size,
             percent=100.0 * self.bad.count / self.actual.size,
-            max_abs_diff=d, max_abs_index=_index(self.worst_abs.index, self.actual.shape),
+            max_abs_diff=d, max_abs_index=unravel(self.worst_abs.index, self.actual.shape),
             max_rel_diff=None if rel_at is None else self._at(rel_at)[3],
-            max_rel_index=[] if rel_at is None else _index(rel_at, self.actual.shape),
-            atol=self.tol.atol, rtol=self.tol.rtol,
+            max_rel_index=[] if rel_at is None else unravel(rel_at, self.actual.shape),
+            atol=0.0 if ulp_mode else self.tol.atol, rtol=0.0 if ulp_mode else self.tol.rtol,
             actual_at_max=float(a), expected_at_max=float(e),
+            ulp_at_max=self._ulps_at(self.worst_abs.index),
+            max_ulp_diff=None if ulp_at is None else self.worst_ulp.value,
+            max_ulp_index=[] if ulp_at is None else unravel(ulp_at, self.actual.shape),
+            max_ulp=self.rule.max_ulp,
         )
+
+    def _ulps_at(self, flat: int) -> float | None:
+        if self.rule.grid is None:
+            return None
+        a, e = (np.array([float(v.flat[flat])]) for v in (self.actual, self.expected))
+        with np.errstate(all="ignore"):
+            return float(self.rule.ulps(a, e)[0])
 
     def failures(self) -> list[FailureReason]:
         found = []
@@ -317,9 +353,9 @@ class _Comparison:
             a, e, _, _ = self._at(self.nan.first)
             found.append(FailureReason(
                 kind=FailureKind.NaNDetected, count=self.nan.count,
-                index=_index(self.nan.first, shape), actual=str(a), expected=str(e),
+                index=unravel(self.nan.first, shape), actual=str(a), expected=str(e),
                 message=f"actual has NaN at {self.nan.count} of {total} positions where "
-                        f"expected does not, first at {_index(self.nan.first, shape)} "
+                        f"expected does not, first at {unravel(self.nan.first, shape)} "
                         f"(expected {e!s}); if NaN is right there, the reference must "
                         "produce it too (NaN parity)",
             ))
@@ -327,29 +363,33 @@ class _Comparison:
             a, e, _, _ = self._at(self.inf.first)
             found.append(FailureReason(
                 kind=FailureKind.InfDetected, count=self.inf.count,
-                index=_index(self.inf.first, shape), actual=str(a), expected=str(e),
+                index=unravel(self.inf.first, shape), actual=str(a), expected=str(e),
                 message=f"actual has Inf at {self.inf.count} of {total} positions where "
                         f"expected does not have the same Inf, first at "
-                        f"{_index(self.inf.first, shape)} (actual {a!s}, expected {e!s})",
+                        f"{unravel(self.inf.first, shape)} (actual {a!s}, expected {e!s})",
             ))
         return found
 
     def _tolerance_failure(self) -> FailureReason:
         n, total, shape = self.bad.count, self.actual.size, self.actual.shape
-        if self.tol.is_exact:
+        if not self.rule.ulp_mode and self.tol.is_exact:
             head = f"{n} of {total} elements ({100 * n / total:.2f}%) differ (exact comparison)"
         else:
-            head = (f"{n} of {total} elements ({100 * n / total:.2f}%) exceed "
-                    f"atol={self.tol.atol:g} + rtol={self.tol.rtol:g}*|expected|")
+            head = f"{n} of {total} elements ({100 * n / total:.2f}%) exceed {self.rule.describe()}"
         a, e, d, _ = self._at(self.worst_abs.index)
-        where = _index(self.worst_abs.index, shape)
-        text = f"{head}; max abs diff {d:.2e} at {where} (actual {a!s}, expected {e!s})"
+        where = unravel(self.worst_abs.index, shape)
+        ulps = self._ulps_at(self.worst_abs.index)
+        apart = "" if ulps is None else f", {ulps:g} ULPs apart"
+        text = f"{head}; max abs diff {d:.2e} at {where} (actual {a!s}, expected {e!s}){apart}"
         if self.worst_rel.index is None:
             text += ", no relative diff (expected is 0 or non-finite at every mismatch)"
         else:
             ra, re, _, r = self._at(self.worst_rel.index)
-            text += (f", max rel diff {r:.2e} at {_index(self.worst_rel.index, shape)} "
+            text += (f", max rel diff {r:.2e} at {unravel(self.worst_rel.index, shape)} "
                      f"(actual {ra!s}, expected {re!s})")
+        if self.rule.ulp_mode and self.worst_ulp.index is not None:
+            text += (f", max {self.worst_ulp.value:g} ULPs at "
+                     f"{unravel(self.worst_ulp.index, shape)}")
         return FailureReason(
             kind=FailureKind.ToleranceExceeded, message=text, count=n, index=where,
             actual=str(a), expected=str(e),
@@ -373,20 +413,3 @@ def _screens_in_float32(tol: ToleranceConfig) -> bool:
     overflow, and atol > 0 so that underflow in rtol*|e| stays negligible next to it."""
     normal = 2.0**-100
     return normal <= tol.atol <= 2.0**100 and (tol.rtol == 0 or normal <= tol.rtol <= 1)
-
-
-def _int_distance(a: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """|a - e| of integer/bool arrays as float64, exact up to that final rounding."""
-    common = np.promote_types(a.dtype, e.dtype)
-    if common.kind not in "biu":  # int64 against uint64: no integer type holds both
-        return np.array([abs(int(p) - int(q)) for p, q in zip(a.tolist(), e.tolist())],
-                        dtype=np.float64)
-    common = np.dtype(np.uint8) if common.kind == "b" else common
-    a, e = a.astype(common), e.astype(common)
-    unsigned = np.dtype(f"u{common.itemsize}")
-    # hi - lo wraps modulo 2^bits in the unsigned view, which is exact for 0 <= hi - lo < 2^bits
-    return (np.maximum(a, e).view(unsigned) - np.minimum(a, e).view(unsigned)).astype(np.float64)
-
-
-def _index(flat: int, shape: tuple[int, ...]) -> list[int]:
-    return [int(i) for i in np.unravel_index(flat, shape)]

@@ -20,6 +20,12 @@ class FailureKind(StrEnum):
     InfDetected = "InfDetected"
     InvariantViolation = "InvariantViolation"
     ExecutionError = "ExecutionError"
+    VacuousCheck = "VacuousCheck"
+    """An impostor (zeros, a constant, NaN, a copy of an input) would pass the same check."""
+    NonDeterministic = "NonDeterministic"
+    """Runs of the op on copies of the same inputs gave outputs that differ bitwise."""
+    InputMutated = "InputMutated"
+    """The op wrote into one of its inputs."""
 
 
 class FailureReason(msgspec.Struct, omit_defaults=True, frozen=True):
@@ -36,7 +42,13 @@ class FailureReason(msgspec.Struct, omit_defaults=True, frozen=True):
 
 
 class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
-    """Enough to debug a tolerance failure without re-running it."""
+    """Enough to debug a tolerance failure without re-running it.
+
+    For float outputs the ULP fields count representable values of the expected output's
+    format: ``ulp_at_max`` at the greatest absolute difference, ``max_ulp_diff`` (at
+    ``max_ulp_index``) the greatest among the mismatches. ``max_ulp`` is set in ULP mode,
+    where it is the tolerance applied (and atol, rtol are 0: unused).
+    """
 
     mismatched: int
     total: int
@@ -49,6 +61,10 @@ class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
     rtol: float
     actual_at_max: float | None = None
     expected_at_max: float | None = None
+    ulp_at_max: float | None = None
+    max_ulp_diff: float | None = None
+    max_ulp_index: list[int] = []
+    max_ulp: float | None = None
 
 
 class ReproductionInfo(msgspec.Struct, omit_defaults=True):
@@ -68,7 +84,12 @@ class ReproductionInfo(msgspec.Struct, omit_defaults=True):
 
 
 class ValidationResult(msgspec.Struct, omit_defaults=True):
-    """The verdict of one case. ``atol``/``rtol`` are the tolerance actually applied."""
+    """The verdict of one case. ``atol``/``rtol`` are the tolerance actually applied
+    (None in ULP mode, where ``max_ulp`` is), ``tolerance_source`` says where it came
+    from (e.g. scaled for a reduction over K terms). ``max_ulp_diff`` is the greatest ULP
+    distance (ULP mode only). ``impostors`` names the outputs that would also have passed
+    this check ("zeros", "constant", "nan", "copy:NAME"); the guard fails the case on them
+    (VacuousCheck) or, in fuzz runs, the run-level health check weighs them."""
 
     passed: bool
     op_name: str
@@ -84,6 +105,10 @@ class ValidationResult(msgspec.Struct, omit_defaults=True):
     rtol: float | None = None
     mismatch: MismatchReport | None = None
     repro_info: ReproductionInfo | None = None
+    max_ulp: float | None = None
+    max_ulp_diff: float | None = None
+    tolerance_source: str | None = None
+    impostors: list[str] = []
 
     @property
     def failure_kinds(self) -> list[str]:
