@@ -6,22 +6,33 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .check_cmds import failures, fuzz, minimize, reproduce, test
+from .common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .daemon_cmd import daemon
 from .debug_cmd import debug
 from .init_cmd import init
+from .project_cmds import baseline, ci, lint, status, version
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gpuemu")
 def cli() -> None:
-    """gpuemu: prove a deep-learning kernel correct without a GPU."""
+    """gpuemu: prove a deep-learning kernel correct without a GPU.
+
+    \b
+    Examples:
+      gpuemu init                      # scaffold gpuemu.toml and a passing op
+      gpuemu test                      # check every op (starts the daemon)
+      gpuemu fuzz softmax -n 500       # fuzz one op
+      gpuemu ci run --quick --format junit > gpuemu.xml
+    """
 
 
-cli.add_command(daemon)
-cli.add_command(debug)
-cli.add_command(init)
+for command in (daemon, test, fuzz, reproduce, minimize, failures, baseline, lint, ci, init,
+                debug, version, status):
+    cli.add_command(command)
 
 
 def main() -> None:

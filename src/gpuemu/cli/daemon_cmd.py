@@ -36,7 +36,12 @@ def daemon() -> None:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="gpuemu.toml to serve (default: found from the working directory).")
 def start(background: bool, config_path: Path | None) -> None:
-    """Start the daemon (in the foreground unless --background)."""
+    """Start the daemon (in the foreground unless --background).
+
+    \b
+    Examples:
+      gpuemu daemon start --background --config gpuemu.toml
+    """
     from ..config import find_config, load_config
     from ..daemon.launcher import start_background
     from ..daemon.server import run_daemon, socket_answers
@@ -63,7 +68,12 @@ def start(background: bool, config_path: Path | None) -> None:
 @daemon.command()
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for it to exit.")
 def stop(timeout: float) -> None:
-    """Ask the daemon to finish in-flight work and exit."""
+    """Ask the daemon to finish in-flight work and exit.
+
+    \b
+    Examples:
+      gpuemu daemon stop
+    """
     sock = paths.socket_path()
     try:
         with Client(auto_start=False, timeout_ms=int(timeout * 1000)) as client:
@@ -80,7 +90,12 @@ def stop(timeout: float) -> None:
 
 @daemon.command()
 def status() -> None:
-    """Show whether a daemon answers, its version, uptime and files."""
+    """Show whether a daemon answers, its version, uptime and files.
+
+    \b
+    Examples:
+      gpuemu daemon status   # exit 3 when none answers
+    """
     try:
         with Client(auto_start=False, timeout_ms=3000) as client:
             pong = client.ping()
@@ -96,7 +111,12 @@ def status() -> None:
 @click.option("-n", "--lines", default=40, show_default=True, help="How many lines to show.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
 def logs(lines: int, follow: bool) -> None:
-    """Print the end of the daemon's log."""
+    """Print the end of the daemon's log.
+
+    \b
+    Examples:
+      gpuemu daemon logs -n 100 -f
+    """
     log_file = paths.log_dir() / "daemon.log"
     if not log_file.exists():
         _fail(f"no daemon log at {log_file} yet; start the daemon first", 1)

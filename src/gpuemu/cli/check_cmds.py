@@ -1,0 +1,158 @@
+"""``gpuemu test | fuzz | reproduce | minimize | failures``: run and replay the op checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .common import config_option, connect, format_option, progress_bar, project_config, result_command
+from .report import Report
+
+
+def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command) -> Report:
+    config = project_config(config_path)
+    ops = [config.op(n) for n in names] if names else list(config.ops.values())
+    runnable = [op for op in ops if op.op_script is not None]
+    from ..protocol import CiSkipped
+
+    skipped = [CiSkipped(op_name=op.name, reason="no op_script: a client-side op; run it with"
+                         " Client.fuzz_op_client_side or validate_op") for op in ops
+               if op.op_script is None]
+    results = []
+    with connect(config_path) as client, progress_bar(command, len(runnable)) as bar:
+        for op in runnable:
+            results.append(client.fuzz_op(op.name, iterations=iterations, seed=seed,
+                                          fail_fast=fail_fast))
+            bar.update(1)
+    passed = all(r.failed == 0 and not r.vacuous for r in results)
+    return Report(command=command, passed=passed, ops=results, skipped=skipped)
+
+
+@click.command()
+@click.option("--op", "ops", multiple=True, help="Only this op (repeatable). Default: every op.")
+@click.option("--seed", type=int, help="Root seed (default: the op's [ops.fuzz] seed, else random).")
+@click.option("--iterations", type=click.IntRange(0), help="Cases per op (default: the op's config).")
+@config_option
+@format_option
+@result_command
+def test(ops, seed, iterations, config_path) -> Report:
+    """Check every configured op: the daemon runs each op script against its reference
+    on seeded cases. Client-side ops (no op_script) are listed as skipped.
+
+    \b
+    Examples:
+      gpuemu test
+      gpuemu test --op softmax --seed 2024 --format junit > gpuemu.xml
+    """
+    return _fuzz_ops(config_path, ops, iterations, seed, False, "test")
+
+
+@click.command()
+@click.argument("op_name", required=False)
+@click.option("--op", "op_opt", help="The op to fuzz (or give it as the argument).")
+@click.option("--iterations", "-n", type=click.IntRange(0), help="Cases (default: the op's config).")
+@click.option("--seed", type=int, help="Root seed; the same seed gives the same cases.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failing case.")
+@config_option
+@format_option
+@result_command
+def fuzz(op_name, op_opt, iterations, seed, fail_fast, config_path) -> Report:
+    """Fuzz one op over shapes, dtypes, layouts and values.
+
+    \b
+    Examples:
+      gpuemu fuzz softmax --iterations 500 --seed 2024
+      gpuemu fuzz --op matmul --fail-fast --format json
+    """
+    name = op_name or op_opt
+    if not name:
+        raise click.UsageError("name the op to fuzz: `gpuemu fuzz OP` (see gpuemu.toml [[ops]])")
+    return _fuzz_ops(config_path, [name], iterations, seed, fail_fast, "fuzz")
+
+
+@click.command()
+@click.option("--seed", type=int, required=True, help="The failing case's seed (as printed).")
+@click.option("--op", "op_name", help="The op, if the seed is not a stored failure.")
+@config_option
+@format_option
+@result_command
+def reproduce(seed, op_name, config_path) -> Report:
+    """Re-run a stored failure from its seed alone (inputs regenerated bit for bit).
+
+    \b
+    Examples:
+      gpuemu reproduce --seed 12878641633439953888
+      gpuemu reproduce --seed 42 --op softmax     # a case that was never stored
+    """
+    with connect(config_path) as client:
+        again = client.reproduce(seed, op_name)
+    note = ("still fails" if again.still_fails else "passes now") + f": seed {seed} ({again.op_name})"
+    return Report(command="reproduce", passed=not again.still_fails, results=[again.result],
+                  notes=[note])
+
+
+@click.command()
+@click.option("--seed", type=int, required=True, help="The failing case's seed.")
+@click.option("--op", "op_name", help="The op (default: the stored failure's).")
+@click.option("--strategy", default="binary-search-dims", show_default=True,
+              type=click.Choice(["binary-search-dims", "binary-search-values",
+                                 "BinarySearchDims", "BinarySearchValues"]),
+              help="Shrink the dims, or the values.")
+@click.option("--max-iters", type=click.IntRange(1), default=100, show_default=True,
+              help="Most op runs to spend.")
+@click.option("--write-test", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the minimized case as a pytest regression test into this directory.")
+@config_option
+@format_option
+@result_command
+def minimize(seed, op_name, strategy, max_iters, write_test, config_path) -> Report:
+    """Shrink a failing case to a smaller one that fails the same way.
+
+    \b
+    Examples:
+      gpuemu minimize --seed 12878641633439953888
+      gpuemu minimize --op softmax --seed 42 --strategy binary-search-values --write-test tests/
+    """
+    import msgspec
+
+    from ..fuzz.minimize import parse_strategy
+
+    with connect(config_path) as client:
+        small = client.minimize(seed, op_name, strategy=parse_strategy(strategy),
+                                max_iters=max_iters)
+    notes = []
+    if write_test is not None:
+        from ..fuzz.cases import CaseSpec
+        from ..fuzz.regression import write_regression_test
+
+        path = write_regression_test(project_config(config_path).path,
+                                     msgspec.convert(small.minimized_case, CaseSpec), write_test,
+                                     original_seed=small.original_seed,
+                                     original_shapes=small.original_shape)
+        notes.append(f"wrote {path} (fails until the op is fixed): pytest {path}")
+    return Report(command="minimize", passed=small.result.passed, results=[small.result],
+                  minimize=small, notes=notes)
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--op", "op_name", help="Only this op's failures.")
+@config_option
+@format_option
+@result_command
+def failures(limit, op_name, config_path) -> Report:
+    """List stored failures, newest first, with the command that reproduces each.
+
+    \b
+    Examples:
+      gpuemu failures --limit 5
+      gpuemu failures --op softmax --format json
+    """
+    with connect(config_path) as client:
+        found = client.list_failures(limit=limit, op_name=op_name)
+    if not found and sys.stdout.isatty():
+        click.echo("no stored failures", err=True)
+    # Listing is not a check: it exits 0 whatever it lists.
+    return Report(command="failures", passed=True, results=[f.result for f in found])

@@ -1,0 +1,98 @@
+"""What every result command shares: --format, connecting to the daemon, exit codes, and
+turning an error into one line that names the problem and the fix."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from ..errors import (
+    ArtifactNotFound,
+    BaselineNotFound,
+    ConfigError,
+    GpuemuError,
+    InvalidRequest,
+    KernelNotFound,
+    NotFound,
+    OpNotFound,
+)
+from .report import FORMATS, Report, render
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+_USAGE_ERRORS = (ConfigError, InvalidRequest, OpNotFound, KernelNotFound, NotFound,
+                 BaselineNotFound, ArtifactNotFound)
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+    help="text for people, json for tools (docs/json-output.md), junit for CI dashboards.")
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GPUEMU_CONFIG", help="gpuemu.toml (default: found from the working directory).")
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"gpuemu: {message}", err=True)
+    sys.exit(code)
+
+
+def project_config(config_path: Path | None):
+    """The project's config (ConfigError, naming the file and key, when it is wrong)."""
+    from ..config import find_config, load_config
+
+    path = config_path or find_config()
+    if path is None:
+        raise ConfigError("no gpuemu.toml in this directory or its parents; run `gpuemu init`"
+                          " to create one, or pass --config PATH")
+    return load_config(path)
+
+
+def connect(config_path: Path | None, timeout_ms: int = 600_000):
+    """A Client for the project's daemon, started on first use (with this config)."""
+    from ..client import Client
+
+    config = project_config(config_path)
+    return Client(timeout_ms=timeout_ms, config_path=config.path)
+
+
+def result_command(fn: Callable[..., Report]) -> Callable[..., None]:
+    """Run a command that returns a Report: print it in --format, exit 0 or 1; errors exit
+    2 (usage or configuration) or 3 (daemon unreachable) with one line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, fmt: str = "text", **kwargs) -> None:
+        from ..client import ConnectionError as Unreachable
+
+        try:
+            report = fn(*args, **kwargs)
+        except Unreachable as exc:
+            fail(str(exc), EXIT_UNREACHABLE)
+        except _USAGE_ERRORS as exc:
+            fail(str(exc), EXIT_USAGE)
+        except GpuemuError as exc:
+            fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED)
+        click.echo(render(report, fmt, color=fmt == "text" and sys.stdout.isatty()))
+        sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+    return wrapper
+
+
+def progress_bar(label: str, total: int):
+    """A progress bar on stderr when it is a terminal; otherwise a no-op of the same shape."""
+    if not sys.stderr.isatty():
+        return _Quiet()
+    return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
+class _Quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        pass

@@ -1,0 +1,158 @@
+"""``gpuemu baseline | lint | ci | version | status``: project-wide checks and state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from .common import config_option, connect, format_option, project_config, result_command
+from .report import Report
+
+
+@click.group()
+def baseline() -> None:
+    """Snapshot the latest result of every op under a tag, and compare against it.
+
+    \b
+    Examples:
+      gpuemu baseline store v1
+      gpuemu baseline compare v1 --fail-on-regression
+    """
+
+
+@baseline.command("store")
+@click.argument("tag")
+@config_option
+@format_option
+@result_command
+def baseline_store(tag, config_path) -> Report:
+    """Store the latest result per op under TAG.
+
+    \b
+    Examples:
+      gpuemu baseline store v1
+    """
+    with connect(config_path) as client:
+        ops = client.store_baseline(tag)
+    return Report(command="baseline store", passed=True, notes=[f"stored baseline {tag!r} ({ops} ops)"])
+
+
+@baseline.command("compare")
+@click.argument("tag")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when an op regressed.")
+@config_option
+@format_option
+@result_command
+def baseline_compare(tag, fail_on_regression, config_path) -> Report:
+    """Compare the latest results with baseline TAG.
+
+    \b
+    Examples:
+      gpuemu baseline compare v1 --fail-on-regression --format junit
+    """
+    with connect(config_path) as client:
+        cmp = client.compare_baseline(tag, fail_on_regression=fail_on_regression)
+    return Report(command="baseline compare", passed=cmp.passed, baseline=cmp)
+
+
+@click.command()
+@click.argument("kernel", required=False)
+@click.option("--ptx", "ptx_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Lint this PTX file instead of a configured kernel.")
+@config_option
+@format_option
+@result_command
+def lint(kernel, ptx_path, config_path) -> Report:
+    """Lint compiled kernels (registers, spills, local/shared memory, instructions) against
+    their [[kernels]] artifact_checks.
+
+    \b
+    Examples:
+      gpuemu lint                       # every [[kernels]] entry
+      gpuemu lint softmax_kernel --format junit
+      gpuemu lint --ptx build/my_kernel.ptx
+    """
+    config = project_config(config_path)
+    with connect(config_path) as client:
+        if ptx_path is not None:
+            results = [client.lint_kernel(kernel, ptx_content=ptx_path.read_text())]
+        else:
+            names = [kernel] if kernel else list(config.kernels)
+            results = [client.lint_kernel(name) for name in names]
+    notes = [] if results else ["no [[kernels]] in the config: nothing to lint"]
+    return Report(command="lint", passed=all(r.passed for r in results), lint=results, notes=notes)
+
+
+@click.group()
+def ci() -> None:
+    """Everything CI needs in one command.
+
+    \b
+    Examples:
+      gpuemu ci run --quick
+    """
+
+
+@ci.command("run")
+@click.option("--quick", is_flag=True, help="Fewer cases ([ci] quick_iterations, quick_dtypes).")
+@click.option("--baseline", "tag", help="Also compare results and kernel artifacts with this tag.")
+@click.option("--parallel", type=click.IntRange(1), help="Ops checked at once (default: [ci] parallel_jobs).")
+@config_option
+@format_option
+@result_command
+def ci_run(quick, tag, parallel, config_path) -> Report:
+    """Fuzz every script-based op, lint every kernel, compare with a baseline; record the run.
+
+    \b
+    Examples:
+      gpuemu ci run --quick
+      gpuemu ci run --baseline main --format junit > gpuemu-junit.xml
+    """
+    with connect(config_path) as client:
+        run = client.run_ci(quick=quick, baseline=tag, parallel_jobs=parallel)
+    return Report(command="ci run", passed=run.passed, ops=run.ops, skipped=run.skipped,
+                  lint=run.lint, baseline=run.baseline, artifact_diffs=run.artifact_diffs,
+                  notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"])
+
+
+@click.command()
+def version() -> None:
+    """Print the gpuemu and protocol versions.
+
+    \b
+    Examples:
+      gpuemu version
+    """
+    from ..protocol import PROTOCOL_VERSION
+
+    click.echo(f"gpuemu {__version__} (protocol {PROTOCOL_VERSION})")
+
+
+@click.command()
+@config_option
+@format_option
+@result_command
+def status(config_path) -> Report:
+    """The daemon, the project and the last CI run, at a glance (does not start a daemon).
+
+    \b
+    Examples:
+      gpuemu status
+      gpuemu status --format json
+    """
+    from ..client import Client
+
+    notes = []
+    config = project_config(config_path)
+    notes.append(f"project: {config.path} ({len(config.ops)} ops, {len(config.kernels)} kernels)")
+    with Client(auto_start=False, timeout_ms=5000) as client:
+        pong = client.ping()
+        notes.append(f"daemon: up {pong.uptime_secs:.0f}s, version {pong.version}")
+        last = client.get_ci_summary()
+    if last is not None:
+        s = last.summary
+        notes.append(f"last ci run {last.run_id}: {'passed' if last.passed else 'FAILED'}"
+                     f" ({s.passed}/{s.total} cases passed, {s.skipped} ops skipped)")
+    return Report(command="status", passed=True, notes=notes)

@@ -1,0 +1,92 @@
+"""Text output: one line per op, case or kernel; a failure shows its reasons, the mismatch
+report and the command that reproduces it. Colour only when asked (a TTY)."""
+
+from __future__ import annotations
+
+import click
+
+from ...validate import ValidationResult
+from . import Report
+
+SHOWN_FAILURES = 5
+"""Failing cases shown per op; the JSON and JUnit reports carry all of them."""
+
+
+def render_text(report: Report, *, color: bool = False) -> str:
+    def mark(ok: bool) -> str:
+        return click.style("PASS", fg="green", bold=True) if ok else click.style(
+            "FAIL", fg="red", bold=True)
+
+    out: list[str] = []
+    for op in report.ops:
+        ok = op.failed == 0 and not op.vacuous
+        out.append(f"{mark(ok)} {op.op_name}: {op.passed}/{op.iterations} cases passed"
+                   f" (seed {op.seed}, {op.duration_ms / 1e3:.1f}s)")
+        for r in op.failures[:SHOWN_FAILURES]:
+            out += _case(r, indent="    ")
+        if len(op.failures) > SHOWN_FAILURES:
+            out.append(f"    ... and {len(op.failures) - SHOWN_FAILURES} more failing cases"
+                       " (`gpuemu failures --op " + op.op_name + "`)")
+        out += [f"    health: {h.message}" for h in op.health]
+    shown = {o.op_name for o in report.ops}
+    for r in report.results:
+        if r.op_name not in shown:
+            out.append(f"{mark(r.passed)} {r.op_name} seed {r.seed}" + _diffs(r))
+            out += _case(r, indent="    ", header=False)
+    out += [f"{click.style('SKIP', fg='yellow')} {s.op_name}: {s.reason}" for s in report.skipped]
+    for lint in report.lint:
+        counts = {s: sum(f.severity == s for f in lint.findings) for s in ("error", "warning")}
+        out.append(f"{mark(lint.passed)} lint {lint.kernel_name}: {counts['error']} errors,"
+                   f" {counts['warning']} warnings")
+        out += [f"    {f.severity}: {f.message}" for f in lint.findings
+                if f.severity in ("error", "warning")]
+    if report.baseline is not None:
+        b = report.baseline
+        out.append(f"{mark(b.passed)} baseline {b.tag}: {len(b.regressions)} regressions,"
+                   f" {len(b.improvements)} improvements, {len(b.unchanged)} unchanged")
+        out += [f"    regression {e.op_name}: {e.reason}" for e in b.regressions]
+        out += [f"    improvement {e.op_name}: {e.reason}" for e in b.improvements]
+    for d in report.artifact_diffs:
+        out.append(f"{mark(d.passed)} artifacts {d.kernel_name} vs {d.tag}:"
+                   f" {len(d.regressions)} metrics grew, {len(d.improvements)} shrank")
+        out += [f"    {c.metric}: {c.baseline} -> {c.current}" for c in d.regressions]
+    if report.minimize is not None:
+        m = report.minimize
+        out.append(f"minimized seed {m.original_seed} -> {m.minimized_seed} in {m.calls} runs:"
+                   f" {m.original_shape} -> {m.minimized_shape}")
+        out += [f"    {step}" for step in m.steps]
+        out.append(f"    reproduce: gpuemu reproduce --seed {m.minimized_seed}")
+    out += report.notes
+    out.append(click.style("passed" if report.passed else "FAILED", bold=True,
+                           fg="green" if report.passed else "red") + _summary(report))
+    text = "\n".join(out)
+    return text if color else click.unstyle(text)
+
+
+def _summary(report: Report) -> str:
+    cases = sum(o.iterations for o in report.ops) + sum(
+        r.op_name not in {o.op_name for o in report.ops} for r in report.results)
+    failed = sum(o.failed for o in report.ops) + sum(
+        not r.passed for r in report.results if r.op_name not in {o.op_name for o in report.ops})
+    parts = [f"{cases} cases, {failed} failed"] if cases else []
+    if report.lint:
+        parts.append(f"{sum(not x.passed for x in report.lint)}/{len(report.lint)} kernels failed lint")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _diffs(r: ValidationResult) -> str:
+    if r.max_diff is None:
+        return ""
+    return f": max abs diff {r.max_diff:.3g}, max rel diff {r.max_rel_diff or 0:.3g}"
+
+
+def _case(r: ValidationResult, indent: str, header: bool = True) -> list[str]:
+    lines = []
+    if header:
+        shape = r.repro_info.input_shapes if r.repro_info else {}
+        lines.append(f"{indent}seed {r.seed} {r.dtype or ''} {shape}: {', '.join(r.failure_kinds)}")
+    lines += [f"{indent}  {f.kind}: {f.message}" for f in r.failures]  # carries the mismatch report
+    if not r.passed and r.repro_info is not None and r.repro_info.command:
+        lines.append(f"{indent}  reproduce: {r.repro_info.command}")
+    return lines
+

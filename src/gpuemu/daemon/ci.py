@@ -1,0 +1,106 @@
+"""RunCi and GetCiSummary: every check of the project in one request, recorded as a ci_runs row.
+
+A CI run fuzzes every script-based op (``[ci] iterations``, or ``quick_iterations`` and
+``quick_dtypes`` with ``quick``), lints every ``[[kernels]]`` entry, and, given a baseline
+tag, compares results and artifacts against it. Ops run in parallel (``parallel_jobs``);
+each op's cases are themselves spread over the warm workers. Client-side ops cannot be
+run by the daemon: they are reported as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import msgspec
+
+from ..config import OpConfig
+from ..errors import BaselineNotFound, GpuemuError
+from ..protocol import (
+    CiRunComplete,
+    CiSkipped,
+    CiSummary,
+    CiSummaryStats,
+    CompareBaseline,
+    DiffArtifactBaseline,
+    FuzzConfigPayload,
+    FuzzResults,
+    GetCiSummary,
+    LintFinding,
+    LintKernel,
+    LintResult,
+    RunCi,
+)
+from ..rng import generate_seed
+from .artifact_handlers import diff_artifact_baseline, lint_kernel
+from .fuzzing import run_fuzz
+from .handlers import compare_baseline_handler, handles
+from .state import DaemonState
+
+
+def _fuzz(state: DaemonState, op: OpConfig, quick: bool) -> FuzzResults:
+    ci = state.config.get().ci
+    payload = None
+    if quick:  # the quick dtypes the op supports; all of its own if it supports none of them
+        dtypes = [d for d in ci.quick_dtypes if not op.dtypes or d in op.dtypes]
+        payload = FuzzConfigPayload(dtypes=[d.value for d in dtypes]) if dtypes else None
+    seed = op.fuzz.seed if op.fuzz.seed is not None else generate_seed()
+    return run_fuzz(state, op, payload, ci.quick_iterations if quick else ci.iterations, seed)
+
+
+def _lint(state: DaemonState, kernel_name: str) -> LintResult:
+    try:
+        return lint_kernel(LintKernel(kernel_name=kernel_name), state)
+    except GpuemuError as exc:  # one kernel that cannot be measured does not end the run
+        return LintResult(kernel_name=kernel_name, passed=False, findings=[LintFinding(
+            severity="error", rule="lint_failed", message=f"{type(exc).__name__}: {exc}")])
+
+
+@handles(RunCi)
+def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
+    config = state.config.get()
+    started = time.time()
+    if req.baseline is not None and state.storage.get_baseline(req.baseline) is None:
+        raise BaselineNotFound(f"no baseline named {req.baseline!r}; store one with"
+                               f" `gpuemu baseline store {req.baseline}`")
+    runnable = [op for op in config.ops.values() if op.op_script is not None]
+    skipped = [CiSkipped(op_name=op.name, reason="no op_script: a client-side op; run it with"
+                         " Client.fuzz_op_client_side or validate_op")
+               for op in config.ops.values() if op.op_script is None]
+    jobs = req.jobs or config.ci.parallel_jobs or (os.cpu_count() or 2)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        fuzzed = list(pool.map(lambda op: _fuzz(state, op, req.quick), runnable))
+        linted = list(pool.map(lambda name: _lint(state, name), config.kernels))
+    baseline, diffs = None, []
+    if req.baseline is not None:
+        baseline = compare_baseline_handler(
+            CompareBaseline(tag=req.baseline, fail_on_regression=True), state)
+        for name in config.kernels:
+            try:
+                diffs.append(diff_artifact_baseline(DiffArtifactBaseline(
+                    tag=req.baseline, kernel_name=name, fail_on_regression=True), state))
+            except BaselineNotFound:  # a kernel added since the baseline: nothing to compare
+                pass
+    cases = sum(f.iterations for f in fuzzed)
+    failed = sum(f.failed for f in fuzzed)
+    passed = (all(f.failed == 0 and not f.vacuous for f in fuzzed) and all(r.passed for r in linted)
+              and (baseline is None or baseline.passed) and all(d.passed for d in diffs))
+    run = CiRunComplete(
+        run_id=0, passed=passed,
+        summary=CiSummaryStats(total=cases, passed=cases - failed, failed=failed,
+                               skipped=len(skipped)),
+        results=[r for f in fuzzed for r in f.failures], duration_ms=(time.time() - started) * 1e3,
+        ops=fuzzed, skipped=skipped, lint=linted, baseline=baseline, artifact_diffs=diffs)
+    run.run_id = state.storage.add_ci_run(started, time.time(), passed, msgspec.to_builtins(run))
+    return run
+
+
+@handles(GetCiSummary)
+def get_ci_summary(req: GetCiSummary, state: DaemonState) -> CiSummary:
+    latest = state.storage.latest_ci_run()
+    if latest is None:
+        return CiSummary(run=None)
+    run = msgspec.convert(latest["summary"], CiRunComplete)
+    run.run_id = latest["id"]
+    return CiSummary(run=run)

@@ -1,0 +1,166 @@
+"""Every result command of the ``gpuemu`` CLI as a real process against a real daemon:
+its output, its exit code, and JSON and JUnit that parse and validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xmlschema
+from junitparser import JUnitXml
+
+from ..conftest import SOFTMAX_REF, write
+from .test_fuzz import CONFIG, OPS
+
+pytestmark = pytest.mark.e2e
+
+DATA = Path(__file__).parent.parent / "data"
+KERNELS = """
+[[kernels]]
+name = "saxpy"
+ptx = "kernels/saxpy.ptx"
+[kernels.artifact_checks]
+max_registers = 64
+
+[[kernels]]
+name = "spills"
+ptx = "kernels/local_spill.ptx"
+[kernels.artifact_checks]
+max_spills = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cliproj")
+    write(root / "refs" / "softmax.py", SOFTMAX_REF)
+    for name, body in OPS.items():
+        write(root / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
+    write(root / "gpuemu.toml", CONFIG + "\n[ci]\niterations = 20\nquick_iterations = 8\n" + KERNELS)
+    for name in ("saxpy.ptx", "local_spill.ptx"):
+        write(root / "kernels" / name, (DATA / "ptx" / name).read_text())
+    return root
+
+
+@pytest.fixture
+def gpuemu(make_daemon, project):
+    """Run ``gpuemu ARGS`` in the project, against a daemon serving its config."""
+    make_daemon(project / "gpuemu.toml")
+
+    def run(*args: str, cwd: Path = project, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=cwd, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, **(env or {})})
+    return run
+
+
+def junit_ok(text: str) -> JUnitXml:
+    xmlschema.XMLSchema(DATA / "junit.xsd").validate(text)
+    return JUnitXml.fromstring(text)
+
+
+def test_test_passes_a_correct_op_in_all_three_formats(gpuemu):
+    text = gpuemu("test", "--op", "softmax", "--seed", "7", "--iterations", "12")
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "PASS softmax: 12/12 cases passed (seed 7" in text.stdout
+
+    data = json.loads(gpuemu("test", "--op", "softmax", "--seed", "7", "--iterations", "12",
+                             "--format", "json").stdout)
+    assert data["passed"] is True and data["schema_version"] == 1
+    assert [(o["op_name"], o["iterations"], o["seed"]) for o in data["ops"]] == [("softmax", 12, 7)]
+
+    xml = junit_ok(gpuemu("test", "--op", "softmax", "--seed", "7", "--iterations", "12",
+                          "--format", "junit").stdout)
+    suites = list(xml)
+    assert [s.name for s in suites] == ["softmax"] and suites[0].failures == 0
+
+
+def test_fuzz_finds_the_bug_and_prints_how_to_reproduce_it(gpuemu):
+    out = gpuemu("fuzz", "softmax_tail", "-n", "30", "--seed", "2024")
+    assert out.returncode == 1, out.stderr
+    assert "FAIL softmax_tail" in out.stdout and "ToleranceExceeded" in out.stdout
+    assert "elements (" in out.stdout and "exceed atol=" in out.stdout  # the mismatch report
+    assert "reproduce: gpuemu reproduce --seed " in out.stdout
+
+    xml = junit_ok(gpuemu("fuzz", "--op", "softmax_tail", "-n", "30", "--seed", "2024",
+                          "--format", "junit").stdout)
+    (suite,) = list(xml)
+    assert suite.name == "softmax_tail" and suite.failures >= 1
+    failing = [case for case in suite if case.result]
+    assert "ToleranceExceeded" in failing[0].result[0].message
+    assert "reproduce: gpuemu reproduce --seed" in failing[0].result[0].text
+
+
+def test_reproduce_minimize_and_failures_from_a_fuzz_seed(gpuemu, tmp_path):
+    fuzz = json.loads(gpuemu("fuzz", "softmax_tail", "-n", "30", "--seed", "2024",
+                             "--format", "json").stdout)
+    seed = str(fuzz["ops"][0]["failures"][-1]["seed"])  # a u64: kept exact as a JSON integer
+
+    again = gpuemu("reproduce", "--seed", seed)
+    assert again.returncode == 1 and f"still fails: seed {seed} (softmax_tail)" in again.stdout
+
+    small = gpuemu("minimize", "--seed", seed, "--max-iters", "40", "--write-test", str(tmp_path))
+    assert small.returncode == 1, small.stderr  # the minimized case still fails, as it must
+    assert f"minimized seed {seed} -> " in small.stdout and "shrink_dims" in small.stdout
+    written = list(tmp_path.glob("test_softmax_tail_seed_*.py"))
+    assert len(written) == 1 and written[0].with_suffix(".npz").exists()
+
+    listed = json.loads(gpuemu("failures", "--limit", "2", "--format", "json").stdout)
+    assert len(listed["results"]) == 2 and listed["passed"] is True
+
+
+def test_baseline_store_and_compare(gpuemu):
+    gpuemu("test", "--op", "softmax", "--iterations", "5", "--seed", "1")
+    assert gpuemu("baseline", "store", "v1").returncode == 0
+    same = gpuemu("baseline", "compare", "v1", "--fail-on-regression")
+    assert same.returncode == 0 and "baseline v1: 0 regressions" in same.stdout
+    missing = gpuemu("baseline", "compare", "nope")
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and "nope" in missing.stderr
+
+
+def test_lint_reports_the_spilling_kernel_and_exits_1(gpuemu):
+    ok = gpuemu("lint", "saxpy")
+    assert ok.returncode == 0 and "PASS lint saxpy" in ok.stdout
+    both = gpuemu("lint", "--format", "junit")
+    assert both.returncode == 1
+    (suite,) = list(junit_ok(both.stdout))
+    assert suite.name == "lint" and suite.tests == 2 and suite.failures == 1
+
+
+def test_ci_run_fuzzes_lints_records_and_reports(gpuemu):
+    run = gpuemu("ci", "run", "--quick", "--format", "json")
+    data = json.loads(run.stdout)
+    assert run.returncode == 1  # the buggy ops and the spilling kernel fail it
+    ops = {o["op_name"]: o for o in data["ops"]}
+    assert ops["softmax"]["failed"] == 0 and ops["softmax_tail"]["iterations"] == 8
+    assert [s["op_name"] for s in data["skipped"]] == ["softmax_client"]
+    assert {k["kernel_name"]: k["passed"] for k in data["lint"]} == {"saxpy": True, "spills": False}
+    junit_ok(gpuemu("ci", "run", "--quick", "--format", "junit").stdout)
+    status = gpuemu("status")
+    assert status.returncode == 0 and "last ci run 2: FAILED" in status.stdout
+
+
+def test_errors_name_the_problem_and_exit_2_or_3(gpuemu, project, tmp_path):
+    bare = gpuemu("test", cwd=tmp_path)
+    assert bare.returncode == 2 and "gpuemu init" in bare.stderr
+    write(tmp_path / "gpuemu.toml", "[[ops]]\nname = 'x'\nrefrence = 'r.py'\n")
+    bad = gpuemu("test", cwd=tmp_path)
+    assert bad.returncode == 2 and "gpuemu.toml" in bad.stderr and "refrence" in bad.stderr
+    unknown = gpuemu("fuzz", "nope")
+    assert unknown.returncode == 2 and "nope" in unknown.stderr and "softmax" in unknown.stderr
+    down = gpuemu("test", "--op", "softmax", env={"GPUEMU_SOCKET": str(tmp_path / "no.sock"),
+                                                  "GPUEMU_AUTO_START": "0"})
+    assert down.returncode == 3 and "gpuemu daemon start" in down.stderr
+
+
+def test_version_and_help(gpuemu):
+    assert gpuemu("version").stdout.startswith("gpuemu 0.1.0 (protocol 1)")
+    for command in ("test", "fuzz", "reproduce", "minimize", "failures", "lint", "status",
+                    "version", "init", "debug", "baseline store", "baseline compare", "ci run",
+                    "daemon start", "daemon status"):
+        out = gpuemu(*command.split(), "--help")
+        assert out.returncode == 0 and "Examples:" in out.stdout, command
