@@ -1,4 +1,5 @@
-"""Where gpuemu keeps its socket, database, logs and pid file.
+"""Where gpuemu keeps its socket, database, logs and pid file, and which paths a
+request may name.
 
 ``GPUEMU_HOME`` (default ``~/.gpuemu``) relocates all of them together, which is
 how tests and CI jobs get a private daemon; ``GPUEMU_SOCKET`` moves only the socket.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from .errors import ConfigError, InvalidRequest
 
 
 def home() -> Path:
@@ -36,7 +39,39 @@ def pid_file(base: Path | None = None) -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it owner-only (0700)."""
+    """Create ``path`` (and parents) and make it owner-only (0700).
+
+    A directory that another user owns is refused (even for root): whoever owns it
+    could swap the socket or the database under us.
+    """
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    owner = path.stat().st_uid
+    if owner != os.getuid():
+        raise ConfigError(
+            f"{path} belongs to uid {owner}, not you (uid {os.getuid()}); gpuemu keeps its socket,"
+            " database and logs only in a directory of your own. Set GPUEMU_HOME to one"
+        )
     os.chmod(path, 0o700)
     return path
+
+
+def confined_path(root: Path | str, path: Path | str, field: str) -> Path:
+    """``path`` (relative to ``root``, or absolute) resolved, symlinks included; raises
+    InvalidRequest naming ``field`` unless the result lies inside ``root``.
+
+    What a request names is read by the daemon with the user's rights, so a path
+    must not reach out of the project (``../../.ssh/id_rsa``, an absolute path
+    elsewhere, or a symlink in the project that points out of it).
+    """
+    text = os.fspath(path)
+    if not text.strip() or "\0" in text:
+        raise InvalidRequest(f"{field}: {text!r} is not a file path; name a file inside the"
+                             " project, relative to the directory of gpuemu.toml", field=field)
+    base = Path(root).resolve()
+    resolved = (base / text).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise InvalidRequest(
+            f"{field}: {text!r} resolves to {resolved}, outside the project root {base}; the"
+            " daemon only reads files inside the project: copy the file there, or send its"
+            " content instead of a path", field=field)
+    return resolved

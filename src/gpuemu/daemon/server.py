@@ -7,6 +7,7 @@ lets the ones in flight finish and answer, then closes the socket.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -19,9 +20,11 @@ import pynng
 
 from .. import paths
 from ..config import find_config, load_config
-from ..errors import GpuemuError
+from ..errors import GpuemuError, InvalidRequest
+from ..protocol import Form, encode_message, error_response
 from .executor import Executor
 from . import artifact_handlers  # noqa: F401  (registers the artifact handlers)
+from . import ci  # noqa: F401  (registers RunCi and GetCiSummary)
 from . import fuzzing  # noqa: F401  (registers the fuzzing handlers)
 from .handlers import dispatch
 from .state import ConfigSource, DaemonState
@@ -29,6 +32,11 @@ from .storage import Storage
 
 log = logging.getLogger("gpuemu.daemon")
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+TRANSPORT_SLACK = 2
+"""Requests up to TRANSPORT_SLACK x max_message_bytes are read and answered with an
+InvalidRequest that gives the limit. NNG drops bigger ones after reading their length, so
+that no request makes the daemon buffer more: it closes the connection, which the gpuemu
+Client reports at once as a lost connection (a plain REQ socket re-sends until it times out)."""
 
 
 class DaemonAlreadyRunning(GpuemuError, RuntimeError):
@@ -50,7 +58,7 @@ class Daemon:
     def serve(self) -> None:
         """Bind, serve until a Shutdown request or SIGTERM/SIGINT, then drain and close."""
         claim_socket(self.socket_path)
-        self._sock = pynng.Rep0(recv_max_size=self.max_message_bytes)
+        self._sock = pynng.Rep0(recv_max_size=TRANSPORT_SLACK * self.max_message_bytes)
         try:
             self._sock.listen(paths.socket_url(self.socket_path))
         except pynng.exceptions.AddressInUse:
@@ -59,7 +67,10 @@ class Daemon:
                                        " one was starting; use `gpuemu daemon status`") from None
         os.chmod(self.socket_path, 0o600)
         if self.pid_file:
-            self.pid_file.write_text(f"{os.getpid()}\n")
+            fd = os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # owner-only whatever the umask (or a stale file's mode)
+            with open(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
         # Logged before the first answer, so whoever sees a Pong also finds this line.
         log.info("listening on %s (pid %d)", paths.socket_url(self.socket_path), os.getpid())
         workers = [threading.Thread(target=self._serve_context, name=f"gpuemu-ctx-{i}",
@@ -83,23 +94,39 @@ class Daemon:
     def _serve_context(self) -> None:
         assert self._sock is not None
         ctx = self._sock.new_context()
-        while True:
-            try:
-                data = ctx.recv()
-            except pynng.exceptions.Closed:
-                return
-            with self._idle:
-                self._in_flight += 1
-            try:
-                ctx.send(dispatch(self.state, data))
-            except pynng.exceptions.Closed:
-                return
-            except pynng.exceptions.NNGException:
-                log.exception("could not send a reply (client went away?)")
-            finally:
+        try:
+            while True:
+                try:
+                    data = ctx.recv()
+                except pynng.exceptions.Closed:
+                    return
                 with self._idle:
-                    self._in_flight -= 1
-                    self._idle.notify_all()
+                    self._in_flight += 1
+                try:
+                    ctx.send(self._answer(data))
+                except pynng.exceptions.Closed:
+                    return
+                except pynng.exceptions.NNGException:
+                    log.exception("could not send a reply (client went away?)")
+                finally:
+                    with self._idle:
+                        self._in_flight -= 1
+                        self._idle.notify_all()
+        finally:
+            with contextlib.suppress(pynng.exceptions.Closed):
+                ctx.close()  # now: closed by __del__ after the socket, it prints an error
+
+    def _answer(self, data: bytes) -> bytes:
+        if len(data) <= self.max_message_bytes:
+            return dispatch(self.state, data)
+        log.warning("refused a request of %d bytes (max_message_bytes %d)", len(data),
+                    self.max_message_bytes)
+        form = Form.MSGPACK if data[0] >= 0x80 else Form.FLAT  # too big to parse for more
+        return encode_message(error_response(InvalidRequest(
+            f"the request is {len(data)} bytes, over this daemon's max_message_bytes of"
+            f" {self.max_message_bytes}; send smaller tensors, or raise max_message_bytes in the"
+            " [daemon] table of gpuemu.toml and restart the daemon (requests over"
+            f" {TRANSPORT_SLACK * self.max_message_bytes} bytes are dropped unanswered)")), form)
 
     def _drain(self, timeout_s: float = 300.0) -> None:
         """Wait for requests in flight (including the Shutdown itself) to be answered."""
@@ -150,6 +177,7 @@ def setup_logging(log_dir: Path, *, to_stderr: bool) -> Path:
     paths.ensure_private_dir(log_dir)
     log_file = log_dir / "daemon.log"
     handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
+    os.chmod(log_file, 0o600)
     if to_stderr:
         handlers.append(logging.StreamHandler())
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
