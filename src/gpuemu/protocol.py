@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 
@@ -89,8 +89,12 @@ class GetResult(Request):
     op_name: str | None = None
 
 
+Limit = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+"""How many rows a listing may ask for (SQLite takes 64-bit integers only)."""
+
+
 class ListResults(Request):
-    limit: int = 50
+    limit: Limit = 50
     op_name: str | None = None
 
 
@@ -133,7 +137,7 @@ class Minimize(Request):
 
 
 class ListFailures(Request):
-    limit: int = 50
+    limit: Limit = 50
     op_name: str | None = None
 
 
@@ -167,7 +171,7 @@ class GetArtifact(Request):
 
 class ListArtifacts(Request):
     kernel_name: str | None = None
-    limit: int = 50
+    limit: Limit = 50
 
 
 class RunCi(Request):
@@ -546,6 +550,17 @@ def _request_class(name: str) -> type[Request]:
 
 def decode_request(data: bytes) -> tuple[Request, Form]:
     """Decode either JSON form or flat msgpack; raise InvalidRequest naming the field."""
+    try:
+        return _decode_request(data)
+    except RecursionError:  # msgspec gives up on absurd nesting; that is the sender's error
+        raise InvalidRequest("request nests too deeply to decode; no gpuemu request nests more"
+                             " than a few levels, so check what builds it", field=None) from None
+    except UnicodeDecodeError as exc:  # msgspec's, for invalid UTF-8 inside a string
+        raise InvalidRequest(f"request has a string that is not valid UTF-8: {exc}",
+                             field=None) from None
+
+
+def _decode_request(data: bytes) -> tuple[Request, Form]:
     if data[:1] and data[0] >= 0x80:  # a msgpack map; JSON starts with '{' or whitespace
         try:
             head = _MSGPACK_HEAD.decode(data)

@@ -295,8 +295,6 @@ def test_moderately_nested_kwargs_reach_the_reference(send, depth):
         assert send(data)["type"] == "ValidationResult"
 
 
-@pytest.mark.xfail(strict=True, reason="protocol.decode_request lets msgspec's RecursionError"
-                   " through as InternalError; it should be InvalidRequest (issue 9)")
 @pytest.mark.parametrize("depth", [2_000, 200_000])
 def test_deeply_nested_requests_are_invalid_requests(send, depth):
     nested = b"[" * depth + b"]" * depth
@@ -307,9 +305,6 @@ def test_deeply_nested_requests_are_invalid_requests(send, depth):
         assert "nest" in reply["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="msgspec raises UnicodeDecodeError (not a DecodeError)"
-                   " for invalid UTF-8 in a string, and protocol.decode_request lets it through as"
-                   " InternalError; it should be InvalidRequest (issue 9)")
 @pytest.mark.parametrize("data", [b'{"type":"\x80"}', b"\x81\xa4type\xa1\xff",
                                   b'{"type":"GetResult","seed":1,"op_name":"\xff"}'])
 def test_invalid_utf8_is_an_invalid_request(send, data):
@@ -318,8 +313,6 @@ def test_invalid_utf8_is_an_invalid_request(send, data):
     assert "UTF-8" in reply["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="storage passes a limit >= 2**63 to SQLite, which raises"
-                   " OverflowError: InternalError instead of InvalidRequest (issue 9)")
 @pytest.mark.parametrize("kind", ["ListResults", "ListFailures"])
 def test_a_limit_beyond_int64_is_an_invalid_request(send, kind):
     reply = send(json.dumps({"type": kind, "limit": 2**63}).encode())
@@ -327,9 +320,6 @@ def test_a_limit_beyond_int64_is_an_invalid_request(send, kind):
                                                                       "limit")
 
 
-@pytest.mark.xfail(strict=True, reason="a request's op_schema may ask for cases of any size;"
-                   " the daemon tries to allocate them (MemoryError/ValueError, or worse for"
-                   " sizes that fit in memory) instead of refusing (issue 9)")
 @pytest.mark.parametrize("schema", [
     {"inputs": {"x": [2**63]}},
     {"dims": {"n": [10**7]}, "inputs": {"x": ["n", "n"]}},

@@ -148,8 +148,6 @@ def test_no_request_makes_the_daemon_run_a_script_the_config_does_not_name(proje
 PTX = ".version 8.0\n.target sm_80\n.address_size 64\n\n.visible .entry k()\n{\n\tret;\n}\n"
 
 
-@pytest.mark.xfail(strict=True, reason="artifact_handlers resolves ptx_path without confining it"
-                   " to the project root: wire gpuemu.paths.confined_path (issue 9)")
 def test_ptx_paths_are_confined_to_the_project(project):
     secret = project.parent / f"{project.name}-secret.ptx"
     secret.write_text(PTX)

@@ -9,11 +9,11 @@ baseline, so store (or lint) the changed kernel first.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ..artifacts import ArtifactDiffer, ArtifactLinter, Measurement, Toolchain, kernel_ptx, measure_ptx
 from ..config import ProjectConfig
 from ..errors import ArtifactNotFound, InvalidRequest
+from ..paths import confined_path
 from ..protocol import (
     Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactList, ArtifactStored, ArtifactSummary,
     DiffArtifactBaseline, GetArtifact, LintKernel, LintResult, ListArtifacts, StoreArtifact,
@@ -37,8 +37,10 @@ def _ptx(state: DaemonState, kernel_name: str | None, ptx_content: str | None,
     if ptx_content is not None:
         return ptx_content, f"<ptx_content of {kernel_name or 'the request'}>", config
     if ptx_path is not None:
-        path = Path(ptx_path).expanduser()
-        path = path if path.is_absolute() or config is None else config.root / path
+        if config is None:
+            raise InvalidRequest("ptx_path: this daemon serves no project, so it reads no files;"
+                                 " send the PTX as ptx_content", field="ptx_path")
+        path = confined_path(config.root, ptx_path, "ptx_path")  # never outside the project
         if not path.is_file():
             raise ArtifactNotFound(f"ptx_path {ptx_path!r}: no file at {path}; compile the kernel "
                                    "(e.g. nvcc -ptx) or fix the path (relative to the project root)")

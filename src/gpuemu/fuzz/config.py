@@ -24,6 +24,10 @@ _INT_MINIMUMS = {"iterations": 1, "min_dims": 0, "max_dims": 1, "min_size": 0, "
 _ORDERED_PAIRS = (("min_dims", "max_dims"), ("min_size", "max_size"))
 
 
+MAX_CASE_ELEMENTS = 1 << 24
+"""Elements one input of a fuzz case may have (64 MiB of float32): a request's op_schema
+cannot make the daemon allocate more."""
+
 @dataclass(frozen=True, slots=True)
 class FuzzConfig:
     """How cases are drawn; see ``gpuemu.fuzz.cases`` for the derivation.
@@ -139,6 +143,13 @@ class FuzzConfig:
                 if isinstance(ref, int) and ref < 0:
                     raise InvalidRequest(f"{where}[{i}]: size {ref} is negative; use a size >= 0",
                                          f"{where}[{i}]")
+        for where, shape in shapes:
+            largest = math.prod(max(dims[r]) if isinstance(r, str) else r for r in shape)
+            if largest > MAX_CASE_ELEMENTS:
+                raise InvalidRequest(
+                    f"{where}: its largest case has {largest} elements, more than the"
+                    f" {MAX_CASE_ELEMENTS} a fuzz case may have; use smaller dims (bugs show up"
+                    " at small sizes, and the minimizer would shrink them anyway)", where)
         if self.input_names and set(inputs) != set(self.input_names):
             raise InvalidRequest(
                 f"{at}.inputs names {sorted(inputs)}, but the op's inputs are "
