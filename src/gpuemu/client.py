@@ -214,11 +214,12 @@ class Client:
     def fuzz_op(self, op_name: str, iterations: int | None = None, seed: int | None = None,
                 fail_fast: bool = False,
                 fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
-                start: int = 0) -> FuzzResults:
-        """Script-based mode: the daemon runs the op script and the reference on seeded cases."""
+                start: int = 0, determinism: int | None = None) -> FuzzResults:
+        """Script-based mode: the daemon runs the op script and the reference on seeded cases.
+        ``determinism`` N runs the op N times per case and requires identical outputs."""
         return self._expect(FuzzOp(op_name=op_name, iterations=iterations, seed=seed,
                                    fail_fast=fail_fast, fuzz_config=_fuzz_config(fuzz_config),
-                                   start=start), FuzzResults)
+                                   start=start, determinism=determinism), FuzzResults)
 
     def get_test_case(self, op_name: str, seed: int | None = None,
                       fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None) -> TestCase:

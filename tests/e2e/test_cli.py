@@ -19,6 +19,27 @@ from .test_fuzz import CONFIG, OPS
 pytestmark = pytest.mark.e2e
 
 DATA = Path(__file__).parent.parent / "data"
+FLAKY = """
+import numpy as np
+def run(inputs, **kw):  # a correct softmax whose last bit depends on the run (atomics-style)
+    x = inputs["x"]
+    e = np.exp(x - x.max(-1, keepdims=True))
+    out = e / e.sum(-1, keepdims=True)
+    flip = np.random.default_rng().random(out.shape) < 0.5
+    return np.where(flip, np.nextafter(out, np.inf), out).astype(x.dtype)
+"""
+FLAKY_OP = """
+[[ops]]
+name = "flaky"
+reference = "refs/softmax.py"
+op_script = "ops/flaky.py"
+input_names = ["x"]
+[ops.fuzz]
+batch_sizes = [2]
+seq_lengths = [4]
+hidden_dims = [16, 33]
+edge_case_prob = 0.0
+"""
 KERNELS = """
 [[kernels]]
 name = "saxpy"
@@ -40,7 +61,9 @@ def project(tmp_path_factory):
     write(root / "refs" / "softmax.py", SOFTMAX_REF)
     for name, body in OPS.items():
         write(root / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
-    write(root / "gpuemu.toml", CONFIG + "\n[ci]\niterations = 20\nquick_iterations = 8\n" + KERNELS)
+    write(root / "ops" / "flaky.py", FLAKY)
+    write(root / "gpuemu.toml", CONFIG + FLAKY_OP + "\n[ci]\niterations = 20\nquick_iterations = 8\n"
+          + KERNELS)
     for name in ("saxpy.ptx", "local_spill.ptx"):
         write(root / "kernels" / name, (DATA / "ptx" / name).read_text())
     return root
@@ -110,6 +133,13 @@ def test_reproduce_minimize_and_failures_from_a_fuzz_seed(gpuemu, tmp_path):
 
     listed = json.loads(gpuemu("failures", "--limit", "2", "--format", "json").stdout)
     assert len(listed["results"]) == 2 and listed["passed"] is True
+
+
+def test_determinism_catches_an_op_that_passes_once(gpuemu):
+    once = gpuemu("test", "--op", "flaky", "--iterations", "5", "--seed", "3")
+    assert once.returncode == 0, once.stdout  # each run is within tolerance
+    twice = gpuemu("test", "--op", "flaky", "--iterations", "5", "--seed", "3", "--determinism", "2")
+    assert twice.returncode == 1 and "NonDeterministic" in twice.stdout, twice.stdout
 
 
 def test_baseline_store_and_compare(gpuemu):

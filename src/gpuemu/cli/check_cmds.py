@@ -11,7 +11,8 @@ from .common import config_option, connect, format_option, progress_bar, project
 from .report import Report
 
 
-def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command) -> Report:
+def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
+              determinism=None) -> Report:
     config = project_config(config_path)
     ops = [config.op(n) for n in names] if names else list(config.ops.values())
     runnable = [op for op in ops if op.op_script is not None]
@@ -24,7 +25,7 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command) -> Repor
     with connect(config_path) as client, progress_bar(command, len(runnable)) as bar:
         for op in runnable:
             results.append(client.fuzz_op(op.name, iterations=iterations, seed=seed,
-                                          fail_fast=fail_fast))
+                                          fail_fast=fail_fast, determinism=determinism))
             bar.update(1)
     passed = all(r.failed == 0 and not r.vacuous for r in results)
     return Report(command=command, passed=passed, ops=results, skipped=skipped)
@@ -34,10 +35,12 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command) -> Repor
 @click.option("--op", "ops", multiple=True, help="Only this op (repeatable). Default: every op.")
 @click.option("--seed", type=int, help="Root seed (default: the op's [ops.fuzz] seed, else random).")
 @click.option("--iterations", type=click.IntRange(0), help="Cases per op (default: the op's config).")
+@click.option("--determinism", type=click.IntRange(2), metavar="N",
+              help="Run the op N times per case: outputs must be bitwise identical, inputs untouched.")
 @config_option
 @format_option
 @result_command
-def test(ops, seed, iterations, config_path) -> Report:
+def test(ops, seed, iterations, determinism, config_path) -> Report:
     """Check every configured op: the daemon runs each op script against its reference
     on seeded cases. Client-side ops (no op_script) are listed as skipped.
 
@@ -45,8 +48,9 @@ def test(ops, seed, iterations, config_path) -> Report:
     Examples:
       gpuemu test
       gpuemu test --op softmax --seed 2024 --format junit > gpuemu.xml
+      gpuemu test --determinism 3      # also catch nondeterministic kernels
     """
-    return _fuzz_ops(config_path, ops, iterations, seed, False, "test")
+    return _fuzz_ops(config_path, ops, iterations, seed, False, "test", determinism)
 
 
 @click.command()
