@@ -245,10 +245,22 @@ class Error(Response):
     field: str | None = None
 
 
+class JobProgress(msgspec.Struct, omit_defaults=True):
+    """A long request in flight (a fuzz run, a CI run's op): ``done`` of ``total`` cases."""
+
+    op_name: str
+    done: int
+    total: int
+
+
 class Pong(Response):
+    """``jobs``: the long requests in flight, so a client waiting on one can draw progress
+    by pinging on a second connection (REQ/REP has no way to stream it)."""
+
     version: str
     protocol_version: int
     uptime_secs: float
+    jobs: list[JobProgress] = []
 
 
 class ShutdownAck(Response):

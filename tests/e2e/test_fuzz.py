@@ -274,3 +274,25 @@ def test_minimized_failure_becomes_a_regression_test_that_passes_once_fixed(
     (mine / "ops" / "softmax_tail.py").write_text((mine / "ops" / "softmax_good.py").read_text())
     fixed = pytest_run()
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_ping_reports_the_progress_of_a_fuzz_in_flight(client, make_daemon):
+    import threading
+
+    seen = []
+    done = threading.Event()
+
+    def fuzz():
+        client.fuzz_op("softmax", iterations=300, seed=5)
+        done.set()
+
+    threading.Thread(target=fuzz, daemon=True).start()
+    from gpuemu.client import Client
+
+    with Client(socket_path=client.socket_path, auto_start=False) as poll:
+        while not done.wait(0.01):
+            seen += [(j.op_name, j.done, j.total) for j in poll.ping().jobs]
+        assert poll.ping().jobs == []  # finished jobs are gone
+    assert seen and {(name, total) for name, _, total in seen} == {("softmax", 300)}
+    progress = [d for _, d, _ in seen]
+    assert progress == sorted(progress) and all(0 <= d <= 300 for d in progress)

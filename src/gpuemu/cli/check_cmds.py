@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import config_option, connect, format_option, progress_bar, project_config, result_command
+from .common import config_option, connect, format_option, project_config, result_command, with_progress
 from .report import Report
 
 
@@ -22,11 +22,11 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
                          " Client.fuzz_op_client_side or validate_op") for op in ops
                if op.op_script is None]
     results = []
-    with connect(config_path) as client, progress_bar(command, len(runnable)) as bar:
+    with connect(config_path) as client:
         for op in runnable:
-            results.append(client.fuzz_op(op.name, iterations=iterations, seed=seed,
-                                          fail_fast=fail_fast, determinism=determinism))
-            bar.update(1)
+            results.append(with_progress(f"{command} {op.name}", lambda: client.fuzz_op(
+                op.name, iterations=iterations, seed=seed, fail_fast=fail_fast,
+                determinism=determinism), client.socket_path))
     passed = all(r.failed == 0 and not r.vacuous for r in results)
     return Report(command=command, passed=passed, ops=results, skipped=skipped)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from typing import Any, TypeVar
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ from ..errors import (
 )
 from .report import FORMATS, Report, render
 
+T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 _USAGE_ERRORS = (ConfigError, InvalidRequest, OpNotFound, KernelNotFound, NotFound,
                  BaselineNotFound, ArtifactNotFound)
@@ -80,19 +82,43 @@ def result_command(fn: Callable[..., Report]) -> Callable[..., None]:
     return wrapper
 
 
-def progress_bar(label: str, total: int):
-    """A progress bar on stderr when it is a terminal; otherwise a no-op of the same shape."""
+def with_progress(label: str, call: Callable[[], T], socket_path: Path) -> T:
+    """``call()`` (one long request), with a progress bar on stderr when it is a terminal.
+
+    REQ/REP cannot stream progress, so the bar pings the daemon on a second connection:
+    Pong lists the cases done of every long request in flight.
+    """
     if not sys.stderr.isatty():
-        return _Quiet()
-    return click.progressbar(length=total, label=label, file=sys.stderr)
+        return call()
+    import threading
 
+    from rich.console import Console
+    from rich.progress import Progress
 
-class _Quiet:
-    def __enter__(self):
-        return self
+    from ..client import Client
 
-    def __exit__(self, *exc) -> None:
-        pass
+    box: dict[str, Any] = {}
 
-    def update(self, n: int) -> None:
-        pass
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    with Progress(console=Console(stderr=True), transient=True) as bar, \
+            Client(socket_path=socket_path, auto_start=False, timeout_ms=2000) as poll:
+        task = bar.add_task(label, total=None)
+        while worker.is_alive():
+            worker.join(0.25)
+            try:
+                jobs = poll.ping().jobs
+            except GpuemuError:
+                continue
+            if jobs:
+                bar.update(task, completed=sum(j.done for j in jobs),
+                           total=sum(j.total for j in jobs))
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from .common import config_option, connect, format_option, project_config, result_command
+from .common import config_option, connect, format_option, project_config, result_command, with_progress
 from .report import Report
 
 
@@ -111,7 +111,9 @@ def ci_run(quick, tag, parallel, config_path) -> Report:
       gpuemu ci run --baseline main --format junit > gpuemu-junit.xml
     """
     with connect(config_path) as client:
-        run = client.run_ci(quick=quick, baseline=tag, parallel_jobs=parallel)
+        run = with_progress("ci run", lambda: client.run_ci(quick=quick, baseline=tag,
+                                                            parallel_jobs=parallel),
+                            client.socket_path)
     return Report(command="ci run", passed=run.passed, ops=run.ops, skipped=run.skipped,
                   lint=run.lint, baseline=run.baseline, artifact_diffs=run.artifact_diffs,
                   notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"])

@@ -46,7 +46,9 @@ def _fuzz(state: DaemonState, op: OpConfig, quick: bool) -> FuzzResults:
         dtypes = [d for d in ci.quick_dtypes if not op.dtypes or d in op.dtypes]
         payload = FuzzConfigPayload(dtypes=[d.value for d in dtypes]) if dtypes else None
     seed = op.fuzz.seed if op.fuzz.seed is not None else generate_seed()
-    return run_fuzz(state, op, payload, ci.quick_iterations if quick else ci.iterations, seed)
+    iterations = ci.quick_iterations if quick else ci.iterations
+    with state.job(op.name, iterations) as progress:
+        return run_fuzz(state, op, payload, iterations, seed, progress=progress)
 
 
 def _lint(state: DaemonState, kernel_name: str) -> LintResult:

@@ -172,10 +172,11 @@ def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
                       if n is not None)
     if iterations < 0 or req.start < 0:
         raise InvalidRequest("iterations and start must be >= 0", field="iterations")
-    return run_fuzz(state, op, req.fuzz_config, iterations,
-                    generate_seed() if seed is None else seed,
-                    fail_fast=req.fail_fast or op.fuzz.fail_fast, start=req.start,
-                    determinism=req.determinism)
+    with state.job(op.name, iterations) as progress:
+        return run_fuzz(state, op, req.fuzz_config, iterations,
+                        generate_seed() if seed is None else seed,
+                        fail_fast=req.fail_fast or op.fuzz.fail_fast, start=req.start,
+                        progress=progress, determinism=req.determinism)
 
 
 def test_case_response(spec: CaseSpec, inputs: dict[str, np.ndarray]) -> TestCase:

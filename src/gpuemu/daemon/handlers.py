@@ -20,7 +20,8 @@ from ..dtypes import DType
 from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
 from ..protocol import (
     PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, BaselineStored, CompareBaseline,
-    Form, GetResult, ListResults, Ping, Pong, Request, Response, ResultList, Shutdown, ShutdownAck,
+    Form, GetResult, JobProgress, ListResults, Ping, Pong, Request, Response, ResultList, Shutdown,
+    ShutdownAck,
     StoreBaseline, ValidateOp, ValidationResultResponse, decode_request, encode_message,
     error_response,
 )
@@ -77,7 +78,8 @@ def dispatch(state: DaemonState, data: bytes) -> bytes:
 @handles(Ping)
 def ping(req: Ping, state: DaemonState) -> Pong:
     return Pong(version=__version__, protocol_version=PROTOCOL_VERSION,
-                uptime_secs=round(state.uptime_secs, 3))
+                uptime_secs=round(state.uptime_secs, 3),
+                jobs=[JobProgress(op_name=n, done=d, total=t) for n, d, t in state.job_list()])
 
 
 @handles(Shutdown)

@@ -1,11 +1,14 @@
 """What the handlers share: the project config (reloaded when the file changes),
-the storage, the executor and the daemon's clock."""
+the storage, the executor, the daemon's clock and the progress of long requests."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +54,32 @@ class DaemonState:
     started: float = field(default_factory=time.monotonic)
     shutdown: threading.Event = field(default_factory=threading.Event)
 
+    jobs: dict[int, list] = field(default_factory=dict)
+    """In-flight long requests: id -> [op_name, done, total] (see ``job``)."""
+    _jobs_lock: threading.Lock = field(default_factory=threading.Lock)
+    _job_ids: itertools.count = field(default_factory=itertools.count)
+
     @property
     def uptime_secs(self) -> float:
         return time.monotonic() - self.started
+
+    @contextmanager
+    def job(self, op_name: str, total: int) -> Iterator[Callable[[int, int], None]]:
+        """Track a long request; yields the progress callback ``(done, total)`` that Ping reports."""
+        key = next(self._job_ids)
+        with self._jobs_lock:
+            self.jobs[key] = [op_name, 0, total]
+
+        def progress(done: int, total: int) -> None:
+            with self._jobs_lock:
+                self.jobs[key][1:] = [done, total]
+
+        try:
+            yield progress
+        finally:
+            with self._jobs_lock:
+                del self.jobs[key]
+
+    def job_list(self) -> list[tuple[str, int, int]]:
+        with self._jobs_lock:
+            return [tuple(j) for j in self.jobs.values()]
