@@ -152,6 +152,21 @@ def test_baseline_store_and_compare(gpuemu):
     assert missing.stderr.count("\n") == 1 and "nope" in missing.stderr
 
 
+def test_a_kernel_that_grew_registers_is_a_baseline_regression(gpuemu, project):
+    ptx = project / "kernels" / "saxpy.ptx"
+    gpuemu("test", "--op", "softmax", "--iterations", "3", "--seed", "1")
+    assert gpuemu("baseline", "store", "k1").returncode == 0
+    original = ptx.read_text()
+    try:
+        # The unrolled build of the same kernel (also named saxpy) uses more registers.
+        ptx.write_text((DATA / "ptx" / "saxpy_unrolled.ptx").read_text())
+        grown = gpuemu("baseline", "compare", "k1", "--fail-on-regression")
+    finally:
+        ptx.write_text(original)
+    assert grown.returncode == 1, grown.stdout + grown.stderr
+    assert "FAIL artifacts saxpy vs k1" in grown.stdout and "registers" in grown.stdout
+
+
 def test_lint_reports_the_spilling_kernel_and_exits_1(gpuemu):
     ok = gpuemu("lint", "saxpy")
     assert ok.returncode == 0 and "PASS lint saxpy" in ok.stdout

@@ -28,33 +28,50 @@ def baseline() -> None:
 @format_option
 @result_command
 def baseline_store(tag, config_path) -> Report:
-    """Store the latest result per op under TAG.
+    """Store the latest result per op, and every kernel's current metrics, under TAG.
 
     \b
     Examples:
       gpuemu baseline store v1
     """
+    kernels = list(project_config(config_path).kernels)
     with connect(config_path) as client:
         ops = client.store_baseline(tag)
-    return Report(command="baseline store", passed=True, notes=[f"stored baseline {tag!r} ({ops} ops)"])
+        for name in kernels:  # lint measures and stores the kernel's current artifact
+            client.lint_kernel(name)
+            client.store_artifact_baseline(tag, name)
+    return Report(command="baseline store", passed=True,
+                  notes=[f"stored baseline {tag!r} ({ops} ops, {len(kernels)} kernels)"])
 
 
 @baseline.command("compare")
 @click.argument("tag")
-@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when an op regressed.")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 1 when an op regressed or a kernel's metrics grew.")
 @config_option
 @format_option
 @result_command
 def baseline_compare(tag, fail_on_regression, config_path) -> Report:
-    """Compare the latest results with baseline TAG.
+    """Compare the latest results, and every kernel's metrics as built now, with baseline TAG.
 
     \b
     Examples:
       gpuemu baseline compare v1 --fail-on-regression --format junit
     """
+    from ..errors import BaselineNotFound
+
+    kernels = list(project_config(config_path).kernels)
+    diffs, notes = [], []
     with connect(config_path) as client:
         cmp = client.compare_baseline(tag, fail_on_regression=fail_on_regression)
-    return Report(command="baseline compare", passed=cmp.passed, baseline=cmp)
+        for name in kernels:
+            client.lint_kernel(name)  # measure the kernel as it is now
+            try:
+                diffs.append(client.diff_artifact_baseline(tag, name, fail_on_regression))
+            except BaselineNotFound:
+                notes.append(f"kernel {name} is not in baseline {tag!r} (added since?)")
+    return Report(command="baseline compare", passed=cmp.passed and all(d.passed for d in diffs),
+                  baseline=cmp, artifact_diffs=diffs, notes=notes)
 
 
 @click.command()
