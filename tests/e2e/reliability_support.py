@@ -25,18 +25,6 @@ from ..conftest import DaemonProcess, write
 
 SOAK = os.environ.get("GPUEMU_SOAK") == "1"
 
-# Internal errors that the protocol fuzzers find and that are not fixed yet, each with the
-# test of test_reliability_protocol.py that pins it (xfail, strict: it fails loudly once
-# fixed; then remove both).
-KNOWN_INTERNAL_ERRORS = {
-    r"codec can't decode": "test_invalid_utf8_is_an_invalid_request",
-    r"RecursionError": "test_deeply_nested_requests_are_invalid_requests",
-    r"too large to convert to SQLite": "test_a_limit_beyond_int64_is_an_invalid_request",
-    r"Maximum allowed dimension|Unable to allocate": "test_fuzz_schema_sizes_are_bounded",
-    r"not implemented by gpuemu .* yet": "(handlers that are still being written)",
-}
-
-
 def scaled(quick: int, soak: int) -> int:
     """``quick`` in the default run, ``soak`` under GPUEMU_SOAK=1."""
     return soak if SOAK else quick
