@@ -28,7 +28,8 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
                 op.name, iterations=iterations, seed=seed, fail_fast=fail_fast,
                 determinism=determinism), client.socket_path))
     passed = all(r.failed == 0 and not r.vacuous for r in results)
-    return Report(command=command, passed=passed, ops=results, skipped=skipped)
+    return Report(command=command, passed=passed, ops=results, skipped=skipped,
+                  config_path=str(config.path))
 
 
 @click.command()

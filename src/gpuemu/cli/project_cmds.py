@@ -99,7 +99,8 @@ def lint(kernel, ptx_path, config_path) -> Report:
             names = [kernel] if kernel else list(config.kernels)
             results = [client.lint_kernel(name) for name in names]
     notes = [] if results else ["no [[kernels]] in the config: nothing to lint"]
-    return Report(command="lint", passed=all(r.passed for r in results), lint=results, notes=notes)
+    return Report(command="lint", passed=all(r.passed for r in results), lint=results, notes=notes,
+                  config_path=str(config.path))
 
 
 @click.group()
@@ -127,13 +128,15 @@ def ci_run(quick, tag, parallel, config_path) -> Report:
       gpuemu ci run --quick
       gpuemu ci run --baseline main --format junit > gpuemu-junit.xml
     """
+    config = project_config(config_path)
     with connect(config_path) as client:
         run = with_progress("ci run", lambda: client.run_ci(quick=quick, baseline=tag,
                                                             parallel_jobs=parallel),
                             client.socket_path)
     return Report(command="ci run", passed=run.passed, ops=run.ops, skipped=run.skipped,
                   lint=run.lint, baseline=run.baseline, artifact_diffs=run.artifact_diffs,
-                  notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"])
+                  notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"],
+                  config_path=str(config.path))
 
 
 @click.command()

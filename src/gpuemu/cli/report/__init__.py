@@ -1,5 +1,5 @@
-"""What a command produced, and the three ways to present it (STYLE.md 6: produce and
-present separately). Commands build a Report; ``text``, ``json`` and ``junit`` only read it."""
+"""What a command produced, and the ways to present it (STYLE.md 6: produce and present
+separately). Commands build a Report; the reporters (one module per format) only read it."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from ...protocol import (
 )
 from ...validate import ValidationResult
 
-FORMATS = ("text", "json", "junit")
+FORMATS = ("text", "json", "junit", "sarif", "pr-comment", "html")
 
 
 class Report(msgspec.Struct, omit_defaults=True):
     """Everything one command run found. ``results`` are single cases (a validation, a
-    reproduction, the failures of a fuzz); ``ops`` the fuzz runs with their counts."""
+    reproduction, the failures of a fuzz); ``ops`` the fuzz runs with their counts;
+    ``config_path`` the gpuemu.toml the run used (SARIF locates its results there)."""
 
     command: str
     passed: bool
@@ -32,6 +33,7 @@ class Report(msgspec.Struct, omit_defaults=True):
     artifact_diffs: list[ArtifactDiff] = []
     minimize: MinimizeResult | None = None
     notes: list[str] = []
+    config_path: str | None = None
 
 
 def render(report: Report, fmt: str, *, color: bool = False) -> str:
@@ -42,5 +44,14 @@ def render(report: Report, fmt: str, *, color: bool = False) -> str:
     if fmt == "junit":
         from .junit import render_junit
         return render_junit(report)
+    if fmt == "sarif":
+        from .sarif import render_sarif
+        return render_sarif(report)
+    if fmt == "pr-comment":
+        from .markdown import render_markdown
+        return render_markdown(report)
+    if fmt == "html":
+        from .html_report import render_html
+        return render_html(report)
     from .text import render_text
     return render_text(report, color=color)

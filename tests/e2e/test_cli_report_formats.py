@@ -1,0 +1,63 @@
+"""``gpuemu fuzz --format sarif | markdown | html`` as a real process against a real daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gpuemu.cli.report.locate import locate_op
+
+from ..conftest import SOFTMAX_REF, write
+from .test_fuzz import CONFIG, OPS
+
+pytestmark = pytest.mark.e2e
+
+FUZZ = ("fuzz", "softmax_tail", "-n", "30", "--seed", "2024")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reportproj")
+    write(root / "refs" / "softmax.py", SOFTMAX_REF)
+    for name, body in OPS.items():
+        write(root / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
+    write(root / "gpuemu.toml", CONFIG)
+    return root
+
+
+@pytest.fixture
+def gpuemu(make_daemon, project):
+    make_daemon(project / "gpuemu.toml")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=project,
+                              capture_output=True, text=True, timeout=300)
+    return run
+
+
+def test_fuzz_failures_as_sarif_markdown_and_html(gpuemu, project):
+    as_json = gpuemu(*FUZZ, "--format", "json")
+    assert as_json.returncode == 1, as_json.stderr
+    seeds = [f["seed"] for op in json.loads(as_json.stdout)["ops"] for f in op["failures"]]
+    assert seeds
+
+    out = gpuemu(*FUZZ, "--format", "sarif")
+    assert out.returncode == 1, out.stderr
+    (run,) = json.loads(out.stdout)["runs"]
+    assert run["tool"]["driver"]["name"] == "gpuemu"
+    results = run["results"]
+    assert [r["properties"]["seed"] for r in results] == seeds
+    line = locate_op(project / "gpuemu.toml", "softmax_tail")
+    for r in results:
+        assert r["ruleId"] == "validation/ToleranceExceeded" and r["level"] == "error"
+        assert f"--seed {r['properties']['seed']}" in r["message"]["text"]
+        assert r["locations"][0]["physicalLocation"] == {
+            "artifactLocation": {"uri": "gpuemu.toml"}, "region": {"startLine": line}}
+
+    md = gpuemu(*FUZZ, "--format", "pr-comment").stdout
+    assert f"| softmax_tail | 30 | {len(seeds)} | ❌ fail |" in md and f"seed {seeds[0]}" in md
+    page = gpuemu(*FUZZ, "--format", "html").stdout
+    assert page.startswith("<!DOCTYPE html>") and f"seed {seeds[-1]}" in page
