@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py src/gpuemu/_rngfast.c | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench
+.PHONY: demo test bench vscode
 
 $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) vscode
+
+# The VS Code extension: its unit tests (against CLI output captured from a real daemon)
+# and its .vsix. Node and npm come from Debian's packages when the machine lacks them.
+vscode:
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd vscode-gpuemu && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run package
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,0 +1,73 @@
+/**
+ * The CLI's `--format json` report (docs/json-output.md) and a parser that keeps u64 seeds exact.
+ *
+ * Seeds are u64 JSON integers; JSON.parse would round them through a double, so every seed (and
+ * any other integer too big for a double) is quoted before parsing and arrives as a string.
+ */
+
+export type Seed = string;
+
+export interface FailureReason { kind: string; message: string }
+
+export interface ReproInfo {
+  seed: Seed; op_name: string; command: string;
+  input_shapes?: Record<string, number[]>; input_dtypes?: Record<string, string>;
+}
+
+export interface ValidationResult {
+  passed: boolean; op_name: string; seed: Seed; dtype?: string; shape?: number[];
+  max_diff?: number | null; max_rel_diff?: number | null; atol?: number; rtol?: number;
+  tolerance_source?: string; failures?: FailureReason[]; repro_info?: ReproInfo;
+}
+
+export interface Health { kind: string; message: string; severity: "error" | "warning" }
+
+export interface FuzzResults {
+  op_name: string; seed: Seed; iterations: number; passed: number; failed: number;
+  failures?: ValidationResult[]; vacuous?: boolean; health?: Health[];
+}
+
+export interface Report {
+  schema_version: number; command: string; passed: boolean; config_path?: string;
+  ops?: FuzzResults[]; results?: ValidationResult[]; skipped?: { op_name: string; reason: string }[];
+  notes?: string[];
+}
+
+const SEED_KEYS = new Set(["seed", "original_seed", "minimized_seed"]);
+const TOKEN = /("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+const KEY_FOLLOWS = /\s*:/y;
+
+/** Quote seed values and unsafe integers in raw JSON text, so JSON.parse keeps every digit. */
+export function quoteBigIntegers(text: string): string {
+  let lastKey: string | undefined;
+  return text.replace(TOKEN, (token: string, str: string | undefined, num: string | undefined,
+    offset: number) => {
+    if (str !== undefined) {
+      KEY_FOLLOWS.lastIndex = offset + token.length;
+      lastKey = KEY_FOLLOWS.test(text) ? JSON.parse(str) as string : undefined;
+      return token;
+    }
+    const key = lastKey;
+    lastKey = undefined;
+    const integer = /^-?\d+$/.test(num!);
+    if (integer && (SEED_KEYS.has(key ?? "") || !Number.isSafeInteger(Number(num)))) {
+      return `"${num}"`;
+    }
+    return token;
+  });
+}
+
+/** Parse a report printed by `gpuemu … --format json`; throws SyntaxError on anything else. */
+export function parseReport(text: string): Report {
+  const data = JSON.parse(quoteBigIntegers(text)) as unknown;
+  if (typeof data !== "object" || data === null || !("schema_version" in data) || !("command" in data)) {
+    throw new SyntaxError(`expected a gpuemu JSON report with schema_version and command, got: ${text.slice(0, 80)}`);
+  }
+  return data as Report;
+}
+
+/** Every failing case in a report, whether it came per op (test, fuzz) or as results (failures, reproduce). */
+export function failingCases(report: Report): ValidationResult[] {
+  const fromOps = (report.ops ?? []).flatMap((op) => op.failures ?? []);
+  return [...fromOps, ...(report.results ?? []).filter((r) => !r.passed)];
+}
