@@ -59,6 +59,8 @@ OPS = {
         import numpy as np
         def run(inputs, **kw):
             x = inputs["x"]
+            if x.size == 0:  # a size-0 edge case: nothing to normalize
+                return x.copy()
             e = np.exp(x - x.max(-1, keepdims=True))
             return e / e.sum(-1, keepdims=True)
     """,

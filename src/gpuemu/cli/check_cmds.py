@@ -16,11 +16,9 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
     config = project_config(config_path)
     ops = [config.op(n) for n in names] if names else list(config.ops.values())
     runnable = [op for op in ops if op.op_script is not None]
-    from ..protocol import CiSkipped
+    from ..daemon.ci import skipped_ops
 
-    skipped = [CiSkipped(op_name=op.name, reason="no op_script: a client-side op; run it with"
-                         " Client.fuzz_op_client_side or validate_op") for op in ops
-               if op.op_script is None]
+    skipped = skipped_ops(ops)
     results = []
     with connect(config_path) as client:
         for op in runnable:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -30,7 +30,8 @@ _USAGE_ERRORS = (ConfigError, InvalidRequest, OpNotFound, KernelNotFound, NotFou
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-    help="text for people, json for tools (docs/json-output.md), junit for CI dashboards.")
+    help="text for people, json for tools (docs/json-output.md), junit for CI dashboards;"
+         " sarif, pr-comment and html for code review (docs/reports.md).")
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
     envvar="GPUEMU_CONFIG", help="gpuemu.toml (default: found from the working directory).")
@@ -52,8 +53,9 @@ def project_config(config_path: Path | None):
     return load_config(path)
 
 
-def connect(config_path: Path | None, timeout_ms: int = 600_000):
-    """A Client for the project's daemon, started on first use (with this config)."""
+def connect(config_path: Path | None, timeout_ms: int = 3_600_000):
+    """A Client for the project's daemon, started on first use (with this config). The
+    timeout is long: a CI run of a big project takes minutes; Ctrl-C ends the wait."""
     from ..client import Client
 
     config = project_config(config_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -37,6 +38,13 @@ from .artifact_handlers import diff_artifact_baseline, lint_kernel
 from .fuzzing import run_fuzz
 from .handlers import compare_baseline_handler, handles
 from .state import DaemonState
+
+
+def skipped_ops(ops: Iterable[OpConfig]) -> list[CiSkipped]:
+    """The ops the daemon cannot run (no op_script), with what to do instead."""
+    return [CiSkipped(op_name=op.name, reason="no op_script: a client-side op; run it with"
+                      " Client.fuzz_op_client_side or validate_op")
+            for op in ops if op.op_script is None]
 
 
 def _fuzz(state: DaemonState, op: OpConfig, quick: bool) -> FuzzResults:
@@ -67,9 +75,7 @@ def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
         raise BaselineNotFound(f"no baseline named {req.baseline!r}; store one with"
                                f" `gpuemu baseline store {req.baseline}`")
     runnable = [op for op in config.ops.values() if op.op_script is not None]
-    skipped = [CiSkipped(op_name=op.name, reason="no op_script: a client-side op; run it with"
-                         " Client.fuzz_op_client_side or validate_op")
-               for op in config.ops.values() if op.op_script is None]
+    skipped = skipped_ops(config.ops.values())
     jobs = req.jobs or config.ci.parallel_jobs or (os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         fuzzed = list(pool.map(lambda op: _fuzz(state, op, req.quick), runnable))
