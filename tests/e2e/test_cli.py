@@ -189,6 +189,17 @@ def test_ci_run_fuzzes_lints_records_and_reports(gpuemu):
     assert status.returncode == 0 and "last ci run 2: FAILED" in status.stdout
 
 
+def test_ci_run_against_a_baseline(gpuemu):
+    missing = gpuemu("ci", "run", "--quick", "--baseline", "nope")
+    assert missing.returncode == 2 and "gpuemu baseline store nope" in missing.stderr
+    gpuemu("test", "--op", "softmax", "--iterations", "3", "--seed", "1")
+    assert gpuemu("baseline", "store", "b1").returncode == 0
+    data = json.loads(gpuemu("ci", "run", "--quick", "--baseline", "b1", "--format", "json").stdout)
+    assert data["baseline"]["tag"] == "b1"
+    assert {d["kernel_name"] for d in data["artifact_diffs"]} == {"saxpy", "spills"}
+    assert all(not d.get("regressions") for d in data["artifact_diffs"])  # nothing was rebuilt
+
+
 def test_errors_name_the_problem_and_exit_2_or_3(gpuemu, project, tmp_path):
     bare = gpuemu("test", cwd=tmp_path)
     assert bare.returncode == 2 and "gpuemu init" in bare.stderr

@@ -71,9 +71,8 @@ def _lint(state: DaemonState, kernel_name: str) -> LintResult:
 def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
     config = state.config.get()
     started = time.time()
-    if req.baseline is not None and state.storage.get_baseline(req.baseline) is None:
-        raise BaselineNotFound(f"no baseline named {req.baseline!r}; store one with"
-                               f" `gpuemu baseline store {req.baseline}`")
+    if req.baseline is not None:
+        state.storage.get_baseline(req.baseline)  # BaselineNotFound before any work
     runnable = [op for op in config.ops.values() if op.op_script is not None]
     skipped = skipped_ops(config.ops.values())
     jobs = req.jobs or config.ci.parallel_jobs or (os.cpu_count() or 2)

@@ -322,7 +322,7 @@ class Storage:
         if not rows:
             raise BaselineNotFound(f"no baseline tagged {tag!r}; "
                                    f"{_known('baselines', self.list_baselines())}; "
-                                   "store one with StoreBaseline")
+                                   f"store one with `gpuemu baseline store {tag}` (StoreBaseline)")
         return {op_name: _decode_result(raw) for op_name, raw in rows}
 
     def list_baselines(self) -> list[str]:
