@@ -45,7 +45,7 @@ def test_table_names_and_resolution():
 
 
 def test_check_invariants_collects_violations_in_order():
-    x = np.array([[-1.0, np.nan]])
+    x = np.array([[-1.0, np.nan], [-1.0, 0.5]])
     failures = check_invariants(resolve_invariants(["normalized", "finite", "non_negative"]),
                                 x, {}, F32)
     assert [f.invariant for f in failures] == ["normalized", "finite", "non_negative"]
@@ -137,6 +137,12 @@ def test_normalized_bound_is_n_atol_plus_rtol_sum_abs():
     assert "1 of 2 rows (length 50 along the last axis) do not sum to 1" in failure.message
 
 
+def test_normalized_leaves_nan_and_inf_rows_to_the_nan_and_inf_stages():
+    out = np.array([[0.25, 0.75], [np.nan, np.nan], [np.inf, 0.0], [0.5, 0.4]])
+    failure = check("normalized", out, ToleranceConfig(1e-6, 0.0))
+    assert (failure.count, failure.index) == (1, [3])  # only the finite row that is off
+
+
 def test_normalized_edge_shapes():
     assert check("normalized", np.float32(1.0)) is None
     assert check("normalized", np.zeros((0, 3))) is None
@@ -145,4 +151,4 @@ def test_normalized_edge_shapes():
     assert check("normalized", one_hot, ToleranceConfig(0.0, 0.0)) is None
     one_hot[2, 0] = 1
     assert check("normalized", one_hot, ToleranceConfig(0.0, 0.0)).index == [2]
-    assert check("normalized", np.array([[0.5, np.nan]])).count == 1
+    assert check("normalized", np.array([[0.5, np.nan]])) is None  # the NaN stage judges it

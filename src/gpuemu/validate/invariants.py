@@ -124,14 +124,16 @@ def symmetric(actual, inputs, tol):
 def normalized(actual, inputs, tol):
     """Every row along the last axis sums to 1. Each of its n elements may be off by
     ``atol + rtol*|x_i|`` (the element tolerance), so the sum may be off by their total,
-    ``n*atol + rtol*sum|x_i|``; summing in float64 adds nothing that matters next to it."""
+    ``n*atol + rtol*sum|x_i|``; summing in float64 adds nothing that matters next to it.
+    Rows holding NaN or Inf are left to the NaN and Inf stages, which know whether the
+    reference has them too (NaN parity): a softmax of a row with a NaN is a NaN row."""
     rows = actual.reshape(1, 1) if actual.ndim == 0 else actual
     n = rows.shape[-1]
     total = np.sum(rows, axis=-1, dtype=np.float64)
     magnitude = np.abs(rows.astype(np.float64) if rows.dtype.kind in "iu" else rows)
-    allowed = n * tol.atol + tol.rtol * np.sum(magnitude, axis=-1, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        off = ~(np.abs(total - 1.0) <= allowed)
+    with np.errstate(invalid="ignore"):  # inf rows: 0 * inf; they are skipped below
+        allowed = n * tol.atol + tol.rtol * np.sum(magnitude, axis=-1, dtype=np.float64)
+        off = ~(np.abs(total - 1.0) <= allowed) & np.isfinite(total)
     count, index = _first(off)
     if not count:
         return None
