@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -11,11 +10,7 @@ import click
 from .. import paths
 from ..client import Client, ClientError
 from ..errors import ConfigError, GpuemuError
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"gpuemu: {message}", err=True)
-    sys.exit(code)
+from .common import fail
 
 
 @click.group()
@@ -51,7 +46,7 @@ def start(background: bool, config_path: Path | None) -> None:
         if config_path:
             load_config(config_path)  # report a bad config here, not in the daemon log
         if socket_answers(paths.socket_path()):
-            _fail(f"a daemon is already running on {paths.socket_path()}; "
+            fail(f"a daemon is already running on {paths.socket_path()}; "
                   "`gpuemu daemon stop` stops it", 1)
         if background:
             start_background(config_path)
@@ -60,9 +55,9 @@ def start(background: bool, config_path: Path | None) -> None:
         else:
             run_daemon(config_path)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     except GpuemuError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
 
 
 @daemon.command()
@@ -79,12 +74,12 @@ def stop(timeout: float) -> None:
         with Client(auto_start=False, timeout_ms=int(timeout * 1000)) as client:
             client.shutdown()
     except ClientError as exc:
-        _fail(f"no daemon stopped: {exc}", 3)
+        fail(f"no daemon stopped: {exc}", 3)
     deadline = time.monotonic() + timeout
     while sock.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     if sock.exists():
-        _fail(f"the daemon acknowledged Shutdown but {sock} is still there after {timeout:.0f} s", 1)
+        fail(f"the daemon acknowledged Shutdown but {sock} is still there after {timeout:.0f} s", 1)
     click.echo("gpuemu daemon stopped")
 
 
@@ -100,7 +95,7 @@ def status() -> None:
         with Client(auto_start=False, timeout_ms=3000) as client:
             pong = client.ping()
     except ClientError as exc:
-        _fail(f"daemon not running ({exc})", 3)
+        fail(f"daemon not running ({exc})", 3)
     pid = paths.pid_file().read_text().strip() if paths.pid_file().exists() else "?"
     click.echo(f"gpuemu daemon running: version {pong.version}, protocol {pong.protocol_version},"
                f" up {pong.uptime_secs:.1f} s, pid {pid}\n  socket:   {paths.socket_path()}\n"
@@ -119,7 +114,7 @@ def logs(lines: int, follow: bool) -> None:
     """
     log_file = paths.log_dir() / "daemon.log"
     if not log_file.exists():
-        _fail(f"no daemon log at {log_file} yet; start the daemon first", 1)
+        fail(f"no daemon log at {log_file} yet; start the daemon first", 1)
     with open(log_file, errors="replace") as fh:
         for line in fh.readlines()[-lines:]:
             click.echo(line, nl=False)

@@ -72,7 +72,7 @@ def load_case(client: Client, seed: int) -> Case:
 
 def recompute(op: OpConfig, root: Path, case: Case) -> Outputs:
     """Run the op script and the reference on ``case``'s inputs, as the daemon does."""
-    from ..daemon.executor import Executor
+    from ..daemon.executor import Executor, single_output
     from ..daemon.handlers import check_case
 
     assert case.inputs is not None and op.op_script is not None
@@ -80,7 +80,7 @@ def recompute(op: OpConfig, root: Path, case: Case) -> Outputs:
     with Executor(max_workers_per_script=1) as executor:  # warm: scripts without __main__ run too
         def output(script: Path, kw: dict) -> np.ndarray:
             outputs = executor.run_script(script, case.inputs, kw, timeout_s=op.timeout_s, cwd=root)
-            return outputs["output"] if "output" in outputs else next(iter(outputs.values()))
+            return single_output(outputs)
 
         try:
             actual = output(op.op_script, kwargs)

@@ -19,7 +19,7 @@ import numpy as np
 from ..config import OpConfig
 from ..errors import InvalidRequest
 from ..validate import FailureKind, FailureReason
-from .executor import Executor
+from .executor import Executor, single_output
 
 DEFAULT_RUNS = 3
 """Runs per case for an op with ``deterministic = true``: a flip every other run shows."""
@@ -61,11 +61,7 @@ def run_op(executor: Executor, op: OpConfig, inputs: dict[str, np.ndarray], kwar
             differs = _difference(first, run.outputs, i, runs)
             if differs is not None:
                 failures[FailureKind.NonDeterministic] = differs
-    return OpOutcome(_single(first), tuple(failures.values()))
-
-
-def _single(outputs: dict[str, np.ndarray]) -> np.ndarray:
-    return outputs["output"] if "output" in outputs else next(iter(outputs.values()))
+    return OpOutcome(single_output(first), tuple(failures.values()))
 
 
 def _mutated(names: tuple[str, ...], run: int, runs: int) -> FailureReason:

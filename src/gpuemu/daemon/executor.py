@@ -62,6 +62,11 @@ class ExecutorStats:
     one_shot: int = 0  # calls run as a fresh `python SCRIPT`
 
 
+def single_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The output an op is checked on: the one named ``output``, else the first."""
+    return outputs["output"] if "output" in outputs else next(iter(outputs.values()))
+
+
 class Executor:
     """Runs scripts named by the caller, from any number of threads at once.
 

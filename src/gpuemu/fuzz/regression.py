@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import load_config
-from ..daemon.executor import Executor
+from ..daemon.executor import Executor, single_output
 from ..daemon.handlers import check_case
 from ..errors import ConfigError
 from .cases import CaseSpec, apply_layout, materialize
@@ -73,9 +73,7 @@ def check_saved_case(test_file: str | Path) -> None:
         run = dict(kwargs=meta["kwargs"], timeout_s=op.timeout_s, cwd=config_path.parent)
         outputs = executor.run_script(op.op_script, inputs, **run)
         expected = executor.run_script(op.reference, inputs, **run)
-    actual = outputs["output"] if "output" in outputs else next(iter(outputs.values()))
-    expected = expected["output"] if "output" in expected else next(iter(expected.values()))
-    result = check_case(op, actual, expected, inputs, meta["seed"])
+    result = check_case(op, single_output(outputs), single_output(expected), inputs, meta["seed"])
     if not result.passed:
         reasons = "\n".join(f"  {f.kind}: {f.message}" for f in result.failures)
         raise AssertionError(f"op {op.name!r} still fails its minimized case (seed {meta['seed']},"
