@@ -36,6 +36,7 @@ from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..tolerances import ToleranceConfig
 from .guards import VACUOUS_MODES, find_impostors, vacuous_failure
+from .histogram import error_histogram
 from .invariants import check_invariants, resolve_invariants
 from .result import FailureKind, FailureReason, MismatchReport, ValidationResult
 from .rule import ElementRule, int_distance
@@ -335,6 +336,7 @@ class _Comparison:
             max_ulp_diff=None if ulp_at is None else self.worst_ulp.value,
             max_ulp_index=[] if ulp_at is None else unravel(ulp_at, self.actual.shape),
             max_ulp=self.rule.max_ulp,
+            error_histogram=error_histogram(self.actual, self.expected),
         )
 
     def _ulps_at(self, flat: int) -> float | None:

@@ -48,6 +48,8 @@ class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
     format: ``ulp_at_max`` at the greatest absolute difference, ``max_ulp_diff`` (at
     ``max_ulp_index``) the greatest among the mismatches. ``max_ulp`` is set in ULP mode,
     where it is the tolerance applied (and atol, rtol are 0: unused).
+    ``error_histogram`` counts every element by |actual - expected|, in the buckets of
+    ``validate.histogram.error_histogram_labels()`` (exact, decades, non-finite).
     """
 
     mismatched: int
@@ -65,6 +67,7 @@ class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
     max_ulp_diff: float | None = None
     max_ulp_index: list[int] = []
     max_ulp: float | None = None
+    error_histogram: list[int] = []
 
 
 class ReproductionInfo(msgspec.Struct, omit_defaults=True):

@@ -18,10 +18,20 @@ from ...validate import ValidationResult
 FORMATS = ("text", "json", "junit", "sarif", "pr-comment", "html")
 
 
+class TrendPoint(msgspec.Struct, omit_defaults=True, frozen=True):
+    """One stored result of an op, for the max-diff trend across runs."""
+
+    timestamp: float
+    passed: bool
+    seed: int
+    max_diff: float | None = None
+
+
 class Report(msgspec.Struct, omit_defaults=True):
     """Everything one command run found. ``results`` are single cases (a validation, a
     reproduction, the failures of a fuzz); ``ops`` the fuzz runs with their counts;
-    ``config_path`` the gpuemu.toml the run used (SARIF locates its results there)."""
+    ``config_path`` the gpuemu.toml the run used (SARIF locates its results there);
+    ``history`` each op's stored results, oldest first (``gpuemu report`` fills it)."""
 
     command: str
     passed: bool
@@ -34,6 +44,7 @@ class Report(msgspec.Struct, omit_defaults=True):
     minimize: MinimizeResult | None = None
     notes: list[str] = []
     config_path: str | None = None
+    history: dict[str, list[TrendPoint]] = {}
 
 
 def render(report: Report, fmt: str, *, color: bool = False) -> str:
