@@ -27,11 +27,10 @@ from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
     Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactList, ArtifactStored,
     BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary, CompareBaseline,
-    DiffArtifactBaseline, Error, FailureList, FailureSummary, Form, FuzzConfigPayload, FuzzOp,
-    FuzzResults, GetArtifact, GetCiSummary, GetResult, GetTestBatch, GetTestCase, LintKernel,
-    LintResult, ListArtifacts, ListFailures, ListResults, Minimize, MinimizeResult, OpSchemaPayload,
-    Ping, Pong,
-    Reproduce, ReproduceResult, Request, Response, ResultList, RunCi, Shutdown, StoreArtifact,
+    DiffArtifactBaseline, Error, FailureList, FailureSummary, FinishFuzzRun, Form,
+    FuzzConfigPayload, FuzzHealth, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetResult,
+    GetTestBatch, GetTestCase, LintKernel, LintResult, ListArtifacts, ListFailures, ListResults,
+    Minimize, MinimizeResult, OpSchemaPayload, Ping, Pong, Reproduce, ReproduceResult, Request, Response, ResultList, RunCi, Shutdown, StoreArtifact,
     StoreArtifactBaseline, StoreBaseline, SubmitOutput, TestBatch, TestCase, ValidateOp,
     ValidationResultResponse, decode_response, encode_message,
 )
@@ -252,7 +251,8 @@ class Client:
         framework's tensors (CPU, layout kept where the framework has one) instead of numpy.
 
         An exception in ``run_op`` is recorded as an ExecutionError failure of that case
-        (with its traceback), not raised, so one bad case does not end the run.
+        (with its traceback), not raised, so one bad case does not end the run. The results
+        carry the run's coverage and health, as a script-based fuzz run's do.
         """
         schema = (op_schema if op_schema is None or isinstance(op_schema, OpSchemaPayload)
                   else msgspec.convert(dict(op_schema), OpSchemaPayload))
@@ -272,7 +272,7 @@ class Client:
                 except Exception:
                     output, error = None, traceback.format_exc(limit=8)
                 results.append(self._expect(SubmitOutput(
-                    op_name=op_name, seed=case.seed, fuzz_config=cfg, error=error,
+                    op_name=op_name, seed=case.seed, fuzz_config=cfg, error=error, run=root,
                     output=None if error else as_tensor_data(output)),
                     ValidationResultResponse).result)
                 if fail_fast and not results[-1].passed:
@@ -280,9 +280,13 @@ class Client:
             if fail_fast and results and not results[-1].passed:
                 break
         failures = [r for r in results if not r.passed]
-        return FuzzResults(op_name=op_name, seed=root, iterations=len(results),
-                           passed=len(results) - len(failures), failed=len(failures),
-                           failures=failures, duration_ms=(time.perf_counter() - started) * 1e3)
+        run = FuzzResults(op_name=op_name, seed=root, iterations=len(results),
+                          passed=len(results) - len(failures), failed=len(failures),
+                          failures=failures, duration_ms=(time.perf_counter() - started) * 1e3)
+        if results:
+            health = self._expect(FinishFuzzRun(op_name=op_name, run=root), FuzzHealth)
+            run.coverage, run.health, run.vacuous = health.coverage, health.health, health.vacuous
+        return run
 
     def reproduce(self, seed: int, op_name: str | None = None) -> ReproduceResult:
         return self._expect(Reproduce(seed=seed, op_name=op_name), ReproduceResult)

@@ -213,20 +213,32 @@ class GetTestBatch(Request):
 class SubmitOutput(Request):
     """The output for a case handed out by GetTestCase/GetTestBatch, named by its seed.
 
-    ``error`` (ours) instead of ``output`` records that the op raised: an ExecutionError."""
+    ``error`` (ours) instead of ``output`` records that the op raised: an ExecutionError.
+    ``run`` (ours), the root seed the case was drawn from, files the case under that fuzz
+    run, whose coverage and health FinishFuzzRun then reports; a case of a run that the
+    reference fails on is then a failure of that case, not an error of the request."""
 
     op_name: str
     seed: int
     output: TensorData | None = None
     fuzz_config: FuzzConfigPayload | None = None
     error: str | None = None
+    run: int | None = None
+
+
+class FinishFuzzRun(Request):
+    """(ours) The end of a client-driven fuzz run: the coverage and health of the cases
+    submitted with ``run`` = its root seed, as a script-based FuzzOp reports them."""
+
+    op_name: str
+    run: int
 
 
 REQUEST_TYPES: tuple[type[Request], ...] = (
     Ping, Shutdown, ValidateOp, GetResult, ListResults, StoreBaseline, CompareBaseline, FuzzOp,
     Reproduce, Minimize, ListFailures, LintKernel, StoreArtifact, StoreArtifactBaseline,
     DiffArtifactBaseline, GetArtifact, ListArtifacts, RunCi, GetCiSummary, GetTestCase,
-    GetTestBatch, SubmitOutput,
+    GetTestBatch, SubmitOutput, FinishFuzzRun,
 )
 REQUESTS: dict[str, type[Request]] = {cls.__name__: cls for cls in REQUEST_TYPES}
 AnyRequest = Union[REQUEST_TYPES]  # type: ignore[valid-type]
@@ -324,6 +336,17 @@ class HealthIssue(msgspec.Struct, omit_defaults=True):
     kind: str
     message: str
     severity: str = "error"
+
+
+class FuzzHealth(Response):
+    """What FinishFuzzRun reports: the run's coverage, its health issues, and whether they
+    make it vacuous (an error-severity issue: the run fails)."""
+
+    op_name: str
+    run: int
+    coverage: FuzzCoverage
+    health: list[HealthIssue] = []
+    vacuous: bool = False
 
 
 class FuzzResults(Response):
@@ -486,8 +509,8 @@ class TestBatch(Response):
 
 RESPONSE_TYPES: tuple[type[Response], ...] = (
     Error, Pong, ShutdownAck, ValidationResultResponse, ResultList, BaselineStored,
-    BaselineComparisonResponse, FuzzResults, ReproduceResult, MinimizeResult, FailureList,
-    LintResult, ArtifactStored, Artifact, ArtifactList, ArtifactBaselineStored, ArtifactDiff,
+    BaselineComparisonResponse, FuzzHealth, FuzzResults, ReproduceResult, MinimizeResult,
+    FailureList, LintResult, ArtifactStored, Artifact, ArtifactList, ArtifactBaselineStored, ArtifactDiff,
     CiRunComplete, CiSummary, TestCase, TestBatch,
 )
 AnyResponse = Union[RESPONSE_TYPES]  # type: ignore[valid-type]

@@ -136,7 +136,13 @@ def gpuemu(gpuemu_daemon: SessionDaemon) -> Iterator[Client]:
 
 
 def failure_message(fuzz: FuzzResults, nodeid: str, home: Path | None = None) -> str:
-    """What a failing ``gpuemu_fuzz`` says: the first failing seed, why, and how to replay it."""
+    """What a failing ``gpuemu_fuzz`` says: the first failing seed, why, and how to replay it;
+    or, for a run whose every case passed but proved nothing, its health errors."""
+    if not fuzz.failures:
+        return "\n".join([f"gpuemu: op {fuzz.op_name!r} passed {fuzz.passed} fuzz cases, but"
+                          f" the run is vacuous (root seed {fuzz.seed}):",
+                          *(f"  {i.kind}: {i.message}" for i in fuzz.health
+                            if i.severity == "error")])
     first = fuzz.failures[0]
     info = first.repro_info
     shapes = ", ".join(f"{k}: {info.input_dtypes.get(k, '?')}{shape} strides"
@@ -192,7 +198,7 @@ def gpuemu_fuzz(gpuemu: Client, gpuemu_daemon: SessionDaemon,
             config = {k: v for k, v in (("dtypes", dtypes), ("op_schema", op_schema))
                       if v is not None}
             results = _replay(gpuemu, op_name, run_op, replay_seed, config, framework)
-        if results.failed:
+        if results.failed or results.vacuous:
             gpuemu_daemon.keep = True
             pytest.fail(failure_message(results, request.node.nodeid, gpuemu_daemon.home),
                         pytrace=False)

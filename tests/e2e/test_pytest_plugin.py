@@ -127,3 +127,20 @@ def test_missing_config_names_the_option(project):
     bad.assert_outcomes(errors=1)
     assert re.search(r"--gpuemu-config \S+cfg: no such file; pass the path of the project's"
                      r" gpuemu.toml", bad.stdout.str())
+
+
+def test_a_client_side_run_that_proves_nothing_fails_the_test(project):
+    with open(project.path / "gpuemu.toml", "a") as f:
+        f.write('\n[[ops]]\nname = "relu"\nreference = "refs/relu.py"\ninput_names = ["x"]\n'
+                '[ops.fuzz]\nvalue_range = [0.0, 10.0]\nedge_case_prob = 0.0\n')
+    (project.path / "refs" / "relu.py").write_text(
+        "import numpy as np\ndef reference(inputs, **kw):\n    return np.maximum(inputs['x'], 0)\n")
+    project.makepyfile(test_noop="""
+        def test_noop(gpuemu_fuzz):  # relu on inputs that are never negative: a copy passes
+            gpuemu_fuzz("relu", lambda inputs: inputs["x"].copy(), iterations=12, seed=7)
+    """)
+    run = project.runpytest_subprocess(*PLUGIN, "test_noop.py")
+    run.assert_outcomes(failed=1)
+    out = run.stdout.str()
+    assert "op 'relu' passed 12 fuzz cases, but the run is vacuous (root seed 7)" in out
+    assert "ImpostorPasses: a copy of input 'x' would have passed all 12 checked cases" in out

@@ -7,7 +7,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from gpuemu.protocol import FuzzOp, FuzzResults
+from gpuemu.protocol import FinishFuzzRun, FuzzOp, FuzzResults
 from gpuemu.validate import FailureKind
 
 from ..conftest import SOFTMAX_REF, write
@@ -288,3 +288,57 @@ def test_ulp_mode_and_the_applied_tolerance_are_in_the_verdict(client):
     assert product.passed, product.failures
     assert "scaled for op_type 'matmul' over K=4096 terms" in product.tolerance_source
     assert product.atol > 1e-5  # the applied tolerance, not the default
+
+
+# -- the same health checks when the client runs the op (maybe on a GPU) -----------------------
+
+def test_client_side_identity_op_is_caught_by_the_runs_health(client):
+    run = client.fuzz_op_client_side("noop_relu", lambda inputs: inputs["x"].copy(),
+                                     iterations=12, seed=2024)
+    assert run.failed == 0 and run.vacuous
+    assert errors(run)["ImpostorPasses"].startswith("a copy of input 'x' would have passed all 12")
+    assert run.coverage.impostors["copy:x"] == 12
+
+
+def test_client_side_zeros_op_is_caught_and_correct_op_reports_coverage(client):
+    zeros = client.fuzz_op_client_side("zeros_softmax", lambda inputs: np.zeros_like(inputs["x"]),
+                                       iterations=4, seed=2024)
+    assert (zeros.failed, zeros.vacuous) == (0, True)
+    assert "ImpostorPasses" in errors(zeros)
+
+    def softmax(inputs):
+        x = inputs["x"]
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    run = client.fuzz_op_client_side("softmax", softmax, iterations=40, seed=2024)
+    script = fuzz(client, "softmax", iterations=40)  # the same cases, run by the daemon
+    assert (run.passed, run.vacuous) == (40, False), run.failures
+    assert run.coverage == script.coverage  # same cases, same coverage, whoever ran the op
+
+
+def test_client_side_batches_are_one_run_that_finishes_once(client):
+    run = client.fuzz_op_client_side("relu", lambda inputs: np.maximum(inputs["x"], 0),
+                                     iterations=12, seed=7, batch=5)
+    assert not run.vacuous and run.coverage.cases == 12  # batches of 5 add up to one run
+    with pytest.raises(Exception, match="no open fuzz run 7 of op 'relu'"):
+        client.request(FinishFuzzRun(op_name="relu", run=7))  # finished already
+
+
+def test_a_reference_failure_in_a_client_side_run_is_one_failed_case(project, make_daemon):
+    write(project / "refs" / "picky.py", """
+        import numpy as np
+        def reference(inputs, **kw):
+            if inputs["x"].shape[0] == 3:
+                raise ValueError("no batches of 3")
+            return np.maximum(inputs["x"], 0)
+    """)
+    config = (project / "gpuemu.toml").read_text()
+    write(project / "picky.toml", config + '\n[[ops]]\nname = "picky"\nreference = '
+          f'"refs/picky.py"\ninput_names = ["x"]\n{SMALL}')
+    with make_daemon(project / "picky.toml").client(timeout_ms=120_000) as c:
+        run = c.fuzz_op_client_side("picky", lambda inputs: np.maximum(inputs["x"], 0),
+                                    iterations=12, seed=2024)
+    assert 0 < run.failed < 12 and run.coverage.filtered == run.failed
+    assert all("the reference script failed on this case" in f.failures[0].message
+               for f in run.failures)

@@ -22,16 +22,16 @@ from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.config import FuzzConfig
 from ..fuzz.minimize import minimize
 from ..protocol import (
-    FailureList, FailureSummary, FuzzConfigPayload, FuzzOp, FuzzResults, GetTestBatch,
-    GetTestCase, ListFailures, Minimize, MinimizeResult, Reproduce, ReproduceResult, SubmitOutput,
-    TestBatch, TestCase, ValidationResultResponse,
+    FailureList, FailureSummary, FinishFuzzRun, FuzzConfigPayload, FuzzHealth, FuzzOp,
+    FuzzResults, GetTestBatch, GetTestCase, ListFailures, Minimize, MinimizeResult, Reproduce,
+    ReproduceResult, SubmitOutput, TestBatch, TestCase, ValidationResultResponse,
 )
 from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
 from .determinism import determinism_runs, run_op
 from .handlers import check_case, handles, repro_info, run_reference
-from .health import RunHealth
+from .health import OpenRuns, RunHealth
 from .state import DaemonState
 
 Progress = Callable[[int, int], None]
@@ -151,12 +151,11 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
                 pending.update({pool.submit(one, i): i for i in _take(indices, len(done))})
     ordered = [results[i] for i in sorted(results)]
     failures = [r for r in ordered if not r.passed]
-    issues = health.issues()
+    coverage, issues, vacuous = health.verdict()
     return FuzzResults(op_name=op.name, seed=seed, iterations=len(ordered),
                        passed=len(ordered) - len(failures), failed=len(failures),
                        failures=failures, duration_ms=(time.perf_counter() - started) * 1e3,
-                       coverage=health.coverage(), health=issues,
-                       vacuous=any(i.severity == "error" for i in issues))
+                       coverage=coverage, health=issues, vacuous=vacuous)
 
 
 def _take(it, n: int) -> list[int]:
@@ -214,14 +213,35 @@ def submit_output(req: SubmitOutput, state: DaemonState) -> ValidationResultResp
     if (req.output is None) == (req.error is None):
         raise InvalidRequest("SubmitOutput needs exactly one of `output` (the op's result) or"
                              " `error` (why the op failed)", field="output")
-    spec = spec_for_seed(fuzz_config(op, req.fuzz_config), req.seed, op.name)
+    config = fuzz_config(op, req.fuzz_config)
+    spec = spec_for_seed(config, req.seed, op.name)
     actual = None if req.output is None else to_numpy(req.output, "output")
-    result = run_case(state, op, spec, actual=actual, error=req.error)
+    health = None if req.run is None else state.runs.get(
+        (op.name, req.run), lambda: RunHealth(config, guard=op.vacuous_guard))
+    try:
+        result = run_case(state, op, spec, actual=actual, error=req.error, health=health)
+    except ReferenceScriptFailed as exc:
+        if health is None:  # a lone case answers like ValidateOp; a run goes on
+            raise
+        health.filtered(spec)
+        result = reference_failure(op, spec, exc)
     snapshot = None if result.passed or req.output is None else msgspec.msgpack.encode(
         {"output": req.output})
     state.storage.add_result(result, case=case_record("daemon_orchestrated", spec),
                              inputs_snapshot=snapshot)
     return ValidationResultResponse(result=result)
+
+
+@handles(FinishFuzzRun)
+def finish_fuzz_run(req: FinishFuzzRun, state: DaemonState) -> FuzzHealth:
+    health = state.runs.pop((req.op_name, req.run))
+    if health is None:
+        raise NotFound(f"no open fuzz run {req.run} of op {req.op_name!r}: no SubmitOutput named"
+                       f" it with run={req.run}, it was finished already, or the daemon restarted"
+                       f" (or evicted it: at most {OpenRuns.LIMIT} runs stay open at once)")
+    coverage, issues, vacuous = health.verdict()
+    return FuzzHealth(op_name=req.op_name, run=req.run, coverage=coverage, health=issues,
+                      vacuous=vacuous)
 
 
 def stored_case(state: DaemonState, seed: int, op_name: str | None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -113,6 +113,11 @@ class RunHealth:
             found = [issue for rule in _RULES for issue in rule(self)]
         return sorted(found, key=lambda i: i.severity != "error")
 
+    def verdict(self) -> tuple[FuzzCoverage, list[HealthIssue], bool]:
+        """Coverage, issues, and whether the run is vacuous (an error among the issues)."""
+        issues = self.issues()
+        return self.coverage(), issues, any(i.severity == "error" for i in issues)
+
     # -- the rules: each yields the issues it finds -----------------------------------------
 
     def _nothing_checked(self):
@@ -180,6 +185,31 @@ class RunHealth:
 
 _RULES = (RunHealth._nothing_checked, RunHealth._identical, RunHealth._constant_reference,
           RunHealth._impostors, RunHealth._unreached, RunHealth._untried)
+
+
+class OpenRuns:
+    """The health of client-driven fuzz runs in progress, by (op, root seed): their cases
+    arrive one SubmitOutput at a time and FinishFuzzRun takes the total. Bounded, oldest
+    evicted first, so clients that never finish a run cannot grow the daemon."""
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self._runs: OrderedDict[tuple[str, int], RunHealth] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int], make: Callable[[], RunHealth]) -> RunHealth:
+        with self._lock:
+            if key not in self._runs:
+                self._runs[key] = make()
+                while len(self._runs) > self.LIMIT:
+                    self._runs.popitem(last=False)
+            self._runs.move_to_end(key)
+            return self._runs[key]
+
+    def pop(self, key: tuple[str, int]) -> RunHealth | None:
+        with self._lock:
+            return self._runs.pop(key, None)
 
 
 def effective_layout(drawn: str, inputs: Mapping[str, np.ndarray]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config import ProjectConfig, load_config
 from ..errors import ConfigError
 from .executor import Executor
+from .health import OpenRuns
 from .storage import Storage
 
 
@@ -53,6 +54,8 @@ class DaemonState:
     executor: Executor
     started: float = field(default_factory=time.monotonic)
     shutdown: threading.Event = field(default_factory=threading.Event)
+    runs: OpenRuns = field(default_factory=OpenRuns)
+    """Client-driven fuzz runs in progress (SubmitOutput.run), for FinishFuzzRun."""
 
     jobs: dict[int, list] = field(default_factory=dict)
     """In-flight long requests: id -> [op_name, done, total] (see ``job``)."""
