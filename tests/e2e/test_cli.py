@@ -4,6 +4,7 @@ its output, its exit code, and JSON and JUnit that parse and validate."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -89,6 +90,10 @@ def test_test_passes_a_correct_op_in_all_three_formats(gpuemu):
     text = gpuemu("test", "--op", "softmax", "--seed", "7", "--iterations", "12")
     assert text.returncode == 0, text.stdout + text.stderr
     assert "PASS softmax: 12/12 cases passed (seed 7" in text.stdout
+    tried = next(line for line in text.stdout.splitlines() if "tried:" in line)
+    assert re.match(r"    tried: 12 cases \((\d+) checked, 0 filtered, (\d+) empty, 0 op errors\);",
+                    tried), tried
+    assert "dtypes float32×" in tried and "distinct inputs" in tried
 
     data = json.loads(gpuemu("test", "--op", "softmax", "--seed", "7", "--iterations", "12",
                              "--format", "json").stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from ...protocol import FuzzCoverage
 from ...validate import ValidationResult
 from . import Report
 
@@ -28,6 +29,8 @@ def render_text(report: Report, *, color: bool = False) -> str:
             out.append(f"    ... and {len(op.failures) - SHOWN_FAILURES} more failing cases"
                        " (`gpuemu failures --op " + op.op_name + "`)")
         out += [f"    health: {h.message}" for h in op.health]
+        if op.coverage is not None:
+            out.append("    tried: " + _coverage(op.coverage))
     shown = {o.op_name for o in report.ops}
     for r in report.results:
         if r.op_name not in shown:
@@ -72,6 +75,18 @@ def _summary(report: Report) -> str:
     if report.lint:
         parts.append(f"{sum(not x.passed for x in report.lint)}/{len(report.lint)} kernels failed lint")
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _coverage(c: FuzzCoverage) -> str:
+    """What a fuzz run tried, on one line: counts per dtype, layout and value class."""
+    def counts(d: dict[str, int]) -> str:
+        return " ".join(f"{k}×{n}" for k, n in sorted(d.items(), key=lambda kv: -kv[1]))
+
+    parts = [f"{c.cases} cases ({c.checked} checked, {c.filtered} filtered, {c.empty} empty,"
+             f" {c.op_errors} op errors)", f"dtypes {counts(c.dtypes)}",
+             f"layouts {counts(c.layouts)}", f"values {counts(c.distributions)}",
+             f"{len(c.shapes)} distinct shapes, {c.distinct_inputs} distinct inputs"]
+    return "; ".join(parts)
 
 
 def _diffs(r: ValidationResult) -> str:
