@@ -10,7 +10,7 @@ import pytest
 
 from gpuemu.cli.report.locate import locate_op
 
-from ..conftest import SOFTMAX_REF, write
+from ..conftest import SOFTMAX_REF, assert_valid_sarif, write
 from .test_fuzz import CONFIG, OPS
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +46,9 @@ def test_fuzz_failures_as_sarif_markdown_and_html(gpuemu, project):
 
     out = gpuemu(*FUZZ, "--format", "sarif")
     assert out.returncode == 1, out.stderr
-    (run,) = json.loads(out.stdout)["runs"]
+    sarif = json.loads(out.stdout)
+    assert_valid_sarif(sarif)
+    (run,) = sarif["runs"]
     assert run["tool"]["driver"]["name"] == "gpuemu"
     results = run["results"]
     assert [r["properties"]["seed"] for r in results] == seeds

@@ -22,6 +22,8 @@ from gpuemu.protocol import (
 )
 from gpuemu.validate import ReproductionInfo, ValidationResult, validate_output
 
+from ..conftest import assert_valid_sarif
+
 CONFIG = """\
 [project]
 name = "demo"
@@ -93,10 +95,11 @@ def test_locate_finds_the_name_line_of_the_right_table(tmp_path):
     assert locate_op(None, "relu") is None
 
 
-def test_sarif_has_the_required_structure(report):
-    """No SARIF JSON schema is available offline (no jsonschema, no schema package installed),
-    so this checks by hand what SARIF 2.1.0 requires and what GitHub code scanning reads."""
+def test_sarif_is_valid_and_has_what_code_scanning_reads(report):
     sarif = json.loads(render(report, "sarif"))
+    assert_valid_sarif(sarif)
+    with pytest.raises(AssertionError, match=r"\['version'\]: '2.0' is not one of"):
+        assert_valid_sarif({**sarif, "version": "2.0"})  # the schema has teeth
     assert sarif["version"] == "2.1.0" and "sarif-2.1.0" in sarif["$schema"]
     (run,) = sarif["runs"]
     driver = run["tool"]["driver"]
