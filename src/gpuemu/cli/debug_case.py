@@ -20,7 +20,7 @@ import numpy as np
 from ..client import Client
 from ..config import OpConfig
 from ..dtypes import DType
-from ..errors import GpuemuError, NotFound, ReferenceScriptFailed
+from ..errors import GpuemuError, NotFound
 from ..validate import FailureKind, FailureReason, ValidationResult
 
 
@@ -72,24 +72,11 @@ def load_case(client: Client, seed: int) -> Case:
 
 def recompute(op: OpConfig, root: Path, case: Case) -> Outputs:
     """Run the op script and the reference on ``case``'s inputs, as the daemon does."""
-    from ..daemon.executor import Executor, single_output
-    from ..daemon.handlers import check_case
+    from ..local import run_here
 
     assert case.inputs is not None and op.op_script is not None
-    result, kwargs = case.result, dict(case.result.repro_info.kwargs)
-    with Executor(max_workers_per_script=1) as executor:  # warm: scripts without __main__ run too
-        def output(script: Path, kw: dict) -> np.ndarray:
-            outputs = executor.run_script(script, case.inputs, kw, timeout_s=op.timeout_s, cwd=root)
-            return single_output(outputs)
-
-        try:
-            actual = output(op.op_script, kwargs)
-        except ReferenceScriptFailed as exc:
-            failed = ValidationResult(passed=False, op_name=op.name, seed=result.seed, failures=[
-                FailureReason(kind=FailureKind.ExecutionError, message=str(exc))])
-            return Outputs(failed, None, None)
-        expected = output(op.reference, {**op.kwargs, **kwargs})
-    return Outputs(check_case(op, actual, expected, case.inputs, result.seed), actual, expected)
+    run = run_here(op, root, case.inputs, dict(case.result.repro_info.kwargs), case.result.seed)
+    return Outputs(run.result, run.actual, run.expected)
 
 
 # -- the stages ---------------------------------------------------------------------------

@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import load_config
-from ..daemon.executor import Executor, single_output
-from ..daemon.handlers import check_case
-from ..errors import ConfigError
+from ..local import run_here
 from .cases import CaseSpec, apply_layout, materialize
 
 TEMPLATE = '''"""Regression test for op {op!r}, written by `gpuemu minimize --write-test`.
@@ -64,16 +62,10 @@ def check_saved_case(test_file: str | Path) -> None:
     meta = json.loads(test.with_suffix(".json").read_text())
     config_path = (test.parent / meta["config"]).resolve()
     op = load_config(config_path).op(meta["op_name"])
-    if op.op_script is None:
-        raise ConfigError(f"{config_path}: op {op.name!r} has no op_script, so {test.name} cannot"
-                          " run it; add `op_script = \"...\"` to its [[ops]] entry")
     with np.load(test.with_suffix(".npz")) as saved:
         inputs = {name: apply_layout(saved[name], meta["layout"]) for name in meta["input_order"]}
-    with Executor(max_workers_per_script=1) as executor:  # warm: runs `run()`-only scripts too
-        run = dict(kwargs=meta["kwargs"], timeout_s=op.timeout_s, cwd=config_path.parent)
-        outputs = executor.run_script(op.op_script, inputs, **run)
-        expected = executor.run_script(op.reference, inputs, **run)
-    result = check_case(op, single_output(outputs), single_output(expected), inputs, meta["seed"])
+    result = run_here(op, config_path.parent, inputs, meta["kwargs"], meta["seed"],
+                      where=test.name).result
     if not result.passed:
         reasons = "\n".join(f"  {f.kind}: {f.message}" for f in result.failures)
         raise AssertionError(f"op {op.name!r} still fails its minimized case (seed {meta['seed']},"
