@@ -30,7 +30,8 @@ from .protocol import (
     DiffArtifactBaseline, Error, FailureList, FailureSummary, FinishFuzzRun, Form,
     FuzzConfigPayload, FuzzHealth, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetResult,
     GetTestBatch, GetTestCase, LintKernel, LintResult, ListArtifacts, ListFailures, ListResults,
-    Minimize, MinimizeResult, OpSchemaPayload, Ping, Pong, Reproduce, ReproduceResult, Request, Response, ResultList, RunCi, Shutdown, StoreArtifact,
+    Minimize, MinimizeResult, OpSchemaPayload, Ping, Pong, Reproduce, ReproduceResult, Request,
+    Response, ResultList, RunCi, Shutdown, StoreArtifact,
     StoreArtifactBaseline, StoreBaseline, SubmitOutput, TestBatch, TestCase, ValidateOp,
     ValidationResultResponse, decode_response, encode_message,
 )
@@ -288,8 +289,12 @@ class Client:
             run.coverage, run.health, run.vacuous = health.coverage, health.health, health.vacuous
         return run
 
-    def reproduce(self, seed: int, op_name: str | None = None) -> ReproduceResult:
-        return self._expect(Reproduce(seed=seed, op_name=op_name), ReproduceResult)
+    def reproduce(self, seed: int, op_name: str | None = None, *, reproducer: bool = False,
+                  embed_inputs: bool = False) -> ReproduceResult:
+        """Re-run the case named by ``seed``; ``reproducer`` also returns it as a portable
+        Reproducer (gpuemu.reproducer), ``embed_inputs`` with its inputs whatever their size."""
+        return self._expect(Reproduce(seed=seed, op_name=op_name, reproducer=reproducer,
+                                      embed_inputs=embed_inputs), ReproduceResult)
 
     def minimize(self, seed: int, op_name: str | None = None, strategy: str = "BinarySearchDims",
                  max_iters: int = 100) -> MinimizeResult:

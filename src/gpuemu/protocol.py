@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union
 import msgspec
 
 from .errors import GpuemuError, InvalidRequest
+from .reproducer import Reproducer
 from .tensor import TensorData
 from .validate.result import ValidationResult
 
@@ -125,8 +126,13 @@ class FuzzOp(Request):
 
 
 class Reproduce(Request):
+    """``reproducer`` (ours): also return the case as a portable Reproducer;
+    ``embed_inputs`` puts its inputs in it whatever their size."""
+
     seed: int
     op_name: str | None = None
+    reproducer: bool = False
+    embed_inputs: bool = False
 
 
 class Minimize(Request):
@@ -371,6 +377,7 @@ class ReproduceResult(Response):
     op_name: str
     still_fails: bool
     result: ValidationResult
+    reproducer: Reproducer | None = None
 
 
 class MinimizeResult(Response):

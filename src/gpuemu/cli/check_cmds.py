@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import msgspec
 
 from .common import config_option, connect, format_option, project_config, result_command, with_progress
 from .report import Report
@@ -76,24 +77,77 @@ def fuzz(op_name, op_opt, iterations, seed, fail_fast, config_path) -> Report:
 
 
 @click.command()
-@click.option("--seed", type=int, required=True, help="The failing case's seed (as printed).")
+@click.argument("seed_arg", metavar="[SEED]", type=int, required=False)
+@click.option("--seed", type=int, help="The failing case's seed (as printed); or give it as SEED.")
 @click.option("--op", "op_name", help="The op, if the seed is not a stored failure.")
+@click.option("--reproducer", "write_to", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the case as a portable JSON reproducer to this file.")
+@click.option("--embed-inputs", is_flag=True,
+              help="Put the inputs in the reproducer whatever their size (small ones always are).")
+@click.option("--from", "read_from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Replay a reproducer file here: no daemon, no database.")
 @config_option
 @format_option
 @result_command
-def reproduce(seed, op_name, config_path) -> Report:
-    """Re-run a stored failure from its seed alone (inputs regenerated bit for bit).
+def reproduce(seed_arg, seed, op_name, write_to, embed_inputs, read_from, config_path) -> Report:
+    """Re-run a stored failure from its seed alone (inputs regenerated bit for bit), or
+    replay a portable reproducer file on this machine.
 
     \b
     Examples:
-      gpuemu reproduce --seed 12878641633439953888
+      gpuemu reproduce 12878641633439953888
       gpuemu reproduce --seed 42 --op softmax     # a case that was never stored
+      gpuemu reproduce 42 --reproducer case.json  # ... and write it out, to send or keep
+      gpuemu reproduce --from case.json           # replay it (another machine, later gpuemu)
     """
+    if read_from is not None:
+        return _replay_file(read_from, config_path)
+    if seed_arg is not None and seed is not None and seed_arg != seed:
+        raise click.UsageError(f"two seeds given ({seed_arg} and --seed {seed}); give one")
+    seed = seed_arg if seed is None else seed
+    if seed is None:
+        raise click.UsageError("give the failing case's seed (`gpuemu reproduce SEED`, see"
+                               " `gpuemu failures`) or a reproducer file (--from FILE)")
     with connect(config_path) as client:
-        again = client.reproduce(seed, op_name)
-    note = ("still fails" if again.still_fails else "passes now") + f": seed {seed} ({again.op_name})"
+        again = client.reproduce(seed, op_name, reproducer=write_to is not None,
+                                 embed_inputs=embed_inputs)
+    notes = [f"{'still fails' if again.still_fails else 'passes now'}: seed {seed}"
+             f" ({again.op_name})"]
+    if write_to is not None:
+        from ..reproducer import encode_reproducer
+
+        rep = msgspec.structs.replace(again.reproducer,
+                                      replay=f"gpuemu reproduce --from {write_to}")
+        write_to.write_bytes(encode_reproducer(rep))
+        how = "embedded" if rep.inputs else "regenerated from the spec"
+        notes.append(f"wrote reproducer {write_to} (inputs {how}); replay it with `{rep.replay}`")
     return Report(command="reproduce", passed=not again.still_fails, results=[again.result],
-                  notes=[note])
+                  notes=notes)
+
+
+def _replay_file(path: Path, config_path: Path | None) -> Report:
+    """A reproducer run against this project's op script and reference, with no daemon."""
+    from ..daemon.handlers import repro_info
+    from ..local import run_here
+    from ..reproducer import load_reproducer, reproducer_inputs
+    from ..tensor import to_numpy
+
+    rep = load_reproducer(path)
+    config = project_config(config_path)
+    op = config.op(rep.op_name)
+    inputs = reproducer_inputs(rep, str(path))
+    actual = None
+    if op.op_script is None and rep.output is not None:  # the client's output, checked again
+        actual = to_numpy(rep.output, f"{path}: output")
+    result = run_here(op, config.root, inputs, rep.kwargs, rep.seed, actual=actual,
+                      where=str(path)).result
+    result.repro_info = repro_info(op.name, rep.seed, inputs, rep.kwargs,
+                                   f"gpuemu reproduce --from {path}")
+    what = "its recorded output" if actual is not None else "the op script"
+    return Report(command="reproduce", passed=result.passed, results=[result],
+                  config_path=str(config.path),
+                  notes=[f"{'still fails' if not result.passed else 'passes now'}: {path} (op"
+                         f" {op.name}, seed {rep.seed}; {what} against the reference, here)"])
 
 
 @click.command()

@@ -26,6 +26,7 @@ from ..protocol import (
     FuzzResults, GetTestBatch, GetTestCase, ListFailures, Minimize, MinimizeResult, Reproduce,
     ReproduceResult, SubmitOutput, TestBatch, TestCase, ValidationResultResponse,
 )
+from ..reproducer import make_reproducer
 from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
@@ -264,24 +265,29 @@ def stored_case(state: DaemonState, seed: int, op_name: str | None):
 @handles(Reproduce)
 def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
     op, spec, snapshot, mode = stored_case(state, req.seed, req.op_name)
+    actual = None
     if spec is None:  # client-side inputs: re-check the stored output against the reference
         data = msgspec.msgpack.decode(snapshot or b"\x80")
         if "inputs" not in data:
             raise NotFound(f"failure {req.seed} was stored without its inputs; it cannot be"
                            " reproduced")
         inputs = {k: decode_tensor(v, f"inputs.{k}") for k, v in data["inputs"].items()}
+        kwargs = data.get("kwargs", {})
         actual = decode_tensor(data["output"], "output")
-        expected = run_reference(state, op, inputs, data.get("kwargs", {}))
+        expected = run_reference(state, op, inputs, kwargs)
         result = check_case(op, actual, expected, inputs, req.seed, vacuous="fail")
     else:
-        actual = None
+        inputs, kwargs = None, dict(spec.kwargs)
         if mode == "daemon_orchestrated" and snapshot and op.op_script is None:
             actual = decode_tensor(msgspec.msgpack.decode(snapshot)["output"], "output")
         elif op.op_script is None:
             raise InvalidRequest(f"op {op.name!r} has no op_script to re-run", field="op_name")
         result = run_case(state, op, spec, seed=req.seed, actual=actual)
+    reproducer = None if not req.reproducer else make_reproducer(
+        op.name, req.seed, materialize(spec) if inputs is None else inputs, kwargs, spec=spec,
+        output=actual, failure_kinds=result.failure_kinds, embed=req.embed_inputs)
     return ReproduceResult(seed=req.seed, op_name=op.name, still_fails=not result.passed,
-                           result=result)
+                           result=result, reproducer=reproducer)
 
 
 @handles(Minimize)
