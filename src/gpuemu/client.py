@@ -27,6 +27,7 @@ from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
     Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactList, ArtifactStored,
     BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary, CompareBaseline,
+    CoverageReport, GetCoverage, OpCoverage,
     DiffArtifactBaseline, Error, FailureList, FailureSummary, FinishFuzzRun, Form,
     FuzzConfigPayload, FuzzHealth, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetResult,
     GetTestBatch, GetTestCase, LintKernel, LintResult, ListArtifacts, ListFailures, ListResults,
@@ -288,6 +289,10 @@ class Client:
             health = self._expect(FinishFuzzRun(op_name=op_name, run=root), FuzzHealth)
             run.coverage, run.health, run.vacuous = health.coverage, health.health, health.vacuous
         return run
+
+    def coverage(self, op_name: str | None = None) -> list[OpCoverage]:
+        """Which configured dtypes, layouts and shape classes have stored results, per op."""
+        return self._expect(GetCoverage(op_name=op_name), CoverageReport).ops
 
     def reproduce(self, seed: int, op_name: str | None = None, *, reproducer: bool = False,
                   embed_inputs: bool = False) -> ReproduceResult:

@@ -232,6 +232,13 @@ class SubmitOutput(Request):
     run: int | None = None
 
 
+class GetCoverage(Request):
+    """(ours) Which configured dtypes, layouts and shape classes of each op (or of
+    ``op_name``) have stored results."""
+
+    op_name: str | None = None
+
+
 class FinishFuzzRun(Request):
     """(ours) The end of a client-driven fuzz run: the coverage and health of the cases
     submitted with ``run`` = its root seed, as a script-based FuzzOp reports them."""
@@ -244,7 +251,7 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     Ping, Shutdown, ValidateOp, GetResult, ListResults, StoreBaseline, CompareBaseline, FuzzOp,
     Reproduce, Minimize, ListFailures, LintKernel, StoreArtifact, StoreArtifactBaseline,
     DiffArtifactBaseline, GetArtifact, ListArtifacts, RunCi, GetCiSummary, GetTestCase,
-    GetTestBatch, SubmitOutput, FinishFuzzRun,
+    GetTestBatch, SubmitOutput, FinishFuzzRun, GetCoverage,
 )
 REQUESTS: dict[str, type[Request]] = {cls.__name__: cls for cls in REQUEST_TYPES}
 AnyRequest = Union[REQUEST_TYPES]  # type: ignore[valid-type]
@@ -342,6 +349,27 @@ class HealthIssue(msgspec.Struct, omit_defaults=True):
     kind: str
     message: str
     severity: str = "error"
+
+
+class OpCoverage(msgspec.Struct):
+    """One op's stored results by dtype, layout, shape class and rank. Every configured
+    dtype, layout and shape class is a key (0: never tried); ``missing`` lists those, and
+    ``covered``/``configured`` count them. Zeros are sent: they are the point."""
+
+    op_name: str
+    results: int = 0
+    failed: int = 0
+    dtypes: dict[str, int] = {}
+    layouts: dict[str, int] = {}
+    shape_classes: dict[str, int] = {}
+    ranks: dict[str, int] = {}
+    missing: list[str] = []
+    covered: int = 0
+    configured: int = 0
+
+
+class CoverageReport(Response, tag="Coverage"):
+    ops: list[OpCoverage] = []
 
 
 class FuzzHealth(Response):
@@ -516,8 +544,8 @@ class TestBatch(Response):
 
 RESPONSE_TYPES: tuple[type[Response], ...] = (
     Error, Pong, ShutdownAck, ValidationResultResponse, ResultList, BaselineStored,
-    BaselineComparisonResponse, FuzzHealth, FuzzResults, ReproduceResult, MinimizeResult,
-    FailureList, LintResult, ArtifactStored, Artifact, ArtifactList, ArtifactBaselineStored, ArtifactDiff,
+    BaselineComparisonResponse, CoverageReport, FuzzHealth, FuzzResults, ReproduceResult,
+    MinimizeResult, FailureList, LintResult, ArtifactStored, Artifact, ArtifactList, ArtifactBaselineStored, ArtifactDiff,
     CiRunComplete, CiSummary, TestCase, TestBatch,
 )
 AnyResponse = Union[RESPONSE_TYPES]  # type: ignore[valid-type]
@@ -586,7 +614,9 @@ def _request_class(name: str) -> type[Request]:
         return REQUESTS[name]
     except KeyError:
         raise InvalidRequest(
-            f"unknown request type {name!r}; expected one of: {_known_types()}", field="type"
+            f"unknown request type {name!r}; expected one of: {_known_types()}. If your gpuemu"
+            " is newer than this daemon, restart the daemon (`gpuemu daemon stop`; the next"
+            " command starts one of your version)", field="type"
         ) from None
 
 

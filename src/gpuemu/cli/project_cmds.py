@@ -140,6 +140,36 @@ def ci_run(quick, tag, parallel, config_path) -> Report:
 
 
 @click.command()
+@click.option("--op", "op_name", help="Only this op (default: every op in gpuemu.toml).")
+@click.option("--fail-under", type=click.FloatRange(0, 100),
+              help="Exit 1 when less than this percent of the configured items have results.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "codecov"]), default="text",
+              show_default=True, help="codecov: a Codecov custom-coverage file of gpuemu.toml.")
+@config_option
+@result_command
+def coverage(op_name, fail_under, config_path) -> Report:
+    """Which configured dtypes, layouts and shape classes (empty, single, tail: last dim not
+    a multiple of 16, tiled) of each op have stored results.
+
+    \b
+    Examples:
+      gpuemu coverage
+      gpuemu coverage --fail-under 80
+      gpuemu coverage --format codecov > gpuemu-coverage.json
+    """
+    config = project_config(config_path)
+    with connect(config_path) as client:
+        ops = client.coverage(op_name)
+    covered, configured = sum(o.covered for o in ops), sum(o.configured for o in ops)
+    percent = 100.0 * covered / configured if configured else 100.0
+    return Report(command="coverage", passed=fail_under is None or percent >= fail_under,
+                  coverage=ops, config_path=str(config.path),
+                  notes=[f"coverage: {covered}/{configured} ({percent:.0f}%) of the configured"
+                         " dtypes, layouts and shape classes have results"
+                         + (f"; --fail-under {fail_under:g}" if fail_under is not None else "")])
+
+
+@click.command()
 def version() -> None:
     """Print the gpuemu and protocol versions.
 

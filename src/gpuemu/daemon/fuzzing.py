@@ -94,7 +94,7 @@ def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | No
         health.observe(spec, inputs, expected, result)
     result.duration_ms = (time.perf_counter() - started) * 1e3
     result.repro_info = repro_info(op.name, seed, inputs, dict(spec.kwargs),
-                                   replay_command(op.name, seed))
+                                   replay_command(op.name, seed), spec)
     return result
 
 
@@ -107,7 +107,7 @@ def reference_failure(op: OpConfig, spec: CaseSpec, exc: ReferenceScriptFailed) 
                               f" {exc}. Fix the reference, or keep such cases out of the op's"
                               " fuzz config (e.g. edge_case_prob = 0)")],
         repro_info=repro_info(op.name, spec.seed, materialize(spec), dict(spec.kwargs),
-                              replay_command(op.name, spec.seed)))
+                              replay_command(op.name, spec.seed), spec))
 
 
 def case_record(mode: str, spec: CaseSpec) -> dict:

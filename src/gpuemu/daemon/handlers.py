@@ -16,13 +16,14 @@ import numpy as np
 
 from .. import __version__
 from ..config import OpConfig
+from ..coverage import op_coverage
 from ..dtypes import DType
 from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
+from ..fuzz.cases import CaseSpec
 from ..protocol import (
     PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, BaselineStored, CompareBaseline,
-    Form, GetResult, JobProgress, ListResults, Ping, Pong, Request, Response, ResultList, Shutdown,
-    ShutdownAck,
-    StoreBaseline, ValidateOp, ValidationResultResponse, decode_request, encode_message,
+    CoverageReport, Form, GetCoverage, GetResult, JobProgress, ListResults, Ping, Pong, Request,
+    Response, ResultList, Shutdown, ShutdownAck, StoreBaseline, ValidateOp, ValidationResultResponse, decode_request, encode_message,
     error_response,
 )
 from ..rng import generate_seed
@@ -30,6 +31,7 @@ from ..tensor import TensorData, to_numpy
 from ..op_checks import check_op_output
 from ..validate import ReproductionInfo, ValidationResult
 from .baseline import compare_baseline
+from .health import effective_layout
 from .state import DaemonState
 
 log = logging.getLogger("gpuemu.daemon")
@@ -124,9 +126,12 @@ def check_case(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
 
 
 def repro_info(op_name: str, seed: int, inputs: dict[str, np.ndarray], kwargs: dict,
-               command: str) -> ReproductionInfo:
+               command: str, spec: CaseSpec | None = None) -> ReproductionInfo:
+    """``spec``, for a fuzz case: also its effective layout and value distribution."""
     return ReproductionInfo(
         seed=seed, op_name=op_name, command=command,
+        layout="" if spec is None else effective_layout(spec.layout, inputs),
+        distribution="" if spec is None else spec.distribution,
         input_shapes={k: list(v.shape) for k, v in inputs.items()},
         input_dtypes={k: DType.from_numpy(v.dtype).value for k, v in inputs.items()},
         input_strides={k: [s // v.itemsize for s in v.strides] for k, v in inputs.items()},
@@ -168,6 +173,13 @@ def list_results(req: ListResults, state: DaemonState) -> ResultList:
     if req.limit < 0:
         raise InvalidRequest(f"limit must be >= 0, got {req.limit}", field="limit")
     return ResultList(results=state.storage.list_results(limit=req.limit, op_name=req.op_name))
+
+
+@handles(GetCoverage)
+def get_coverage(req: GetCoverage, state: DaemonState) -> CoverageReport:
+    config = state.config.get()
+    ops = [config.op(req.op_name)] if req.op_name else list(config.ops.values())
+    return CoverageReport(ops=[op_coverage(op, state.storage.results_of(op.name)) for op in ops])
 
 
 @handles(StoreBaseline)

@@ -255,6 +255,12 @@ class Storage:
                           (*params, _check_limit(limit)))
         return [_decode_result(raw) for (raw,) in rows]
 
+    def results_of(self, op_name: str) -> Iterator[ValidationResult]:
+        """Every stored result of ``op_name``, oldest first, decoded one at a time."""
+        for (raw,) in self._read("SELECT result FROM results WHERE op_name = ? ORDER BY id",
+                                 (op_name,)):
+            yield _decode_result(raw)
+
     def latest_results_per_op(self) -> dict[str, ValidationResult]:
         """The newest result of every op that has one."""
         rows = self._read("SELECT op_name, result FROM results WHERE id IN"

@@ -71,7 +71,9 @@ class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
 
 
 class ReproductionInfo(msgspec.Struct, omit_defaults=True):
-    """How to get the same case again: the seed and the command that replays it."""
+    """How to get the same case again: the seed and the command that replays it. For
+    fuzz cases also the layout the inputs really had and the value distribution drawn
+    (what ``gpuemu coverage`` counts)."""
 
     seed: int
     op_name: str
@@ -80,6 +82,8 @@ class ReproductionInfo(msgspec.Struct, omit_defaults=True):
     input_dtypes: dict[str, str] = {}
     input_strides: dict[str, list[int]] = {}
     kwargs: dict = {}
+    layout: str = ""
+    distribution: str = ""
 
     @classmethod
     def from_dict(cls, data: dict) -> ReproductionInfo:

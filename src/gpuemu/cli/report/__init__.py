@@ -12,6 +12,7 @@ from ...protocol import (
     FuzzResults,
     LintResult,
     MinimizeResult,
+    OpCoverage,
 )
 from ...validate import ValidationResult
 
@@ -31,7 +32,8 @@ class Report(msgspec.Struct, omit_defaults=True):
     """Everything one command run found. ``results`` are single cases (a validation, a
     reproduction, the failures of a fuzz); ``ops`` the fuzz runs with their counts;
     ``config_path`` the gpuemu.toml the run used (SARIF locates its results there);
-    ``history`` each op's stored results, oldest first (``gpuemu report`` fills it)."""
+    ``history`` each op's stored results, oldest first (``gpuemu report`` fills it);
+    ``coverage`` what the stored results cover (``gpuemu coverage``)."""
 
     command: str
     passed: bool
@@ -45,6 +47,7 @@ class Report(msgspec.Struct, omit_defaults=True):
     notes: list[str] = []
     config_path: str | None = None
     history: dict[str, list[TrendPoint]] = {}
+    coverage: list[OpCoverage] = []
 
 
 def render(report: Report, fmt: str, *, color: bool = False) -> str:
@@ -61,6 +64,9 @@ def render(report: Report, fmt: str, *, color: bool = False) -> str:
     if fmt == "pr-comment":
         from .markdown import render_markdown
         return render_markdown(report)
+    if fmt == "codecov":  # gpuemu coverage only
+        from .codecov import render_codecov
+        return render_codecov(report)
     if fmt == "html":
         from .html_report import render_html
         return render_html(report)

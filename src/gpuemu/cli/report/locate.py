@@ -38,3 +38,13 @@ def locate_op(config_path: str | Path | None, op_name: str) -> int | None:
 def locate_kernel(config_path: str | Path | None, kernel_name: str) -> int | None:
     """The 1-based line of ``name = "kernel_name"`` in a ``[[kernels]]`` entry, or None."""
     return _locate(config_path, "kernels", kernel_name)
+
+
+def config_uri(config_path: str | Path) -> str:
+    """The config's path as review and coverage tools want it: relative to the working
+    directory (the repository root in CI) when inside it, else an absolute file URI."""
+    path = Path(config_path).resolve()
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_uri()

@@ -5,12 +5,11 @@ per failing case, lint finding or regression, located at its entry in gpuemu.tom
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ... import __version__
 from ...validate import FailureKind, ValidationResult
 from . import Report
-from .locate import locate_kernel, locate_op
+from .locate import config_uri, locate_kernel, locate_op
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "gpuemu/v1"
@@ -35,14 +34,6 @@ LEVELS = {"error": "error", "warning": "warning"}
 """Lint severity -> SARIF level; info findings are not reported."""
 
 
-def _uri(config_path: str) -> str:
-    path = Path(config_path)
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_uri()
-
-
 class _Run:
     """Collects rules (in order of first use) and results for one SARIF run."""
 
@@ -60,7 +51,7 @@ class _Run:
                   "message": {"text": text},
                   "partialFingerprints": {FINGERPRINT: fingerprint}, "properties": properties}
         if self.config_path is not None:
-            location: dict = {"artifactLocation": {"uri": _uri(self.config_path)}}
+            location: dict = {"artifactLocation": {"uri": config_uri(self.config_path)}}
             if line is not None:
                 location["region"] = {"startLine": line}
             result["locations"] = [{"physicalLocation": location}]

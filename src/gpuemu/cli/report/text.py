@@ -53,6 +53,18 @@ def render_text(report: Report, *, color: bool = False) -> str:
         out.append(f"{mark(d.passed)} artifacts {d.kernel_name} vs {d.tag}:"
                    f" {len(d.regressions)} metrics grew, {len(d.improvements)} shrank")
         out += [f"    {c.metric}: {c.baseline} -> {c.current}" for c in d.regressions]
+    for c in report.coverage:
+        out.append(f"{c.op_name}: {c.covered}/{c.configured} configured dtypes, layouts and"
+                   f" shape classes have results ({c.results} results, {c.failed} failed)")
+        if not c.results:
+            out.append(f"    no stored results: `gpuemu fuzz {c.op_name}` or `gpuemu ci run`"
+                       " records some")
+            continue
+        for label, counts in (("dtypes", c.dtypes), ("layouts", c.layouts),
+                              ("shapes", c.shape_classes), ("ranks", c.ranks)):
+            out.append(f"    {label:8}{_counts(counts)}")
+        if c.missing:
+            out.append(f"    missing: {', '.join(c.missing)}")
     if report.minimize is not None:
         m = report.minimize
         out.append(f"minimized seed {m.original_seed} -> {m.minimized_seed} in {m.calls} runs:"
@@ -77,14 +89,15 @@ def _summary(report: Report) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
+def _counts(d: dict[str, int]) -> str:
+    return " ".join(f"{k}×{n}" for k, n in sorted(d.items(), key=lambda kv: -kv[1]))
+
+
 def _coverage(c: FuzzCoverage) -> str:
     """What a fuzz run tried, on one line: counts per dtype, layout and value class."""
-    def counts(d: dict[str, int]) -> str:
-        return " ".join(f"{k}×{n}" for k, n in sorted(d.items(), key=lambda kv: -kv[1]))
-
     parts = [f"{c.cases} cases ({c.checked} checked, {c.filtered} filtered, {c.empty} empty,"
-             f" {c.op_errors} op errors)", f"dtypes {counts(c.dtypes)}",
-             f"layouts {counts(c.layouts)}", f"values {counts(c.distributions)}",
+             f" {c.op_errors} op errors)", f"dtypes {_counts(c.dtypes)}",
+             f"layouts {_counts(c.layouts)}", f"values {_counts(c.distributions)}",
              f"{len(c.shapes)} distinct shapes, {c.distinct_inputs} distinct inputs"]
     return "; ".join(parts)
 

@@ -1,0 +1,88 @@
+"""What the stored results of an op cover: the dtypes, layouts and shape classes it was
+configured to be tried on, and which of them have results (``gpuemu coverage``).
+
+A fuzz run's health says what one run reached; coverage says what the database holds
+across every run, validation and reproduction, so a dtype that only ever fell back, or
+an op that was never fuzzed since a config change, shows as a gap.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from .config import OpConfig
+from .dtypes import DType
+from .errors import InvalidRequest
+from .fuzz.config import FuzzConfig
+from .protocol import OpCoverage
+from .tensor import c_strides
+from .validate import ValidationResult
+
+TILE = 16
+"""Kernels work in tiles; a last dim that is not a multiple of one exercises the tail."""
+
+SHAPE_CLASSES: dict[str, Callable[[list[int]], bool]] = {
+    "empty": lambda s: 0 in s,
+    "single": lambda s: all(d == 1 for d in s),
+    "tail": lambda s: bool(s) and s[-1] % TILE != 0,
+    "tiled": lambda s: bool(s) and s[-1] % TILE == 0,
+}
+"""A shape's class is the first that holds (a 0-d shape is "single")."""
+
+EDGE_CLASSES = ("empty", "single")
+"""Classes only edge-case shapes have: configured only where ``edge_case_prob`` > 0 (a
+schema's dims may reach them too, and are then counted, but are not asked of it)."""
+
+
+def shape_class(shape: list[int]) -> str:
+    return next(name for name, holds in SHAPE_CLASSES.items() if holds(shape))
+
+
+def rank_class(shape: list[int]) -> str:
+    return f"{len(shape)}-d" if len(shape) < 4 else "4-d+"
+
+
+def op_coverage(op: OpConfig, results: Iterable[ValidationResult]) -> OpCoverage:
+    """``op``'s coverage by ``results`` (its stored results, any order)."""
+    config = FuzzConfig.from_op(op)
+    dtypes = Counter({d.short_name: 0 for d in config.dtypes})
+    layouts = Counter({name: 0 for name in config.layouts})
+    shapes = Counter({name: 0 for name in SHAPE_CLASSES})
+    ranks: Counter = Counter()
+    n = failed = 0
+    for r in results:
+        n += 1
+        failed += not r.passed
+        info = r.repro_info
+        if info is None or not info.input_shapes:
+            continue
+        first = next(iter(info.input_shapes))
+        shape = info.input_shapes[first]
+        dtypes[_short(info.input_dtypes.get(first) or r.dtype or "")] += 1
+        layouts[info.layout or _layout(info.input_shapes, info.input_strides)] += 1
+        shapes[shape_class(shape)] += 1
+        ranks[rank_class(shape)] += 1
+    classes = [c for c in SHAPE_CLASSES
+               if c not in EDGE_CLASSES or (config.edge_case_prob > 0 and config.schema is None)]
+    wanted = [("dtype", dtypes, [d.short_name for d in config.dtypes]),
+              ("layout", layouts, list(config.layouts)), ("shape", shapes, classes)]
+    missing = [f"{what} {name}" for what, counts, names in wanted for name in names
+               if not counts[name]]
+    configured = sum(len(names) for _, _, names in wanted)
+    return OpCoverage(op_name=op.name, results=n, failed=failed, dtypes=dict(dtypes),
+                      layouts=dict(layouts), shape_classes=dict(shapes), ranks=dict(ranks),
+                      missing=missing, covered=configured - len(missing), configured=configured)
+
+
+def _layout(shapes: dict[str, list[int]], strides: dict[str, list[int]]) -> str:
+    """For results without a drawn layout (a client's inputs): from the strides alone."""
+    plain = all(strides.get(k, c_strides(s)) == c_strides(s) for k, s in shapes.items())
+    return "contiguous" if plain else "strided"
+
+
+def _short(dtype: str) -> str:
+    try:
+        return DType.parse(dtype).short_name
+    except InvalidRequest:
+        return dtype or "unknown"
