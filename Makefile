@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py src/gpuemu/_rngfast.c | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench vscode
+.PHONY: demo test bench vscode browser
 
 $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,13 @@ $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 	$(MAKE) vscode
+
+# Headless Chromium renders the HTML report in its test (Debian's package).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # The VS Code extension: its unit tests (against CLI output captured from a real daemon)
 # and its .vsix. Node and npm come from Debian's packages when the machine lacks them.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from . import Report
+from .charts import artifact_chart, op_histogram, trend_chart
 from .markdown import case_details, case_title, failing_cases, op_rows, reproduce_command
 
 STYLE = """
@@ -16,6 +17,8 @@ td.num { text-align: right; }
 pre { background: #f6f8fa; padding: .7em; overflow-x: auto; white-space: pre-wrap; }
 .pass { color: #1a7f37; } .fail { color: #cf222e; } .vacuous, .skipped { color: #9a6700; }
 summary { cursor: pointer; margin: .5em 0; }
+figure.chart { margin: 1em 0; } figure.chart svg { max-width: 100%; height: auto; }
+figcaption { color: #59636e; font-size: 13px; }
 """
 
 VERDICTS = {"pass": "pass", "fail": "FAIL", "vacuous": "vacuous", "skipped": "skipped"}
@@ -37,6 +40,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _failures(report: Report) -> list[str]:
     out = []
     for op, cases in failing_cases(report).items():
+        out.append(op_histogram(op, cases))  # outside <details>: seen without a click
         out.append(f"<details><summary><b>{escape(op)}</b>: {len(cases)} failing case(s)</summary>")
         for r in cases:
             out.append(f"<h4>{escape(case_title(r))}</h4><pre>{escape(case_details(r))}</pre>")
@@ -58,7 +62,13 @@ def _lint(report: Report) -> list[str]:
     items += [f"<li><b>{escape(d.kernel_name)}</b> {escape(c.metric)}: {c.baseline} → {c.current}"
               f" (vs {escape(d.tag)})</li>" for d in report.artifact_diffs for c in d.regressions]
     return ["<h2>Kernel lint</h2>", _table(["kernel", "errors", "warnings", "verdict"], rows),
-            f"<ul>{''.join(items)}</ul>" if items else ""]
+            f"<ul>{''.join(items)}</ul>" if items else "",
+            *(artifact_chart(d) for d in report.artifact_diffs)]
+
+
+def _trend(report: Report) -> list[str]:
+    charts = [c for op, points in report.history.items() if (c := trend_chart(op, points))]
+    return ["<h2>Trend</h2>", *charts] if charts else []
 
 
 def _baseline(report: Report) -> list[str]:
@@ -81,7 +91,7 @@ def render_html(report: Report) -> str:
     body = [f"<h1>gpuemu {escape(report.command)}: {status}</h1>"]
     if rows:
         body.append(_table(["op", "cases", "failed", "verdict"], rows))
-    body += _failures(report) + _lint(report) + _baseline(report)
+    body += _failures(report) + _trend(report) + _lint(report) + _baseline(report)
     if report.notes:
         body.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
