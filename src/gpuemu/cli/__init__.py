@@ -11,7 +11,7 @@ from .common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .daemon_cmd import daemon
 from .debug_cmd import debug
 from .init_cmd import init
-from .project_cmds import baseline, ci, coverage, lint, status, version
+from .project_cmds import baseline, ci, coverage, lint, report, status, version
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "cli", "main"]
 
@@ -30,8 +30,8 @@ def cli() -> None:
     """
 
 
-for command in (daemon, test, fuzz, reproduce, minimize, failures, baseline, lint, ci, coverage,
-                init, debug, version, status):
+for command in (daemon, test, fuzz, reproduce, minimize, failures, baseline, lint, ci, report,
+                coverage, init, debug, version, status):
     cli.add_command(command)
 
 

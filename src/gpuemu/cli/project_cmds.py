@@ -133,10 +133,46 @@ def ci_run(quick, tag, parallel, config_path) -> Report:
         run = with_progress("ci run", lambda: client.run_ci(quick=quick, baseline=tag,
                                                             parallel_jobs=parallel),
                             client.socket_path)
-    return Report(command="ci run", passed=run.passed, ops=run.ops, skipped=run.skipped,
+    return _ci_report("ci run", run, config.path)
+
+
+def _ci_report(command: str, run, config_path: Path, **extra) -> Report:
+    """A stored or fresh CI run (CiRunComplete) as a Report."""
+    return Report(command=command, passed=run.passed, ops=run.ops, skipped=run.skipped,
                   lint=run.lint, baseline=run.baseline, artifact_diffs=run.artifact_diffs,
                   notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"],
-                  config_path=str(config.path))
+                  config_path=str(config_path), **extra)
+
+
+@click.command()
+@click.option("--history", type=click.IntRange(0, 10_000), default=500, show_default=True,
+              help="Stored results per op drawn in the max-diff trend.")
+@config_option
+@format_option
+@result_command
+def report(history, config_path) -> Report:
+    """The last CI run, with each op's max-diff trend over its stored results: for a
+    browser (--format html), a PR (pr-comment) or a dashboard. Reads; runs nothing.
+
+    \b
+    Examples:
+      gpuemu ci run && gpuemu report --format html > gpuemu-report.html
+      gpuemu report --format pr-comment
+    """
+    from ..errors import NotFound
+    from .report import TrendPoint
+
+    config = project_config(config_path)
+    with connect(config_path) as client:
+        run = client.get_ci_summary()
+        if run is None:
+            raise NotFound("no CI run is stored yet; `gpuemu ci run` records one, then"
+                           " `gpuemu report` shows it")
+        trends = {name: [TrendPoint(r.timestamp, r.passed, r.seed, r.max_diff) for r in
+                         reversed(client.list_results(limit=history, op_name=name))]
+                  for name in config.ops} if history else {}
+    return _ci_report("report", run, config.path,
+                      history={op: points for op, points in trends.items() if points})
 
 
 @click.command()

@@ -204,11 +204,12 @@ def trend_chart(op: str, points: Sequence[TrendPoint]) -> str:
 # -- artifact metrics ----------------------------------------------------------------------
 
 def _changes(diff: ArtifactDiff) -> list[tuple[str, MetricChange]]:
-    """(kind, change) for every metric with both values, regressions first."""
+    """(kind, change) for every metric with both values, regressions first; metrics that
+    are zero in both (no spills, no local memory) are left out: nothing to look at."""
     kinds = (("regression", diff.regressions), ("improvement", diff.improvements),
              ("unchanged", diff.unchanged))
     return [(kind, c) for kind, changes in kinds for c in changes
-            if c.baseline is not None and c.current is not None]
+            if c.baseline is not None and c.current is not None and (c.baseline or c.current)]
 
 
 def artifact_chart(diff: ArtifactDiff) -> str:
