@@ -63,3 +63,14 @@ def test_fuzz_failures_as_sarif_markdown_and_html(gpuemu, project):
     assert f"| softmax_tail | 30 | {len(seeds)} | ❌ fail |" in md and f"seed {seeds[0]}" in md
     page = gpuemu(*FUZZ, "--format", "html").stdout
     assert page.startswith("<!DOCTYPE html>") and f"seed {seeds[-1]}" in page
+
+
+def test_pr_comment_of_every_op_stays_within_a_comment(gpuemu):
+    out = gpuemu("test", "--iterations", "40", "--seed", "3", "--format", "pr-comment")
+    assert out.returncode == 1, out.stderr
+    md = out.stdout
+    assert len(md) <= 8_000
+    for op in ("relu", "softmax_tail", "softmax_naive"):  # the buggy ops, all in the table
+        assert f"| {op} | 40 |" in md
+    if "left out to fit a comment" not in md:  # nothing dropped: every failing op is shown
+        assert md.count("<details>") == 3
