@@ -280,12 +280,14 @@ class JobProgress(msgspec.Struct, omit_defaults=True):
 
 class Pong(Response):
     """``jobs``: the long requests in flight, so a client waiting on one can draw progress
-    by pinging on a second connection (REQ/REP has no way to stream it)."""
+    by pinging on a second connection (REQ/REP has no way to stream it). ``config_path``:
+    the gpuemu.toml the daemon serves, so a client of another project can tell."""
 
     version: str
     protocol_version: int
     uptime_secs: float
     jobs: list[JobProgress] = []
+    config_path: str | None = None
 
 
 class ShutdownAck(Response):

@@ -225,3 +225,16 @@ def test_version_and_help(gpuemu):
                     "daemon start", "daemon status"):
         out = gpuemu(*command.split(), "--help")
         assert out.returncode == 0 and "Examples:" in out.stdout, command
+
+
+def test_a_daemon_serving_another_project_is_named_not_used(gpuemu, project, tmp_path):
+    other = tmp_path / "other"
+    write(other / "gpuemu.toml", '[[ops]]\nname = "other_op"\nreference = "ref.py"\n'
+          'input_names = ["x"]\n')
+    write(other / "ref.py", "def reference(inputs, **kw):\n    return inputs['x']\n")
+    out = gpuemu("test", cwd=other)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"serves {project / 'gpuemu.toml'}, not {other / 'gpuemu.toml'}: one daemon serves" \
+           " one project" in out.stderr
+    assert "GPUEMU_HOME=DIR" in out.stderr
+    assert gpuemu("test", "--op", "softmax", "--iterations", "2").returncode == 0  # its own: fine

@@ -54,12 +54,22 @@ def project_config(config_path: Path | None):
 
 
 def connect(config_path: Path | None, timeout_ms: int = 3_600_000):
-    """A Client for the project's daemon, started on first use (with this config). The
-    timeout is long: a CI run of a big project takes minutes; Ctrl-C ends the wait."""
+    """A Client for the project's daemon, started on first use (with this config); a
+    daemon that serves another project's config is an error, not a source of confusing
+    "op not configured" answers. The timeout is long: a CI run of a big project takes
+    minutes; Ctrl-C ends the wait."""
     from ..client import Client
 
     config = project_config(config_path)
-    return Client(timeout_ms=timeout_ms, config_path=config.path)
+    client = Client(timeout_ms=timeout_ms, config_path=config.path)
+    served = client.ping().config_path
+    if served is not None and Path(served).resolve() != config.path.resolve():
+        client.close()
+        raise ConfigError(
+            f"the daemon at {client.socket_path} serves {served}, not {config.path}: one daemon"
+            " serves one project. Stop it (`gpuemu daemon stop`) and the next command starts one"
+            " for this project, or give each project its own daemon with GPUEMU_HOME=DIR")
+    return client
 
 
 def result_command(fn: Callable[..., Report]) -> Callable[..., None]:

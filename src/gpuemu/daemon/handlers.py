@@ -81,7 +81,8 @@ def dispatch(state: DaemonState, data: bytes) -> bytes:
 def ping(req: Ping, state: DaemonState) -> Pong:
     return Pong(version=__version__, protocol_version=PROTOCOL_VERSION,
                 uptime_secs=round(state.uptime_secs, 3),
-                jobs=[JobProgress(op_name=n, done=d, total=t) for n, d, t in state.job_list()])
+                jobs=[JobProgress(op_name=n, done=d, total=t) for n, d, t in state.job_list()],
+                config_path=None if state.config.path is None else str(state.config.path))
 
 
 @handles(Shutdown)
