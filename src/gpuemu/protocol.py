@@ -260,8 +260,10 @@ AnyRequest = Union[REQUEST_TYPES]  # type: ignore[valid-type]
 # -- responses ---------------------------------------------------------------------------------
 
 
-class Response(Message):
-    pass
+class Response(Message, forbid_unknown_fields=False):
+    """A client ignores response fields it does not know, so a newer daemon's optional
+    additions do not break an older client; requests stay strict, so a misspelt field
+    is an error rather than a silently ignored option."""
 
 
 class Error(Response):

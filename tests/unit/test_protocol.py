@@ -121,3 +121,11 @@ def test_error_response_carries_code_and_field():
 def test_every_response_type_has_a_unique_tag():
     tags = [msgspec.inspect.type_info(c).tag for c in RESPONSE_TYPES]
     assert len(tags) == len(set(tags))
+
+
+def test_an_older_client_ignores_response_fields_a_newer_daemon_adds():
+    reply = decode_response(b'{"type": "Pong", "version": "9.0", "protocol_version": 1,'
+                               b' "uptime_secs": 1.0, "added_in_a_later_version": [1, 2]}')
+    assert isinstance(reply, Pong) and reply.version == "9.0"
+    with pytest.raises(InvalidRequest, match="unknown field `verson`"):  # requests stay strict
+        decode_request(b'{"type": "Ping", "verson": 1}')
