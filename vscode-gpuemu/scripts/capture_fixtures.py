@@ -85,7 +85,12 @@ CAPTURES = [
                    "--format", "json"]),
     ("failures", ["failures", "--op", "softmax_tail", "--limit", "3", "--format", "json"]),
     ("fuzz_unknown_op", ["fuzz", "no_such_op", "--format", "json"]),
+    ("test_tail", ["test", "--op", "softmax_tail", "--iterations", "12", "--seed", "7",
+                   "--format", "json"]),
+    ("status_up", ["status", "--format", "json"]),
 ]
+# Captured after `failures` has stored softmax_tail's failing cases: minimize the first one.
+MINIMIZE = ["minimize", "--op", "softmax_tail", "--max-iters", "40", "--format", "json"]
 
 
 def write(path: Path, text: str) -> None:
@@ -103,6 +108,12 @@ def save(name: str, args: list[str], done: subprocess.CompletedProcess) -> None:
                 "stderr": done.stderr}
     (FIXTURES / f"{name}.json").write_text(json.dumps(envelope, indent=1) + "\n")
     print(f"{name}: exit {done.returncode}, {len(done.stdout)} bytes of stdout")
+
+
+def first_failing_seed(project: Path, env: dict[str, str]) -> str:
+    """The seed of softmax_tail's newest stored failure (kept as text: it is a u64)."""
+    listed = gpuemu(project, env, ["failures", "--op", "softmax_tail", "--limit", "1", "--format", "json"])
+    return json.loads(listed.stdout, parse_int=str)["results"][0]["seed"]
 
 
 def main() -> None:
@@ -123,11 +134,15 @@ def main() -> None:
     try:
         for name, args in CAPTURES:
             save(name, args, gpuemu(project, env, args))
+        seed = first_failing_seed(project, env)
+        save("minimize_softmax_tail", [*MINIMIZE, "--seed", seed], gpuemu(project, env, [*MINIMIZE, "--seed", seed]))
     finally:
         gpuemu(project, env, ["daemon", "stop"])
     # With the daemon stopped and autostart off, the CLI's "daemon unreachable" exit (3).
     down = ["test", "--op", "softmax", "--format", "json"]
     save("daemon_down", down, gpuemu(project, {**env, "GPUEMU_AUTO_START": "0"}, down))
+    # `gpuemu status` never starts a daemon: this is what the status bar sees when it is down.
+    save("status_down", ["status", "--format", "json"], gpuemu(project, env, ["status", "--format", "json"]))
     shutil.rmtree(home)
 
 

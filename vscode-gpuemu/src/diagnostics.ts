@@ -20,7 +20,7 @@ export interface Problem {
   worst?: ValidationResult;
 }
 
-function kindsOf(cases: ValidationResult[]): string[] {
+export function kindsOf(cases: ValidationResult[]): string[] {
   return [...new Set(cases.flatMap((c) => (c.failures ?? []).map((f) => f.kind)))];
 }
 
@@ -30,7 +30,8 @@ export function worstCase(cases: ValidationResult[]): ValidationResult | undefin
   return cases.reduce<ValidationResult | undefined>((w, c) => (w === undefined || diff(c) > diff(w) ? c : w), undefined);
 }
 
-function describe(worst: ValidationResult): string {
+/** The worst case's shape, dtype, first failure and replay command, in one sentence. */
+export function describe(worst: ValidationResult): string {
   const shape = worst.shape ? ` shape [${worst.shape.join(", ")}]` : "";
   const first = worst.failures?.[0]?.message ?? "failed";
   const replay = worst.repro_info?.command ?? `gpuemu reproduce --seed ${worst.seed} --op ${worst.op_name}`;

@@ -25,6 +25,8 @@ export interface Health { kind: string; message: string; severity: "error" | "wa
 export interface FuzzResults {
   op_name: string; seed: Seed; iterations: number; passed: number; failed: number;
   failures?: ValidationResult[]; vacuous?: boolean; health?: Health[];
+  /** How many cases ran per dtype (keys in the config spelling, e.g. "float32"), among others. */
+  coverage?: { cases?: number; dtypes?: Record<string, number> };
 }
 
 export interface Report {

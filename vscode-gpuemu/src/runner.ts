@@ -52,6 +52,7 @@ export const args = {
   failures: (op?: string): string[] => ["failures", ...(op ? ["--op", op] : []), "--format", "json"],
   startDaemon: (): string[] => ["daemon", "start", "--background"],
   stopDaemon: (): string[] => ["daemon", "stop"],
+  status: (): string[] => ["status", "--format", "json"],
 };
 
 export interface SpawnOptions { cwd: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal }

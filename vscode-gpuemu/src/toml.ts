@@ -24,9 +24,9 @@ export interface TextEdit { range: { start: Position; end: Position }; newText: 
 const HEADER = /^\s*(\[\[?)\s*([A-Za-z_"'][\w."' -]*?)\s*\]\]?\s*(#.*)?$/;
 const NAME = /^\s*name\s*=\s*(?:"([^"]*)"|'([^']*)')/;
 
-interface Header { line: number; array: boolean; path: string }
+export interface Header { line: number; array: boolean; path: string }
 
-function headers(lines: string[]): Header[] {
+export function headers(lines: string[]): Header[] {
   return lines.flatMap((text, line) => {
     const m = HEADER.exec(text);
     return m ? [{ line, array: m[1] === "[[", path: m[2].replace(/\s+/g, "") }] : [];

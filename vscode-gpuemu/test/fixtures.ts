@@ -11,3 +11,7 @@ export function capture(name: string): Capture {
 }
 
 export const TOML = readFileSync(join(DIR, "gpuemu.toml"), "utf8");
+
+/** The repository's example project: a real gpuemu.toml whose scripts exist. */
+export const EXAMPLES = join(__dirname, "..", "..", "..", "examples");
+export const EXAMPLE_TOML = readFileSync(join(EXAMPLES, "gpuemu.toml"), "utf8");
