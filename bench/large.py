@@ -7,11 +7,16 @@ the same with the reference run by an Executor's warm worker in this process (th
 pipe hop without the daemon), the wire codec alone (from_numpy, encode, decode,
 to_numpy of both tensors), which shows what base64 JSON costs next to raw msgpack,
 and the request's msgpack bytes sent over NNG ipc to an echo thread (the transport
-alone). Rates are output bytes per second.
+alone). The daemon is timed with its default transport, where large tensors travel
+through shared memory (gpuemu.shm), and with the client sending them inline
+(GPUEMU_SHM=0 in this process: the before, as far as one process can show it; the
+daemon still hands them to its worker through shared memory). Rates are output bytes
+per second.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +43,17 @@ def _codec(x: np.ndarray, out: np.ndarray, form: Form):
         decoded, _ = decode_request(encode_message(req, form))
         to_numpy(decoded.inputs["x"]), to_numpy(decoded.output)
     return call
+
+
+def _inline(call: Callable[[], None]) -> Callable[[], None]:
+    """``call`` with this process's tensors sent inline, not through shared memory."""
+    def inline() -> None:
+        os.environ["GPUEMU_SHM"] = "0"
+        try:
+            call()
+        finally:
+            del os.environ["GPUEMU_SHM"]
+    return inline
 
 
 @contextmanager
@@ -88,8 +104,9 @@ def _figures(session: Session, size: int) -> list[Figure]:
             "codec_msgpack": _codec(x, out, Form.MSGPACK),
             "codec_json": _codec(x, out, Form.FLAT),
             "nng": nng,
-            "daemon_msgpack": validate_call(packed, "relu", {"x": x}, out),
-            "daemon_json": validate_call(flat, "relu", {"x": x}, out),
+            "daemon_shm": validate_call(packed, "relu", {"x": x}, out),
+            "daemon_msgpack": _inline(validate_call(packed, "relu", {"x": x}, out)),
+            "daemon_json": _inline(validate_call(flat, "relu", {"x": x}, out)),
         }, reps=session.reps(3, 1), warmup=1)
     mib = size // MIB
 
@@ -105,9 +122,11 @@ def _figures(session: Session, size: int) -> list[Figure]:
         fig("codec_msgpack", "codec only: msgpack, both tensors", ("memcpy",)),
         fig("codec_json", "codec only: JSON+base64, both tensors", ("codec_msgpack",)),
         fig("nng", "NNG ipc only: the msgpack request's bytes", ("memcpy",)),
-        fig("daemon_msgpack", "daemon ValidateOp, msgpack (default)", ("ref_compare", "memcpy"),
+        fig("daemon_shm", "daemon ValidateOp, shared memory (default)", ("ref_compare", "memcpy"),
             target=Target(1.5 * 2**30, at_most=False)),
-        fig("daemon_json", "daemon ValidateOp, JSON", ("daemon_msgpack", "ref_compare")),
+        fig("daemon_msgpack", "daemon ValidateOp, tensors inline in msgpack",
+            ("daemon_shm", "ref_compare")),
+        fig("daemon_json", "daemon ValidateOp, tensors inline in JSON", ("daemon_msgpack",)),
     ]
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pynng
 
-from . import paths
+from . import paths, shm
 from .errors import GpuemuError, InvalidRequest, NotFound, error_from_code
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
@@ -37,7 +38,7 @@ from .protocol import (
     ValidationResultResponse, decode_response, encode_message,
 )
 from .rng import generate_seed
-from .tensor import TensorData
+from .tensor import TensorData, from_numpy
 from .validate.result import ReproductionInfo, ValidationResult
 
 __all__ = ["Client", "ClientError", "ConnectionError", "ValidationError", "ValidationResult",
@@ -79,6 +80,14 @@ def remote_error(reply: Error) -> GpuemuError:
     exc = cls(reply.message)
     exc.field = reply.field
     return exc
+
+
+def _wire(value: Any) -> TensorData:
+    """``value`` for a request to the daemon, which is on this host (the socket is ipc):
+    large tensors through shared memory (gpuemu.shm), numpy arrays without a copy first."""
+    if isinstance(value, np.ndarray):
+        return from_numpy(value, shared=True)
+    return shm.spill(as_tensor_data(value))
 
 
 def as_tensor_data(value: Any) -> TensorData:
@@ -162,6 +171,14 @@ class Client:
                               f"{type(request).__name__}; expected {reply_type.__name__}")
         return reply
 
+    def _with_tensors(self, request: Request, tensors: list) -> ValidationResultResponse:
+        """Send a request carrying tensors; their shared-memory files (gpuemu.shm: the
+        daemon is on this host, the socket being ipc) go once the daemon has answered."""
+        try:
+            return self._expect(request, ValidationResultResponse)
+        finally:
+            shm.discard(shm.names(tensors))
+
     def close(self) -> None:
         with self._lock:
             if self._sock is not None:
@@ -187,9 +204,10 @@ class Client:
                     seed: int | None = None) -> ValidationResult:
         """Client-side mode: validate ``output`` (computed by you) against the op's reference."""
         req = ValidateOp(op_name=op_name,
-                         inputs={k: as_tensor_data(v) for k, v in inputs.items()},
-                         output=as_tensor_data(output), kwargs=dict(kwargs or {}), seed=seed)
-        return self._expect(req, ValidationResultResponse).result
+                         inputs={k: _wire(v) for k, v in inputs.items()},
+                         output=_wire(output), kwargs=dict(kwargs or {}),
+                         seed=seed)
+        return self._with_tensors(req, [*req.inputs.values(), req.output]).result
 
     def get_result(self, seed: int, op_name: str | None = None) -> ValidationResult | None:
         try:
@@ -237,9 +255,9 @@ class Client:
                       fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None
                       ) -> ValidationResult:
         """Daemon-orchestrated mode: the output you computed for the case named by ``seed``."""
-        return self._expect(SubmitOutput(op_name=op_name, seed=seed, output=as_tensor_data(output),
-                                         fuzz_config=_fuzz_config(fuzz_config)),
-                            ValidationResultResponse).result
+        req = SubmitOutput(op_name=op_name, seed=seed, output=_wire(output),
+                           fuzz_config=_fuzz_config(fuzz_config))
+        return self._with_tensors(req, [req.output]).result
 
     def fuzz_op_client_side(self, op_name: str, run_op: Callable[..., Any],
                             iterations: int = 100, seed: int | None = None,
@@ -273,10 +291,10 @@ class Client:
                     output, error = run_op(inputs, **case.kwargs), None
                 except Exception:
                     output, error = None, traceback.format_exc(limit=8)
-                results.append(self._expect(SubmitOutput(
-                    op_name=op_name, seed=case.seed, fuzz_config=cfg, error=error, run=root,
-                    output=None if error else as_tensor_data(output)),
-                    ValidationResultResponse).result)
+                submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg,
+                                      error=error, run=root,
+                                      output=None if error else _wire(output))
+                results.append(self._with_tensors(submit, [submit.output]).result)
                 if fail_fast and not results[-1].passed:
                     break
             if fail_fast and results and not results[-1].passed:

@@ -63,16 +63,17 @@ def read_request(stream: BinaryIO | None = None) -> tuple[dict[str, np.ndarray],
     return inputs, request.kwargs
 
 
-def encode_outputs(result: Any) -> dict[str, TensorData]:
+def encode_outputs(result: Any, shared: bool = False) -> dict[str, TensorData]:
     """A script's result as named TensorData: a dict name -> array keeps its names,
-    a single array is named ``"output"``."""
+    a single array is named ``"output"``. ``shared``: large ones through shared memory
+    (a warm worker's reply; stdout always carries them inline)."""
     if isinstance(result, Mapping):
         if not result:
             raise ReferenceScriptFailed(
                 "the script returned an empty dict; return an array or a dict name -> array"
             )
-        return {_output_name(name): _encode(value, name) for name, value in result.items()}
-    return {SINGLE_OUTPUT: _encode(result, SINGLE_OUTPUT)}
+        return {_output_name(name): _encode(value, name, shared) for name, value in result.items()}
+    return {SINGLE_OUTPUT: _encode(result, SINGLE_OUTPUT, shared)}
 
 
 def write_output(result: Any, stream: BinaryIO | None = None) -> None:
@@ -103,10 +104,10 @@ def _output_name(name: Any) -> str:
     return name
 
 
-def _encode(value: Any, name: str) -> TensorData:
+def _encode(value: Any, name: str, shared: bool = False) -> TensorData:
     if not isinstance(value, (np.ndarray, np.generic)) and not hasattr(value, "__array__"):
         raise ReferenceScriptFailed(
             f"output {name!r} is a {type(value).__name__}, not an array; return a numpy array"
             " (or a dict name -> array)"
         )
-    return from_numpy(value)
+    return from_numpy(value, shared=shared)

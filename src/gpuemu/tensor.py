@@ -4,7 +4,9 @@ A TensorData carries the little-endian bytes of the smallest span of memory that
 covers the view, plus element strides and an optional element offset into those
 bytes. Decoding rebuilds the same view over a private copy, so a transposed or
 strided input reaches the op under test as a genuinely non-contiguous array.
-In JSON the bytes are base64 (msgspec does that in C); in msgpack they are raw.
+In JSON the bytes are base64 (msgspec does that in C); in msgpack they are raw. Large
+tensors between processes of one host travel as a shared-memory file instead (``shm``,
+see gpuemu.shm), mapped copy-on-write: private to the receiver all the same.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ if sys.byteorder != "little":  # pragma: no cover - every supported host is litt
 
 
 class TensorData(msgspec.Struct, omit_defaults=True):
-    """A tensor on the wire. ``strides`` are in elements; None means C-contiguous."""
+    """A tensor on the wire. ``strides`` are in elements; None means C-contiguous.
+    ``shm`` (ours): the bytes are in this shared-memory file, not in ``data``."""
 
     shape: list[int]
     dtype: str
     data: bytes
     strides: list[int] | None = None
     offset: int = 0
+    shm: str | None = None
 
     @classmethod
     def from_numpy(cls, array: Any) -> TensorData:
@@ -59,10 +63,11 @@ def span(shape, strides) -> int:
     return 1 + sum((n - 1) * s for n, s in zip(shape, strides))
 
 
-def from_numpy(array: Any, *, keep_offset: bool = False) -> TensorData:
+def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool = False) -> TensorData:
     """``keep_offset``: also send the elements between the start of the view's base buffer
     and the view (as ``offset``), so a misaligned view stays misaligned on the other side.
-    Off by default: most senders want only the bytes the view covers."""
+    Off by default: most senders want only the bytes the view covers. ``shared``: a large
+    tensor's bytes go to a shared-memory file (gpuemu.shm), for a receiver on this host."""
     arr = np.asarray(array)
     dtype = DType.from_numpy(arr.dtype)
     if arr.dtype != dtype.numpy:  # big-endian input: same values, wire byte order
@@ -79,8 +84,21 @@ def from_numpy(array: Any, *, keep_offset: bool = False) -> TensorData:
     covering = as_strided(arr, shape=(n,), strides=(item,)) if n else arr.reshape(-1)[:0]
     strides = None if elem_strides == c_strides(arr.shape) else elem_strides
     lead = _lead(arr) if keep_offset and n else b""
+    if shared:
+        from . import shm
+
+        if shm.wanted(len(lead) + covering.nbytes):
+            return TensorData(shape=list(arr.shape), dtype=dtype.value, data=b"",
+                              strides=strides, offset=len(lead) // item,
+                              shm=shm.write(lead, covering))
     return TensorData(shape=list(arr.shape), dtype=dtype.value, data=lead + covering.tobytes(),
                       strides=strides, offset=len(lead) // item)
+
+
+def inline(td: TensorData, array: np.ndarray) -> TensorData:
+    """``td`` with its bytes in ``data``, to be stored: re-encoded from ``array`` (what it
+    decoded to) when they came through shared memory, whose file is gone by now."""
+    return td if td.shm is None else from_numpy(array, keep_offset=True)
 
 
 def _lead(arr: np.ndarray) -> bytes:
@@ -127,13 +145,18 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
         )
     item = dtype.itemsize
     needed = offset + span(shape, strides)
-    if len(td.data) != needed * item:
+    if td.shm is not None:
+        from . import shm
+
+        buf = shm.take(td.shm, needed * item, field).view(dtype.numpy)
+    elif len(td.data) != needed * item:
         raise InvalidTensorData(
             f"{field}.data: holds {len(td.data)} bytes but shape {shape}, strides {strides} and"
             f" offset {offset} of {dtype.value} ({item} B) cover exactly {needed * item} bytes",
             field=f"{field}.data",
         )
-    buf = np.frombuffer(td.data, dtype=dtype.numpy).copy()
+    else:
+        buf = np.frombuffer(td.data, dtype=dtype.numpy).copy()
     byte_strides = tuple(s * item for s in strides)
     try:
         return as_strided(buf[offset:], shape=tuple(shape), strides=byte_strides)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..script import SINGLE_OUTPUT, Request
+from .. import shm
 from ..tensor import TensorData, from_numpy, to_numpy
 from .worker import (
     Call, Reply, ScriptProcess, WorkerDied, WorkerProcess, WorkerTimedOut, exit_status, kill_group,
@@ -107,13 +108,19 @@ class Executor:
         cwd = os.path.abspath(cwd or os.getcwd())  # strings: pathlib costs ~20 us a call
         path = os.path.abspath(os.path.join(cwd, script))  # an absolute `script` stays as is
         key, stamp = (path, cwd), _stamp(path)
-        request = Call(inputs={name: from_numpy(a) for name, a in inputs.items()},
-                       kwargs=dict(kwargs or {}), check_inputs=check_inputs)
         if self.warm and self._cold.get(key) != stamp:
-            payload = _encode(request, msgspec.msgpack, path)
-            if (run := self._run_warm(key, stamp, payload, timeout_s)) is not None:
-                return run
-        one_shot = Request(inputs=request.inputs, kwargs=request.kwargs)
+            # Large inputs reach our warm worker through shared memory (gpuemu.shm); a
+            # one-shot script reads JSON it may parse itself, so it always gets them inline.
+            shared = {name: from_numpy(a, shared=True) for name, a in inputs.items()}
+            request = Call(inputs=shared, kwargs=dict(kwargs or {}), check_inputs=check_inputs)
+            try:
+                payload = _encode(request, msgspec.msgpack, path)
+                if (run := self._run_warm(key, stamp, payload, timeout_s)) is not None:
+                    return run
+            finally:
+                shm.discard(shm.names(request.inputs.values()))
+        one_shot = Request(inputs={name: from_numpy(a) for name, a in inputs.items()},
+                           kwargs=dict(kwargs or {}))
         return ScriptRun(self._run_one_shot(path, cwd, _encode(one_shot, msgspec.json, path),
                                             timeout_s))
 

@@ -28,7 +28,7 @@ from ..protocol import (
 )
 from ..reproducer import make_reproducer
 from ..rng import derive_seed, generate_seed
-from ..tensor import decode_tensor, from_numpy, to_numpy
+from ..tensor import decode_tensor, from_numpy, inline, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
 from .determinism import determinism_runs, run_op
 from .handlers import check_case, handles, repro_info, run_reference
@@ -227,7 +227,7 @@ def submit_output(req: SubmitOutput, state: DaemonState) -> ValidationResultResp
         health.filtered(spec)
         result = reference_failure(op, spec, exc)
     snapshot = None if result.passed or req.output is None else msgspec.msgpack.encode(
-        {"output": req.output})
+        {"output": inline(req.output, actual)})
     state.storage.add_result(result, case=case_record("daemon_orchestrated", spec),
                              inputs_snapshot=snapshot)
     return ValidationResultResponse(result=result)

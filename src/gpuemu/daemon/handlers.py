@@ -27,7 +27,7 @@ from ..protocol import (
     error_response,
 )
 from ..rng import generate_seed
-from ..tensor import TensorData, to_numpy
+from ..tensor import TensorData, inline, to_numpy
 from ..op_checks import check_op_output
 from ..validate import ReproductionInfo, ValidationResult
 from .baseline import compare_baseline
@@ -152,8 +152,9 @@ def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse
                                    f"gpuemu reproduce --seed {seed} --op {op.name}")
     snapshot = None
     if not result.passed:  # client inputs cannot be regenerated from the seed: keep them
-        snapshot = msgspec.msgpack.encode({"inputs": req.inputs, "output": req.output,
-                                           "kwargs": req.kwargs})
+        snapshot = msgspec.msgpack.encode({
+            "inputs": {k: inline(td, inputs[k]) for k, td in req.inputs.items()},
+            "output": inline(req.output, actual), "kwargs": req.kwargs})
     state.storage.add_result(result, case={"mode": "client_side", "kwargs": req.kwargs},
                              inputs_snapshot=snapshot)
     return ValidationResultResponse(result=result)

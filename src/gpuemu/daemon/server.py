@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pynng
 
-from .. import paths
+from .. import paths, shm
 from ..config import find_config, load_config
 from ..errors import GpuemuError, InvalidRequest
 from ..protocol import Form, encode_message, error_response
@@ -190,6 +190,15 @@ def setup_logging(log_dir: Path, *, to_stderr: bool) -> Path:
     return log_file
 
 
+def _sweep_shared_memory() -> None:
+    """Tensor files a crashed client, daemon or worker left in shared memory (gpuemu.shm)."""
+    try:
+        if removed := shm.sweep():
+            log.info("removed %d stale shared-memory tensor files", removed)
+    except OSError as exc:
+        log.warning("shared memory: %s", exc)
+
+
 def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True) -> None:
     """Start a daemon for the project at ``config_path`` (default: found from cwd) and block."""
     home = paths.ensure_private_dir(paths.home())
@@ -199,6 +208,7 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     log.info("gpuemu daemon starting; project config: %s; database: %s",
              config_path or "(none)", paths.db_path(home))
     storage = Storage.open(paths.db_path(home))
+    _sweep_shared_memory()
     executor = Executor()
     state = DaemonState(config=ConfigSource(config_path), storage=storage, executor=executor)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -120,7 +120,7 @@ def _call(fn: Callable, request: Call) -> Reply:
         inputs = {name: to_numpy(td, f"inputs.{name}") for name, td in request.inputs.items()}
         given = dict(inputs)  # the arrays themselves, even if the script rebinds dict entries
         before = {name: x.tobytes() for name, x in given.items()} if request.check_inputs else None
-        outputs = encode_outputs(fn(inputs, **request.kwargs))
+        outputs = encode_outputs(fn(inputs, **request.kwargs), shared=True)  # gpuemu.shm
         mutated = None if before is None else [
             name for name, x in given.items() if x.tobytes() != before[name]]
         return Reply(outputs=outputs, mutated_inputs=mutated)
