@@ -45,6 +45,13 @@ def assert_valid_sarif(doc: dict) -> None:
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:10])
 
 
+def run_cli(*args: str, cwd: Path, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """``gpuemu ARGS`` as a user runs it: a real process in ``cwd`` (``env`` adds to ours)."""
+    return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())

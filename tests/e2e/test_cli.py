@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import xmlschema
 from junitparser import JUnitXml
 
-from ..conftest import SOFTMAX_REF, write
-from .test_fuzz import CONFIG, OPS
+from ..conftest import run_cli, write
+from .test_fuzz import CONFIG, write_project
 
 pytestmark = pytest.mark.e2e
 
@@ -59,12 +57,9 @@ max_spills = 0
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("cliproj")
-    write(root / "refs" / "softmax.py", SOFTMAX_REF)
-    for name, body in OPS.items():
-        write(root / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
+    write_project(root, CONFIG + FLAKY_OP + "\n[ci]\niterations = 20\nquick_iterations = 8\n"
+                  + KERNELS)
     write(root / "ops" / "flaky.py", FLAKY)
-    write(root / "gpuemu.toml", CONFIG + FLAKY_OP + "\n[ci]\niterations = 20\nquick_iterations = 8\n"
-          + KERNELS)
     for name in ("saxpy.ptx", "local_spill.ptx"):
         write(root / "kernels" / name, (DATA / "ptx" / name).read_text())
     return root
@@ -76,8 +71,7 @@ def gpuemu(make_daemon, project):
     make_daemon(project / "gpuemu.toml")
 
     def run(*args: str, cwd: Path = project, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=cwd, capture_output=True,
-                              text=True, timeout=300, env={**os.environ, **(env or {})})
+        return run_cli(*args, cwd=cwd, env=env)
     return run
 
 

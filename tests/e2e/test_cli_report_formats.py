@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from gpuemu.cli.report.locate import locate_op
 
-from ..conftest import SOFTMAX_REF, assert_valid_sarif, write
-from .test_fuzz import CONFIG, OPS
+from ..conftest import assert_valid_sarif, run_cli
+from .test_fuzz import write_project
 
 pytestmark = pytest.mark.e2e
 
@@ -20,22 +18,13 @@ FUZZ = ("fuzz", "softmax_tail", "-n", "30", "--seed", "2024")
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reportproj")
-    write(root / "refs" / "softmax.py", SOFTMAX_REF)
-    for name, body in OPS.items():
-        write(root / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
-    write(root / "gpuemu.toml", CONFIG)
-    return root
+    return write_project(tmp_path_factory.mktemp("reportproj"))
 
 
 @pytest.fixture
 def gpuemu(make_daemon, project):
     make_daemon(project / "gpuemu.toml")
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=project,
-                              capture_output=True, text=True, timeout=300)
-    return run
+    return lambda *args: run_cli(*args, cwd=project)
 
 
 def test_fuzz_failures_as_sarif_markdown_and_html(gpuemu, project):

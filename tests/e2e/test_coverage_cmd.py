@@ -5,29 +5,23 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from gpuemu.cli.report.locate import locate_op
 
-from ..conftest import SOFTMAX_REF, write
-from .test_fuzz import CONFIG, OPS
+from ..conftest import run_cli
+from .test_fuzz import write_project
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def gpuemu(make_daemon, tmp_path):
-    write(tmp_path / "refs" / "softmax.py", SOFTMAX_REF)
-    for name, body in OPS.items():
-        write(tmp_path / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
-    write(tmp_path / "gpuemu.toml", CONFIG)
-    make_daemon(tmp_path / "gpuemu.toml")
+    make_daemon(write_project(tmp_path) / "gpuemu.toml")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)
+        return run_cli(*args, cwd=tmp_path)
     run.root = tmp_path
     return run
 

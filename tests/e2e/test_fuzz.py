@@ -6,6 +6,8 @@ contiguous, dropping the last partial block, and exp() without max-subtraction.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -123,14 +125,18 @@ hidden_dims = [8, 16]
 """
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fuzzproj")
+def write_project(root: Path, config: str = CONFIG) -> Path:
+    """The buggy-ops project (OPS, CONFIG) in ``root``; returns ``root``."""
     write(root / "refs" / "softmax.py", SOFTMAX_REF)
     for name, body in OPS.items():
         write(root / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
-    write(root / "gpuemu.toml", CONFIG)
+    write(root / "gpuemu.toml", config)
     return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return write_project(tmp_path_factory.mktemp("fuzzproj"))
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gpuemu.cli.report.charts import COLORS
 
-from ..conftest import SOFTMAX_REF, write
+from ..conftest import SOFTMAX_REF, run_cli, write
 from .test_fuzz import OPS
 from .test_html_render import check_in_browser
 
@@ -53,8 +52,7 @@ def gpuemu(make_daemon, tmp_path):
     make_daemon(tmp_path / "gpuemu.toml")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)
+        return run_cli(*args, cwd=tmp_path)
     run.root = tmp_path
     return run
 

@@ -6,33 +6,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from gpuemu.reproducer import SCHEMA
 
-from ..conftest import SOFTMAX_REF, write
-from .test_fuzz import CONFIG, OPS
+from ..conftest import run_cli, write
+from .test_fuzz import OPS, write_project
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def project(tmp_path):
-    root = tmp_path / "proj"
-    write(root / "refs" / "softmax.py", SOFTMAX_REF)
-    for name, body in OPS.items():
-        write(root / ("refs" if name.endswith("_ref.py") else "ops") / name, body)
-    write(root / "gpuemu.toml", CONFIG)
-    return root
+    return write_project(tmp_path / "proj")
 
 
 def gpuemu(cwd, *args, env=None):
-    return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env=env)
+    return run_cli(*args, cwd=cwd, env=env)
 
 
 def elsewhere(project, tmp_path):
@@ -55,7 +47,7 @@ def test_strided_failure_replays_elsewhere_until_the_op_is_fixed(make_daemon, pr
 
     out = gpuemu(project, "reproduce", str(seed), "--reproducer", "case.json")
     assert out.returncode == 1, out.stdout + out.stderr
-    assert f"wrote reproducer case.json (inputs embedded); replay it with `gpuemu reproduce" \
+    assert "wrote reproducer case.json (inputs embedded); replay it with `gpuemu reproduce" \
            " --from case.json`" in out.stdout
     rep = json.loads((project / "case.json").read_text())
     assert rep["schema"] == SCHEMA and (rep["op_name"], rep["seed"]) == ("relu", seed)
