@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gpuemu import shm
+from gpuemu.errors import InvalidRequest
 
 from ..conftest import SOFTMAX_REF, write
 
@@ -52,3 +53,11 @@ def test_through_shared_memory_the_same_validation_fits_and_leaves_nothing(make_
     assert not bad.passed and bad.mismatch.max_abs_index == [7, 3]
     assert again.still_fails and again.result.mismatch.max_abs_index == [7, 3]
     assert set(shm.directory().iterdir()) == before  # nothing left behind
+
+
+def test_a_test_batch_is_bounded_by_the_message_limit(make_daemon, project):
+    with make_daemon(project).client(timeout_ms=120_000) as client:
+        with pytest.raises(InvalidRequest, match=r"these 5000 cases hold \d+ bytes of inputs, over"
+                                                 r" the daemon's max_message_bytes of 1048576"):
+            client.get_test_batch("softmax", count=5000, seed=1)
+        assert len(client.get_test_batch("softmax", count=2, seed=1)) == 2

@@ -8,6 +8,7 @@ compressed snapshot.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import msgspec
 import numpy as np
 
 from ..config import OpConfig
+from ..dtypes import DType
 from ..errors import InvalidRequest, NotFound, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.config import FuzzConfig
@@ -205,6 +207,14 @@ def get_test_batch(req: GetTestBatch, state: DaemonState) -> TestBatch:
     root = generate_seed() if root is None else root
     specs = [spec_for_seed(config, case_seed(root, i), op.name)
              for i in range(req.start, req.start + req.count)]
+    limit = state.config.get().daemon.max_message_bytes
+    size = sum(math.prod(shape) * DType.parse(s.dtype).itemsize
+               for s in specs for shape in s.shapes.values())
+    if size > limit:
+        raise InvalidRequest(
+            f"these {req.count} cases hold {size} bytes of inputs, over the daemon's"
+            f" max_message_bytes of {limit}; ask for fewer at a time (count, and start for the"
+            " next ones), or raise [daemon] max_message_bytes in gpuemu.toml", field="count")
     return TestBatch(cases=[test_case_response(s, materialize(s)) for s in specs])
 
 
