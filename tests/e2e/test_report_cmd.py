@@ -76,9 +76,13 @@ def test_report_shows_the_last_ci_run_with_its_pictures(gpuemu, tmp_path):
     page.write_text(html.stdout)
     dom = check_in_browser(page, tmp_path, [
         "gpuemu report", "Error distribution of softmax_tail", "<h2>Trend</h2>",
-        "max diff of softmax_tail", "saxpy"], COLORS["bar"])
+        "max diff of softmax_tail", "saxpy", "<h2>Coverage</h2>"], COLORS["bar"])
     assert dom.count("<svg") == 3, "histogram, trend and artifact chart"
-    history = json.loads(gpuemu("report", "--format", "json").stdout)["history"]
+    data = json.loads(gpuemu("report", "--format", "json").stdout)
+    (cov,) = data["coverage"]
+    assert cov["op_name"] == "softmax_tail" and cov["results"] == 24
+    assert f"<td>softmax_tail</td><td>{cov['covered']}/{cov['configured']}</td>" in dom
+    history = data["history"]
     points = history["softmax_tail"]
     assert len(points) == 24  # both CI runs' cases, in the order they were stored
     assert dom.count('class="point ') == sum(p.get("max_diff") is not None for p in points)

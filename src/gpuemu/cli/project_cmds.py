@@ -151,8 +151,9 @@ def _ci_report(command: str, run, config_path: Path, **extra) -> Report:
 @format_option
 @result_command
 def report(history, config_path) -> Report:
-    """The last CI run, with each op's max-diff trend over its stored results: for a
-    browser (--format html), a PR (pr-comment) or a dashboard. Reads; runs nothing.
+    """The last CI run, with each op's max-diff trend over its stored results and what
+    they cover (see `gpuemu coverage`): for a browser (--format html), a PR (pr-comment)
+    or a dashboard. Reads; runs nothing.
 
     \b
     Examples:
@@ -171,7 +172,8 @@ def report(history, config_path) -> Report:
         trends = {name: [TrendPoint(r.timestamp, r.passed, r.seed, r.max_diff) for r in
                          reversed(client.list_results(limit=history, op_name=name))]
                   for name in config.ops} if history else {}
-    return _ci_report("report", run, config.path,
+        coverage = client.coverage()
+    return _ci_report("report", run, config.path, coverage=coverage,
                       history={op: points for op, points in trends.items() if points})
 
 

@@ -83,6 +83,16 @@ def _baseline(report: Report) -> list[str]:
             f" {len(b.unchanged)} unchanged</p>", f"<ul>{''.join(items)}</ul>" if items else ""]
 
 
+def _coverage(report: Report) -> list[str]:
+    """Per op, what its stored results cover of its configured dtypes, layouts and shape
+    classes; the gaps listed."""
+    if not report.coverage:
+        return []
+    rows = [[escape(c.op_name), f"{c.covered}/{c.configured}", str(c.results),
+             escape(", ".join(c.missing)) or "none"] for c in report.coverage]
+    return ["<h2>Coverage</h2>", _table(["op", "covered", "results", "missing"], rows)]
+
+
 def render_html(report: Report) -> str:
     status = _verdict("pass" if report.passed else "fail")
     rows = [[escape(r.op), str(r.cases), str(r.failed),
@@ -91,7 +101,8 @@ def render_html(report: Report) -> str:
     body = [f"<h1>gpuemu {escape(report.command)}: {status}</h1>"]
     if rows:
         body.append(_table(["op", "cases", "failed", "verdict"], rows))
-    body += _failures(report) + _trend(report) + _lint(report) + _baseline(report)
+    body += (_failures(report) + _trend(report) + _coverage(report) + _lint(report)
+             + _baseline(report))
     if report.notes:
         body.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
