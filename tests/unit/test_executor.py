@@ -373,3 +373,18 @@ def test_close_stops_a_call_in_flight(tmp_path, warm):
 def test_max_workers_must_be_positive():
     with pytest.raises(ValueError, match="max_workers_per_script must be >= 1, got 0"):
         Executor(max_workers_per_script=0)
+
+
+@needs_proc_children
+def test_a_worker_killed_before_it_starts_never_spawns(tmp_path):
+    """Executor.close can kill a worker a pool has just handed out, before its caller
+    starts it: the start must then fail instead of spawning a process nobody kills."""
+    from gpuemu.daemon.worker import WorkerDied, WorkerProcess
+
+    before = children()
+    worker = WorkerProcess(str(warm_script(tmp_path, "pass")), str(tmp_path))
+    worker.signal_kill()
+    with pytest.raises(WorkerDied, match="stopped before it started"):
+        worker.start(time.monotonic() + 30)
+    assert children() - before == set()
+    assert worker.kill() == "was already stopped"

@@ -180,11 +180,14 @@ class WorkerProcess:
         self._proc: ScriptProcess | None = None
         self._pidfd: int | None = None
         self._lock = threading.Lock()
+        self._killed = False  # signal_kill came first: start must not spawn
 
     def start(self, deadline: float) -> bool:
         """Spawn and wait for the Hello; False when the script cannot be kept warm."""
         argv = [sys.executable, "-P", "-m", __spec__.name, self.script]
         with self._lock:
+            if self._killed:  # the executor closed while this worker was being handed out
+                raise WorkerDied("was stopped before it started")
             self._proc = spawn(argv, self.cwd)
         self._pidfd = _pidfd(self._proc.pid)
         self.stderr.drain(self._proc.stderr)
@@ -218,8 +221,10 @@ class WorkerProcess:
         return self._proc.poll() is None
 
     def signal_kill(self) -> None:
-        """Kill the process group from any thread; the owner reaps it."""
+        """Kill the process group from any thread (or keep it from starting); the owner
+        reaps it."""
         with self._lock:
+            self._killed = True
             if self._proc is not None:
                 kill_group(self._proc)
 
