@@ -317,7 +317,10 @@ def children() -> set[int]:
     """This process's children, zombies included (without reaping anyone else's)."""
     pids: set[int] = set()
     for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
-        pids.update(int(p) for p in Path(path).read_text().split())
+        try:
+            pids.update(int(p) for p in Path(path).read_text().split())
+        except FileNotFoundError:  # that thread ended since the glob
+            continue
     return pids
 
 

@@ -23,8 +23,8 @@ from ..fuzz.cases import CaseSpec
 from ..protocol import (
     PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, BaselineStored, CompareBaseline,
     CoverageReport, Form, GetCoverage, GetResult, JobProgress, ListResults, Ping, Pong, Request,
-    Response, ResultList, Shutdown, ShutdownAck, StoreBaseline, ValidateOp, ValidationResultResponse, decode_request, encode_message,
-    error_response,
+    Response, ResultList, Shutdown, ShutdownAck, StoreBaseline, ValidateOp,
+    ValidationResultResponse, decode_request, encode_message, error_response,
 )
 from ..rng import generate_seed
 from ..tensor import TensorData, inline, to_numpy
