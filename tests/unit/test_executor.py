@@ -314,18 +314,22 @@ def test_concurrent_callers_each_get_their_own_answer(tmp_path):
 
 
 def children() -> set[int]:
-    """This process's children, zombies included (without reaping anyone else's)."""
-    pids: set[int] = set()
-    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+    """This process's children, zombies included (without reaping anyone else's): every
+    process whose parent is us. (The per-thread /proc/PID/task/TID/children lists are
+    not reliable while threads come and go.)"""
+    me, pids = os.getpid(), set()
+    for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
-            pids.update(int(p) for p in Path(path).read_text().split())
-        except FileNotFoundError:  # that thread ended since the glob
+            text = Path(stat).read_text()
+        except (FileNotFoundError, ProcessLookupError):  # it ended since the glob
             continue
+        if int(text.rsplit(")", 1)[1].split()[1]) == me:  # field 4, after "(comm)"
+            pids.add(int(text.split(" ", 1)[0]))
     return pids
 
 
-needs_proc_children = pytest.mark.skipif(not glob.glob("/proc/self/task/*/children"),
-                                         reason="needs Linux /proc/PID/task/TID/children")
+needs_proc_children = pytest.mark.skipif(not os.path.exists("/proc/self/stat"),
+                                         reason="needs Linux /proc/PID/stat")
 
 
 @needs_proc_children
