@@ -25,6 +25,25 @@ from ..conftest import DaemonProcess, write
 
 SOAK = os.environ.get("GPUEMU_SOAK") == "1"
 
+DOUBLE = """
+from gpuemu.script import main
+
+def reference(inputs, **kwargs):
+    return 2 * inputs["x"]
+
+if __name__ == "__main__":
+    main(reference)
+"""
+"""The reference most of the suite runs (as refs/double.py): cheap, so what is measured
+is the daemon, not the op."""
+
+DOUBLE_OP = """
+[[ops]]
+name = "double"
+reference = "refs/double.py"
+input_names = ["x"]
+"""
+
 def scaled(quick: int, soak: int) -> int:
     """``quick`` in the default run, ``soak`` under GPUEMU_SOAK=1."""
     return soak if SOAK else quick

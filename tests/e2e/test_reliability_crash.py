@@ -19,7 +19,8 @@ from gpuemu import paths
 from gpuemu.client import ClientError
 
 from .reliability_support import (
-    daemon_for, integrity, project_dir, scaled, wait_until_gone, zombie_children,
+    DOUBLE, DOUBLE_OP, daemon_for, integrity, project_dir, scaled, wait_until_gone,
+    zombie_children,
 )
 
 pytestmark = pytest.mark.e2e
@@ -27,24 +28,10 @@ pytestmark = pytest.mark.e2e
 ROUNDS = scaled(5, 40)
 WRITERS = 3
 KILL_SEED = 20261125
-DOUBLE = """
-from gpuemu.script import main
-
-def reference(inputs, **kwargs):
-    return 2 * inputs["x"]
-
-if __name__ == "__main__":
-    main(reference)
-"""
-CONFIG = """
+CONFIG = f"""
 [project]
 name = "crash"
-
-[[ops]]
-name = "double"
-reference = "refs/double.py"
-input_names = ["x"]
-"""
+{DOUBLE_OP}"""
 X = np.arange(64, dtype=np.float32).reshape(8, 8)
 
 

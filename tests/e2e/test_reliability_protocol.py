@@ -32,7 +32,9 @@ from gpuemu.dtypes import DType
 from gpuemu.protocol import REQUESTS, RESPONSES
 from gpuemu.tensor import c_strides, from_numpy, span
 
-from .reliability_support import SOAK, daemon_for, decode, ping, project_dir, request, running, scaled
+from .reliability_support import (
+    DOUBLE, DOUBLE_OP, SOAK, daemon_for, decode, ping, project_dir, request, running, scaled,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,23 +45,9 @@ name = "protocol-fuzz"
 
 [daemon]
 max_message_bytes = {MAX_MESSAGE_BYTES}
-
-[[ops]]
-name = "double"
-reference = "refs/double.py"
-input_names = ["x"]
-[ops.schema]
+{DOUBLE_OP}[ops.schema]
 dims = {{ n = [1, 3] }}
 inputs = {{ x = ["n"] }}
-"""
-DOUBLE = """
-from gpuemu.script import main
-
-def reference(inputs, **kwargs):
-    return 2 * inputs["x"]
-
-if __name__ == "__main__":
-    main(reference)
 """
 TALLY: Counter[str] = Counter()  # reply kinds of every message sent but the Ping probes
 PROBE = b'{"type":"Ping"}'

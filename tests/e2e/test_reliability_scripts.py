@@ -18,7 +18,7 @@ import pytest
 from gpuemu.errors import ReferenceScriptFailed
 
 from .reliability_support import (
-    daemon_for, ping, project_dir, running, wait_until_gone, zombie_children,
+    DOUBLE, daemon_for, ping, project_dir, running, wait_until_gone, zombie_children,
 )
 
 pytestmark = pytest.mark.e2e
@@ -84,16 +84,6 @@ OP_EXPECT = {
 }
 
 
-DOUBLE = """
-import numpy as np
-from gpuemu.script import main
-
-def reference(inputs, **kwargs):
-    return 2 * inputs["x"]
-
-if __name__ == "__main__":
-    main(reference)
-"""
 
 
 def script(fault: str, function: str) -> str:

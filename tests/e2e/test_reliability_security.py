@@ -21,28 +21,16 @@ import pytest
 from gpuemu import paths
 from gpuemu.client import ClientError
 
-from .reliability_support import daemon_for, decode, project_dir, request, running
+from .reliability_support import (
+    DOUBLE, DOUBLE_OP, daemon_for, decode, project_dir, request, running,
+)
 
 pytestmark = pytest.mark.e2e
 
-DOUBLE = """
-from gpuemu.script import main
-
-def reference(inputs, **kwargs):
-    return 2 * inputs["x"]
-
-if __name__ == "__main__":
-    main(reference)
-"""
-CONFIG = """
+CONFIG = f"""
 [project]
 name = "security"
-
-[[ops]]
-name = "double"
-reference = "refs/double.py"
-input_names = ["x"]
-"""
+{DOUBLE_OP}"""
 X = np.arange(4, dtype=np.float32)
 needs_root = pytest.mark.skipif(os.getuid() != 0, reason="needs root to chown to another user")
 NOBODY = 65534
