@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpuemu.client import Client
+from gpuemu.daemon.launcher import stop_daemon
 from gpuemu.daemon.server import socket_answers
 from gpuemu.dtypes import DType
 from gpuemu.protocol import Form
@@ -151,13 +152,7 @@ class Daemon:
         return proc_memory(self.proc.pid, field)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: the daemon drains and exits
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_daemon(self.proc)
 
 
 def proc_memory(pid: int, field: str) -> int:

@@ -105,13 +105,10 @@ class DaemonProcess:
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        from gpuemu.daemon.launcher import stop_daemon
+
+        if self.proc:
+            stop_daemon(self.proc)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ import pytest
 
 from .client import Client
 from .config import CONFIG_FILENAME, find_config
-from .daemon.launcher import daemon_command, tail
+from .daemon.launcher import daemon_command, stop_daemon, tail
 from .daemon.server import socket_answers
 from .frameworks import get_adapter
 from .protocol import FuzzResults, OpSchemaPayload
@@ -90,13 +90,7 @@ class SessionDaemon:
                       timeout_ms=120_000)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_daemon(self.proc)
         if not self.keep:
             shutil.rmtree(self.home, ignore_errors=True)
 

@@ -54,6 +54,19 @@ def start_background(config_path: Path | None = None, *, socket_path: Path | Non
     )
 
 
+def stop_daemon(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Stop a daemon subprocess this process started: SIGTERM (it drains in-flight
+    requests and exits), then SIGKILL if it has not exited after ``timeout_s``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
