@@ -129,3 +129,56 @@ def test_an_older_client_ignores_response_fields_a_newer_daemon_adds():
     assert isinstance(reply, Pong) and reply.version == "9.0"
     with pytest.raises(InvalidRequest, match="unknown field `verson`"):  # requests stay strict
         decode_request(b'{"type": "Ping", "verson": 1}')
+
+
+_SAMPLES = [
+    {"type": "GetResult", "seed": 1, "op_name": "relu"},
+    {"type": "StoreBaseline", "tag": "v1"},
+    {"type": "FuzzOp", "op_name": "relu", "fuzz_config": {"dtypes": ["float32"],
+                                                         "layouts": ["contiguous"]}},
+    {"type": "ValidateOp", "op_name": "relu", "kwargs": {"mode": "fast"},
+     "inputs": {"x": {"shape": [1], "dtype": "float32", "data": "AACAPw=="}},
+     "output": {"shape": [1], "dtype": "float32", "data": "AACAPw=="}},
+]
+
+
+def _string_paths(value, path=()):
+    """Every (path, is_key) of a string in a JSON document: the places a bad byte can go."""
+    if isinstance(value, str):
+        yield path, False
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield path + (key,), True
+            yield from _string_paths(item, path + (key,))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _string_paths(item, path + (i,))
+
+
+def _with_bad_byte(doc, path, is_key):
+    """``doc`` as JSON bytes whose string at ``path`` (a key, or a value) holds 0xFF."""
+    marker = "\u2603MARK\u2603"
+    doc = json.loads(json.dumps(doc))
+    parent = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    if is_key:
+        parent[marker + path[-1]] = parent.pop(path[-1])
+    else:
+        parent[path[-1]] = marker + parent[path[-1]]
+    return json.dumps(doc, ensure_ascii=False).encode().replace(marker.encode(), b"\xff")
+
+
+@pytest.mark.parametrize("envelope", [False, True], ids=["flat", "envelope"])
+@pytest.mark.parametrize("sample", _SAMPLES, ids=[s["type"] for s in _SAMPLES])
+def test_invalid_utf8_anywhere_is_an_invalid_request_naming_its_field(sample, envelope):
+    doc = sample
+    if envelope:
+        doc = {"type": sample["type"], "payload": {k: v for k, v in sample.items() if k != "type"}}
+    decode_request(json.dumps(doc).encode())  # the sample itself is valid
+    for path, is_key in _string_paths(doc):
+        data = _with_bad_byte(doc, path, is_key)
+        with pytest.raises(InvalidRequest, match="not valid UTF-8") as info:
+            decode_request(data)
+        named = [*map(str, path[:-1]), ("\ufffd" if is_key else "") + str(path[-1])]
+        assert info.value.field == ".".join(named), (path, is_key, data)
