@@ -11,6 +11,7 @@ Names are imported on first use, so a reference script (which imports
 from importlib import import_module
 
 __version__ = "0.1.0"
+PROTOCOL_VERSION = 1  # the wire protocol (gpuemu.protocol); here so `gpuemu version` stays light
 
 _EXPORTS = {
     "client": ("Client", "ClientError", "ConnectionError", "ValidationError", "validate_op"),
@@ -27,7 +28,7 @@ _EXPORTS = {
     "validate": ("FailureKind", "ReproductionInfo", "ValidationResult", "validate_output"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = ["__version__", *sorted(_WHERE)]
+__all__ = ["PROTOCOL_VERSION", "__version__", *sorted(_WHERE)]
 
 
 def __getattr__(name: str):

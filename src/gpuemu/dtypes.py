@@ -1,6 +1,8 @@
 """The DType enum of the IPC specification and its numpy mapping.
 
 BFloat16 is ``ml_dtypes.bfloat16`` -- a real bfloat16, never float16 in disguise.
+ml_dtypes is imported on the first use of BFloat16 only: its import costs 0.1-2 s
+(docs/performance.md, "Start-up"), which every CLI call and script start would pay.
 The wire spelling is the enum's (``"Float32"``); input also accepts numpy's
 lower-case names (``"float32"``, ``"bfloat16"``, ``"bool"``).
 """
@@ -8,8 +10,8 @@ lower-case names (``"float32"``, ``"bfloat16"``, ``"bool"``).
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 
-import ml_dtypes
 import numpy as np
 
 from .errors import InvalidRequest
@@ -33,11 +35,11 @@ class DType(StrEnum):
     @property
     def numpy(self) -> np.dtype:
         """The little-endian numpy dtype that holds this type's values exactly."""
-        return _NUMPY[self]
+        return _NUMPY.get(self) or _bfloat16()
 
     @property
     def itemsize(self) -> int:
-        return _NUMPY[self].itemsize
+        return 2 if self is DType.BFloat16 else _NUMPY[self].itemsize
 
     @property
     def short_name(self) -> str:
@@ -76,6 +78,8 @@ class DType(StrEnum):
         for d, nd in _NUMPY.items():
             if nd == key:
                 return d
+        if dt.name == "bfloat16":  # only ml_dtypes makes one, so it is imported already
+            return DType.BFloat16
         raise InvalidRequest(
             f"{field}: numpy dtype {dt} has no gpuemu DType; cast to one of "
             + ", ".join(d.short_name for d in cls),
@@ -85,7 +89,6 @@ class DType(StrEnum):
 
 _NUMPY: dict[DType, np.dtype] = {
     DType.Float16: np.dtype("<f2"),
-    DType.BFloat16: np.dtype(ml_dtypes.bfloat16),
     DType.Float32: np.dtype("<f4"),
     DType.Float64: np.dtype("<f8"),
     DType.Int8: np.dtype("i1"),
@@ -98,7 +101,26 @@ _NUMPY: dict[DType, np.dtype] = {
     DType.UInt64: np.dtype("<u8"),
     DType.Bool: np.dtype("?"),
 }
-_SHORT = {d: ("bfloat16" if d is DType.BFloat16 else np.dtype(_NUMPY[d]).name) for d in DType}
+_SHORT = {d: _NUMPY[d].name for d in _NUMPY} | {DType.BFloat16: "bfloat16"}
 _BY_LOWER = {d.value.lower(): d for d in DType} | {s: d for d, s in _SHORT.items()}
+
+
+
+@cache
+def _bfloat16() -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def finfo(dtype: np.dtype):
+    """``np.finfo``, also for the ml_dtypes formats (imported only for those)."""
+    try:
+        return np.finfo(dtype)
+    except ValueError:
+        import ml_dtypes
+
+        return ml_dtypes.finfo(dtype)
+
 
 FLOAT_DTYPES = frozenset({DType.Float16, DType.BFloat16, DType.Float32, DType.Float64})

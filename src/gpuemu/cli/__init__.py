@@ -1,22 +1,43 @@
 """The ``gpuemu`` command line. Exit codes: 0 passed, 1 a check failed,
-2 usage or configuration error, 3 daemon unreachable."""
+2 usage or configuration error, 3 daemon unreachable.
+
+Subcommands are imported when they run (``LazyGroup``): the client, the protocol and
+the report formats cost more to import than numpy itself, and ``gpuemu version`` or a
+mistyped command should not pay for them (docs/performance.md, "Start-up").
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import click
 
-from .. import __version__
-from .check_cmds import failures, fuzz, minimize, reproduce, test
-from .common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from .daemon_cmd import daemon
-from .debug_cmd import debug
-from .init_cmd import init
-from .project_cmds import baseline, ci, coverage, lint, report, status, version
+from .. import PROTOCOL_VERSION, __version__
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "cli", "main"]
+__all__ = ["cli", "main"]
+
+_COMMANDS = {  # name -> module under gpuemu.cli that defines it (as the same name)
+    "daemon": "daemon_cmd", "test": "check_cmds", "fuzz": "check_cmds",
+    "reproduce": "check_cmds", "minimize": "check_cmds", "failures": "check_cmds",
+    "baseline": "project_cmds", "lint": "project_cmds", "ci": "project_cmds",
+    "report": "project_cmds", "coverage": "project_cmds", "init": "init_cmd",
+    "debug": "debug_cmd", "status": "project_cmds",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, in the order above."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*_COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _COMMANDS:
+            return getattr(import_module(f".{_COMMANDS[name]}", __name__), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gpuemu")
 def cli() -> None:
     """gpuemu: prove a deep-learning kernel correct without a GPU.
@@ -30,9 +51,15 @@ def cli() -> None:
     """
 
 
-for command in (daemon, test, fuzz, reproduce, minimize, failures, baseline, lint, ci, report,
-                coverage, init, debug, version, status):
-    cli.add_command(command)
+@cli.command()
+def version() -> None:
+    """Print the gpuemu and protocol versions.
+
+    \b
+    Examples:
+      gpuemu version
+    """
+    click.echo(f"gpuemu {__version__} (protocol {PROTOCOL_VERSION})")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``gpuemu baseline | lint | ci | version | status``: project-wide checks and state."""
+"""``gpuemu baseline | lint | ci | report | coverage | status``: project-wide checks and state."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
 from .common import config_option, connect, format_option, project_config, result_command, with_progress
 from .report import Report
 
@@ -205,19 +204,6 @@ def coverage(op_name, fail_under, config_path) -> Report:
                   notes=[f"coverage: {covered}/{configured} ({percent:.0f}%) of the configured"
                          " dtypes, layouts and shape classes have results"
                          + (f"; --fail-under {fail_under:g}" if fail_under is not None else "")])
-
-
-@click.command()
-def version() -> None:
-    """Print the gpuemu and protocol versions.
-
-    \b
-    Examples:
-      gpuemu version
-    """
-    from ..protocol import PROTOCOL_VERSION
-
-    click.echo(f"gpuemu {__version__} (protocol {PROTOCOL_VERSION})")
 
 
 @click.command()

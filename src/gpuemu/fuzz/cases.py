@@ -22,12 +22,11 @@ import math
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-import ml_dtypes
 import msgspec
 import numpy as np
 
 from ..config import DISTRIBUTIONS, LAYOUTS
-from ..dtypes import DType
+from ..dtypes import DType, finfo
 from ..errors import InvalidRequest
 from ..rng import SeededRng, check_seed, derive_seed
 from .config import FuzzConfig, check_choice
@@ -220,7 +219,7 @@ class _Target:
 
 def _make_target(dtype: DType) -> _Target:
     if dtype.is_float:
-        f = ml_dtypes.finfo(dtype.numpy)
+        f = finfo(dtype.numpy)
         return _Target(dtype, True, float(f.max), float(f.min), float(f.smallest_normal),
                        float(f.smallest_subnormal), int(f.nmant))
     if dtype is DType.Bool:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import ml_dtypes
 import numpy as np
+
+from ..dtypes import finfo
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -58,7 +59,7 @@ def _bit_fields(dtype: np.dtype) -> tuple[int, int] | None:
     narrower than their storage (float4, float6) keep the sign in their own top bit;
     unsigned ones (float8_e8m0fnu) have none."""
     try:
-        info = ml_dtypes.finfo(dtype)  # numpy's finfo does not know the ml_dtypes formats
+        info = finfo(dtype)
     except (ValueError, TypeError):
         return None
     if dtype.itemsize not in _UINT:
