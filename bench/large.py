@@ -2,7 +2,8 @@
 
 A ValidateOp sends the input and the output to the daemon, which runs the reference
 in a warm worker and compares. Floors: memcpy of the output (np.copyto), the
-in-process compare (``validate_output`` alone), the in-process reference + compare,
+in-process compare (``validate_output`` alone; with the vacuity guard, whose cost
+is shown against it), the in-process reference + compare,
 the same with the reference run by an Executor's warm worker in this process (the
 pipe hop without the daemon), the wire codec alone (from_numpy, encode, decode,
 to_numpy of both tensors), which shows what base64 JSON costs next to raw msgpack,
@@ -28,8 +29,9 @@ import pynng
 from gpuemu.daemon.executor import Executor
 from gpuemu.protocol import Form, ValidateOp, decode_request, encode_message
 from gpuemu.tensor import from_numpy, to_numpy
+from gpuemu.validate import validate_output
 
-from .project import Session, compare, load_function, validate_call
+from .project import Session, compare, load_function, must_pass, validate_call
 from .report import Figure, Section, Target
 from .timing import interleave
 
@@ -99,6 +101,8 @@ def _figures(session: Session, size: int) -> list[Figure]:
         t = interleave({
             "memcpy": lambda: np.copyto(scratch, out),
             "compare": lambda: compare("relu", out, expected),
+            "guard": lambda: must_pass(validate_output(out, expected, op_name="relu",
+                                                       inputs={"x": x}, vacuous="fail")),
             "ref_compare": lambda: compare("relu", out, reference({"x": x})),
             "worker_compare": worker_compare,
             "codec_msgpack": _codec(x, out, Form.MSGPACK),
@@ -117,6 +121,7 @@ def _figures(session: Session, size: int) -> list[Figure]:
     return [
         fig("memcpy", "memcpy (np.copyto)"),
         fig("compare", "in-process validate_output", ("memcpy",)),
+        fig("guard", "in-process validate_output with the vacuity guard", ("compare",)),
         fig("ref_compare", "in-process reference + validate_output", ("memcpy",)),
         fig("worker_compare", "warm worker (Executor) + validate_output", ("ref_compare",)),
         fig("codec_msgpack", "codec only: msgpack, both tensors", ("memcpy",)),

@@ -31,6 +31,26 @@ if __name__ == "__main__":
 """
 
 
+SLOW_REF = """
+import time
+from pathlib import Path
+from gpuemu.script import main
+
+def reference(inputs, sleep=0.0, started=None, release=None, **kwargs):
+    # Given ``started`` and ``release`` paths it says that it runs, then blocks until the
+    # test releases it: tests synchronise on such events, never on a sleep's length.
+    if started:
+        Path(started).touch()
+        while not Path(release).exists():
+            time.sleep(0.01)
+    time.sleep(float(sleep))
+    return 2 * inputs["x"]  # not the input itself: an identity check is vacuous
+
+if __name__ == "__main__":
+    main(reference)
+"""
+
+
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
 
@@ -50,6 +70,17 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None,
     """``gpuemu ARGS`` as a user runs it: a real process in ``cwd`` (``env`` adds to ours)."""
     return subprocess.run([sys.executable, "-m", "gpuemu", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def wait_for(condition, what: str, timeout_s: float = 120.0):
+    """Poll ``condition`` until it returns something truthy, which is returned. The limit
+    is far beyond what the event takes on a busy machine: it only ends a hung test."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.02)
+    return value
 
 
 def write(path: Path, text: str) -> Path:
@@ -77,7 +108,7 @@ class DaemonProcess:
     def socket(self) -> Path:
         return self.home / "gpuemu.sock"
 
-    def start(self, wait_s: float = 30.0) -> DaemonProcess:
+    def start(self, wait_s: float = 120.0) -> DaemonProcess:
         from gpuemu.daemon.server import socket_answers
 
         cmd = [sys.executable, "-m", "gpuemu.daemon", "--quiet"]

@@ -131,7 +131,7 @@ def zombie_children(pid: int) -> list[int]:
     return zombies
 
 
-def wait_until_gone(*markers: str, timeout_s: float = 5.0) -> list[str]:
+def wait_until_gone(*markers: str, timeout_s: float = 60.0) -> list[str]:
     """Poll until no live process carries ``markers`` (SIGKILL lands asynchronously)."""
     deadline = time.monotonic() + timeout_s
     while (left := live_processes(*markers)) and time.monotonic() < deadline:

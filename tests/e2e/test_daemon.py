@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pynng
@@ -20,7 +19,7 @@ from gpuemu.client import ClientError, ConnectionError, ValidationError, validat
 from gpuemu.errors import BaselineNotFound, ConfigError, OpNotFound, ReferenceScriptFailed
 from gpuemu.tensor import from_numpy
 
-from ..conftest import SOFTMAX_REF, write
+from ..conftest import SLOW_REF, SOFTMAX_REF, wait_for, write
 
 pytestmark = pytest.mark.e2e
 
@@ -37,15 +36,7 @@ def project(short_tmp):
     write(root / "refs" / "crash.py", "import sys\nprint('boom: reference exploded', file=sys.stderr)\nsys.exit(3)\n")
     write(root / "refs" / "garbage.py", "print('this is not json')\n")
     write(root / "refs" / "hang.py", "import time\ntime.sleep(60)\n")
-    write(root / "refs" / "slow.py", """
-        import time
-        from gpuemu.script import main
-        def reference(inputs, **kwargs):
-            time.sleep(float(kwargs.get("sleep", 1.5)))
-            return inputs["x"] * 2  # not the input itself: an identity check is vacuous
-        if __name__ == "__main__":
-            main(reference)
-    """)
+    write(root / "refs" / "slow.py", SLOW_REF)
     write(root / "refs" / "vanishing.py", SOFTMAX_REF)
     write(root / "gpuemu.toml", """
         [project]
@@ -244,22 +235,31 @@ def test_validate_op_context_manager(daemon):
         assert not info.value.result.passed
 
 
-def test_slow_reference_does_not_block_ping(daemon):
-    order: list[str] = []
+def blocked_reference(daemon, tmp_path, answers: list):
+    """A ``slow`` ValidateOp in a thread, once its reference runs (it blocks until the
+    returned release file is written)."""
+    started, release = tmp_path / "started", tmp_path / "release"
 
     def slow():
         with daemon.client() as c:
-            c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 3})
-        order.append("slow")
+            kwargs = {"started": str(started), "release": str(release)}
+            answers.append(c.validate_op("slow", {"x": X}, 2 * X, kwargs=kwargs).passed)
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.3)
+    wait_for(started.exists, "the slow reference to start")
+    return t, release
+
+
+def test_slow_reference_does_not_block_ping(daemon, tmp_path):
+    answers: list[bool] = []
+    t, release = blocked_reference(daemon, tmp_path, answers)
     with daemon.client() as c:
-        c.ping()
-    order.append("ping")
+        c.ping()  # answered while the reference is certainly still running
+    assert answers == []
+    release.touch()
     t.join()
-    assert order == ["ping", "slow"]
+    assert answers == [True]
 
 
 def test_a_long_request_is_sent_once(daemon):
@@ -272,21 +272,15 @@ def test_a_long_request_is_sent_once(daemon):
         assert len(c.list_results(limit=1000, op_name="slow")) == before + 1
 
 
-def test_shutdown_finishes_in_flight_work(daemon):
-    answers = []
-
-    def slow():
-        with daemon.client() as c:
-            answers.append(c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 1.5}).passed)
-
-    t = threading.Thread(target=slow)
-    t.start()
-    time.sleep(0.5)
+def test_shutdown_finishes_in_flight_work(daemon, tmp_path):
+    answers: list[bool] = []
+    t, release = blocked_reference(daemon, tmp_path, answers)
     with daemon.client() as c:
         c.shutdown()
+    release.touch()
     t.join()
     assert answers == [True]
-    assert daemon.proc.wait(timeout=30) == 0
+    assert daemon.proc.wait(timeout=120) == 0
     assert not daemon.socket.exists()
 
 

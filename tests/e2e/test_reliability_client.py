@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from gpuemu.client import ConnectionError
 
+from ..conftest import SLOW_REF, wait_for
 from .reliability_support import daemon_for, project_dir, wait_until_gone
 
 pytestmark = pytest.mark.e2e
 
-SLOW = """
-import time
-from gpuemu.script import main
-
-def reference(inputs, sleep=0.0, **kwargs):
-    time.sleep(sleep)
-    return 2 * inputs["x"]
-
-if __name__ == "__main__":
-    main(reference)
-"""
 CONFIG = """
 [project]
 name = "client"
@@ -41,7 +30,7 @@ X = np.arange(8, dtype=np.float32)
 
 @pytest.fixture
 def project():
-    with project_dir("client", {"gpuemu.toml": CONFIG, "refs/slow.py": SLOW}) as root:
+    with project_dir("client", {"gpuemu.toml": CONFIG, "refs/slow.py": SLOW_REF}) as root:
         yield root
 
 
@@ -52,19 +41,22 @@ def daemon(project):
     d.stop()
 
 
-def test_a_timeout_names_the_request_and_loses_no_result(daemon):
-    with daemon.client(timeout_ms=300) as c:
+def test_a_timeout_names_the_request_and_loses_no_result(daemon, tmp_path):
+    started, release = tmp_path / "started", tmp_path / "release"
+    blocked = {"started": str(started), "release": str(release)}
+    # 3 s is far longer than a Ping takes on a busy machine; the ValidateOp cannot answer
+    # in time because its reference blocks until the release file appears.
+    with daemon.client(timeout_ms=3000) as c:
         c.ping()
-        with pytest.raises(ConnectionError, match=r"did not answer a ValidateOp within 300 ms;"
+        with pytest.raises(ConnectionError, match=r"did not answer a ValidateOp within 3000 ms;"
                                                   r" .*gpuemu daemon status.*timeout_ms"):
-            c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 1.5}, seed=77)
+            c.validate_op("slow", {"x": X}, 2 * X, kwargs=blocked, seed=77)
+        assert started.exists()
         assert c.ping().protocol_version == 1  # the late reply does not confuse the next call
+    release.touch()
     with daemon.client() as c:  # the daemon finished the request and stored its result
-        for _ in range(100):
-            if (stored := c.get_result(77)) is not None:
-                break
-            time.sleep(0.05)
-        assert stored is not None and stored.passed
+        stored = wait_for(lambda: c.get_result(77), "the abandoned request's result")
+        assert stored.passed
 
 
 def test_the_client_reconnects_to_a_restarted_daemon_by_itself(daemon, project):
@@ -77,19 +69,23 @@ def test_the_client_reconnects_to_a_restarted_daemon_by_itself(daemon, project):
             assert c.get_result(1).passed
 
 
-def test_a_daemon_killed_mid_call_is_reported_at_once_not_at_the_timeout(daemon, project):
+def test_a_daemon_killed_mid_call_is_reported_at_once_not_at_the_timeout(daemon, project,
+                                                                         tmp_path):
     errors: list[str] = []
+
+    started = tmp_path / "started"
+    blocked = {"started": str(started), "release": str(tmp_path / "never")}
 
     def call() -> None:
         with daemon.client(timeout_ms=120_000) as c:
             try:
-                c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 30})
+                c.validate_op("slow", {"x": X}, 2 * X, kwargs=blocked)
             except ConnectionError as exc:
                 errors.append(str(exc))
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.5)
+    wait_for(started.exists, "the reference to start")
     daemon.kill(signal.SIGKILL)
     caller.join(timeout=60)  # far below the client's 120 s timeout
     assert not caller.is_alive()
