@@ -31,6 +31,42 @@ if __name__ == "__main__":
 """
 
 
+BUSY_LOOP = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:  # ends by itself if pytest dies without stopping it
+    for _ in range(1_000_000):
+        pass
+"""
+
+
+def pytest_addoption(parser):
+    parser.addoption("--busy", metavar="N|auto", default=None,
+                     help="occupy N cores ('auto': every core) with busy loops while the tests"
+                          " run, to show that no test depends on the machine's speed")
+
+
+def pytest_configure(config):
+    busy = config.getoption("--busy")
+    if not busy or hasattr(config, "workerinput"):  # once, in the controller under xdist
+        return
+    count = len(os.sched_getaffinity(0)) if busy == "auto" else int(busy)
+    config._busy_loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+                          for _ in range(count)]
+
+
+def pytest_unconfigure(config):
+    for proc in getattr(config, "_busy_loops", []):
+        proc.kill()
+        proc.wait()
+
+
+def pytest_report_header(config):
+    if loops := getattr(config, "_busy_loops", None):
+        return f"busy loops: {len(loops)} (--busy), one per core they occupy"
+    return None
+
+
 SLOW_REF = """
 import time
 from pathlib import Path
