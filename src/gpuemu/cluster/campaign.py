@@ -1,0 +1,192 @@
+"""A fuzz campaign on a Ray cluster, driven by the daemon (imported only when a run names one).
+
+The run's case indices are cut into tasks of ``[cluster] cases_per_task``; a window of
+tasks (two per CPU of the cluster) is in flight at a time, so fail_fast stops soon and a
+large run does not flood the scheduler. What the tasks answer is stored in seed order
+as soon as every earlier case is in, so the stored run is the one a local run with the
+same root seed stores. A task whose node or worker dies is rerun by Ray elsewhere
+(``max_retries``); only a task's answer is stored, never a half-run task, so no case is
+stored twice, and whatever was answered before an error is stored before it is raised.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import gpuemu
+
+from ..config import ClusterSettings, OpConfig, ProjectConfig
+from ..daemon.fuzzing import store_case
+from ..daemon.health import RunHealth
+from ..daemon.state import DaemonState
+from ..errors import ConfigError, GpuemuError, InternalError
+from ..protocol import FuzzConfigPayload
+from ..validate import ValidationResult
+from .node import CaseOutcome, run_cases
+
+START_HINT = (
+    "Start one (docs/cluster.md): export RAY_AUTH_MODE=token and the same RAY_AUTH_TOKEN on"
+    " every machine and for the daemon, run `ray start --head --port 6379` on the head and"
+    " `ray start --address HEAD:6379` on each other machine, then pass --cluster HEAD:6379"
+    " (or `auto` on a cluster's machine); --cluster local runs on this machine instead")
+UPLOAD_EXCLUDES = [".git", ".venv", "node_modules", "__pycache__", "*.pyc"]
+
+_lock = threading.Lock()
+_connected: str | None = None
+
+
+def connect(address: str) -> Any:
+    """The ``ray`` module, connected to the cluster at ``address`` (once per daemon; a run
+    naming another cluster reconnects). ConfigError when Ray is missing or nobody answers."""
+    global _connected
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            f"cluster {address!r}: Ray is not installed for the daemon's Python"
+            f" ({sys.executable}); install it there and on every node with"
+            " `pip install 'gpuemu[ray]'` (ray==2.60.0), or run with --cluster local") from None
+    with _lock:
+        if _connected == address and ray.is_initialized():
+            return ray
+        if ray.is_initialized():
+            ray.shutdown()
+        _probe(address)
+        try:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        except Exception as exc:  # Ray raises ConnectionError, AuthenticationError, RuntimeError
+            raise ConfigError(f"cannot connect to the Ray cluster at {address!r}:"
+                              f" {type(exc).__name__}: {exc}. {START_HINT}") from None
+        _connected = address
+    return ray
+
+
+def _probe(address: str) -> None:
+    """Fail in a second, not after Ray's minute of retries, when no one listens at HOST:PORT."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"no Ray cluster answers at {address!r} ({exc}). {START_HINT}") from None
+
+
+def task_options(op: OpConfig, config: ProjectConfig) -> tuple[str, dict[str, Any]]:
+    """The config path the nodes open, and the Ray options of the op's tasks: a GPU share
+    when the op asks for one (``num_gpus``), else a CPU; the project shipped as [cluster] ship says."""
+    settings: ClusterSettings = config.cluster
+    options: dict[str, Any] = {"num_cpus": 1, "max_retries": settings.max_retries,
+                               "retry_exceptions": False}
+    if op.num_gpus:
+        options["num_gpus"] = op.num_gpus
+    package = Path(gpuemu.__file__).parent
+    if settings.ship == "runtime_env":
+        options["runtime_env"] = {"working_dir": str(config.root), "py_modules": [str(package)],
+                                  "excludes": UPLOAD_EXCLUDES}
+        return config.path.name, options
+    if package.parent.name not in ("site-packages", "dist-packages"):
+        # a source checkout (editable or on PYTHONPATH): the nodes import the daemon's gpuemu
+        options["runtime_env"] = {"env_vars": {"PYTHONPATH": str(package.parent)}}
+    return str(config.path), options
+
+
+def partition(indices: range, size: int) -> Iterable[list[int]]:
+    return (list(indices[i:i + size]) for i in range(0, len(indices), size))
+
+
+def _check_gpus(ray: Any, op: OpConfig, address: str) -> None:
+    have = ray.cluster_resources().get("GPU", 0)
+    if op.num_gpus > have:
+        raise ConfigError(
+            f"op {op.name!r} asks for num_gpus = {op.num_gpus} per task, but the Ray cluster at"
+            f" {address!r} has {have:g} GPUs, so its tasks could never start; start the nodes"
+            " that have GPUs (`ray start --num-gpus N`), or lower num_gpus in its [[ops]] entry")
+
+
+class SeedOrder:
+    """Stores answered cases in index order, each once, as soon as every earlier one is in."""
+
+    def __init__(self, state: DaemonState, indices: range):
+        self._state, self._next, self._end = state, indices.start, indices.stop
+        self._waiting: dict[int, CaseOutcome] = {}
+
+    def add(self, outcome: CaseOutcome) -> None:
+        if outcome.index >= self._next:
+            self._waiting.setdefault(outcome.index, outcome)
+        while self._next in self._waiting:
+            self._store(self._waiting.pop(self._next))
+            self._next += 1
+
+    def flush(self) -> None:
+        """The rest, in order, past cases that will not come (a fail_fast stop or an error)."""
+        for index in sorted(self._waiting):
+            self._store(self._waiting[index])
+        self._next, self._waiting = self._end, {}
+
+    def _store(self, outcome: CaseOutcome) -> None:
+        store_case(self._state, outcome.spec, outcome.result)
+
+
+def run_campaign(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None, seed: int,
+                 indices: range, runs: int, health: RunHealth, address: str, *,
+                 fail_fast: bool = False, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[int, ValidationResult]:
+    """Cases ``indices`` of root ``seed`` on the cluster at ``address``; the results by index."""
+    ray = connect(address)
+    _check_gpus(ray, op, address)
+    config_path, options = task_options(op, state.config.get())
+    task = ray.remote(run_cases).options(**options)
+    todo = deque(partition(indices, state.config.get().cluster.cases_per_task))
+    window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    pending: dict[Any, list[int]] = {}
+    results: dict[int, ValidationResult] = {}
+    order = SeedOrder(state, indices)
+    try:
+        while todo or pending:
+            while todo and len(pending) < window:
+                chunk = todo.popleft()
+                pending[task.remote(config_path, op.name, payload, seed, chunk, runs)] = chunk
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            chunk = pending.pop(ref)
+            for outcome in _answer(ray, ref, chunk, op, address):
+                if outcome.index in results:
+                    continue
+                results[outcome.index] = outcome.result
+                if outcome.seen is None:
+                    health.filtered(outcome.spec)
+                else:
+                    health.record(outcome.spec, outcome.seen, outcome.result)
+                order.add(outcome)
+            if progress:
+                progress(len(results), len(indices))
+            if fail_fast and any(not r.passed for r in results.values()):
+                todo.clear()
+    finally:
+        for ref in pending:
+            ray.cancel(ref)
+        order.flush()
+    return results
+
+
+def _answer(ray: Any, ref: Any, chunk: list[int], op: OpConfig, address: str) -> list[CaseOutcome]:
+    """A task's outcomes; its failure (after Ray's retries) as the error it was, naming the cases."""
+    where = f"cases {chunk[0]}..{chunk[-1]} of op {op.name!r} on the Ray cluster at {address!r}"
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        kind = type(cause) if isinstance(cause, GpuemuError) else InternalError
+        raise kind(f"{where} failed on a node: {type(cause).__name__}: {cause}. With [cluster]"
+                   " ship = \"shared\" every node needs gpuemu and the project at the daemon's"
+                   " paths; ship = \"runtime_env\" uploads them") from None
+    except ray.exceptions.RayError as exc:
+        raise InternalError(f"{where} were lost: {type(exc).__name__}: {exc}; Ray retried them"
+                            " [cluster] max_retries times (raise it, or check the nodes' logs)"
+                            ) from None
