@@ -32,7 +32,7 @@ LAYOUTS = ("contiguous", "transposed", "strided", "channels_last", "offset")
 DISTRIBUTIONS = ("uniform", "normal", "tiny", "huge", "mixed_sign", "equal", "zeros", "boundary",
                  "nan_injected")
 FRAMEWORKS = ("numpy", "pytorch", "jax", "tensorflow", "triton")
-USER_SECTIONS = ("validation", "daemon", "ci", "policies", "cluster")
+USER_SECTIONS = ("validation", "daemon", "ci", "policies")
 CLUSTER_BACKENDS = ("ray",)
 SHIP_MODES = ("shared", "runtime_env")
 ADDRESS_PATTERN = r"auto|local|(ray://)?[^\s:/]+:\d+"
