@@ -95,14 +95,15 @@ def cluster_daemon(ray_cluster, make_daemon, short_tmp, monkeypatch):
 
 
 def stored(home: Path, op: str, after: int = 0) -> list[tuple[int, int, dict]]:
-    """(id, seed, result without its timing) of the op's stored results, in storage order."""
+    """(id, seed, result without when and how long) of the op's stored results, in storage order."""
     with sqlite3.connect(home / "db" / "gpuemu.sqlite3") as db:
         rows = db.execute("SELECT id, result FROM results WHERE op_name = ? AND id > ?"
                           " ORDER BY id", (op, after)).fetchall()
     out = []
     for row_id, text in rows:  # the seed column is a signed 64-bit view of the u64 seed
         result = json.loads(text)
-        result.pop("duration_ms", None)
+        for timing in ("duration_ms", "timestamp"):
+            result.pop(timing, None)
         out.append((row_id, result["seed"], result))
     return out
 
