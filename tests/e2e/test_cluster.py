@@ -10,15 +10,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from gpuemu.fuzz.cases import case_seed
 
-from ..conftest import SOFTMAX_REF, run_cli, write
+from ..conftest import run_cli, write
 
 pytestmark = [
     pytest.mark.e2e,
@@ -81,24 +84,47 @@ def ray_cluster(tmp_path_factory):
     cluster.stop()
 
 
-@pytest.fixture
-def cluster_daemon(ray_cluster, make_daemon, short_tmp, monkeypatch):
-    """A daemon for the project, with the cluster's token and RAY_ADDRESS (for `auto`)."""
-    for key, value in ray_cluster.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # only Ray hands out GPUs here
-    root = short_tmp / "proj"
-    write(root / "ref.py", RELU_REF)
-    write(root / "op.py", RELU_STRIDES)
-    write(root / "gpuemu.toml", CONFIG)
-    return make_daemon(root / "gpuemu.toml")
+@pytest.fixture(scope="module")
+def cluster_daemon(ray_cluster):
+    """One daemon for the module (one Ray job, so the nodes' workers stay warm from test to
+    test), with the cluster's token and RAY_ADDRESS (for `auto`) in its environment."""
+    from ..conftest import DaemonProcess
+
+    tmp = Path(tempfile.mkdtemp(prefix="ge-", dir="/tmp"))  # short: the socket path
+    write(tmp / "proj" / "ref.py", RELU_REF)
+    write(tmp / "proj" / "op.py", RELU_STRIDES)
+    write(tmp / "proj" / "gpuemu.toml", CONFIG)
+    env = {k: v for k, v in os.environ.items() if k not in ("GPUEMU_SOCKET", "CUDA_VISIBLE_DEVICES")}
+    env.update(ray_cluster.env, GPUEMU_HOME=str(tmp / "home"), GPUEMU_AUTO_START="0")
+    daemon = DaemonProcess(home=tmp / "home", config=tmp / "proj" / "gpuemu.toml", env=env)
+    try:
+        yield daemon.start()
+    finally:
+        daemon.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def stored(home: Path, op: str, after: int = 0) -> list[tuple[int, int, dict]]:
+@contextmanager
+def config_plus(daemon, text: str = "", cluster_line: str = ""):
+    """The project's gpuemu.toml with ``text`` appended (and a line in [cluster]) for a while;
+    the daemon re-reads the file when it changes."""
+    original = daemon.config.read_text()
+    daemon.config.write_text(original.replace("[cluster]\n", f"[cluster]\n{cluster_line}") + text)
+    try:
+        yield
+    finally:
+        daemon.config.write_text(original)
+
+
+def cli(daemon, *args: str):
+    return run_cli(*args, "--format", "json", cwd=daemon.config.parent, env=daemon.env)
+
+
+def stored(home: Path, op: str, after: int = 0, upto: int = 1 << 62) -> list[tuple[int, int, dict]]:
     """(id, seed, result without when and how long) of the op's stored results, in storage order."""
     with sqlite3.connect(home / "db" / "gpuemu.sqlite3") as db:
         rows = db.execute("SELECT id, result FROM results WHERE op_name = ? AND id > ?"
-                          " ORDER BY id", (op, after)).fetchall()
+                          " AND id <= ? ORDER BY id", (op, after, upto)).fetchall()
     out = []
     for row_id, text in rows:  # the seed column is a signed 64-bit view of the u64 seed
         result = json.loads(text)
@@ -108,14 +134,18 @@ def stored(home: Path, op: str, after: int = 0) -> list[tuple[int, int, dict]]:
     return out
 
 
-def local_then_cluster(daemon, op: str, seed: int, n: int, cluster: str, during=None):
-    """The op's n cases of ``seed`` run here, then on the cluster: both stored row lists."""
-    with daemon.client() as client:
-        local = client.fuzz_op(op, iterations=n, seed=seed, cluster="local")
-        first = stored(daemon.home, op)
-        remote = client.fuzz_op(op, iterations=n, seed=seed, cluster=cluster) if during is None \
-            else during(client)
-    return local, first, remote, stored(daemon.home, op, after=first[-1][0])
+def last_id(home: Path) -> int:
+    with sqlite3.connect(home / "db" / "gpuemu.sqlite3") as db:
+        return db.execute("SELECT COALESCE(MAX(id), 0) FROM results").fetchone()[0]
+
+
+def two_runs(daemon, op: str, local, remote):
+    """``local()`` then ``remote()``: their answers, and the rows each stored for ``op``."""
+    before = last_id(daemon.home)
+    here = local()
+    middle = last_id(daemon.home)
+    there = remote()
+    return here, there, stored(daemon.home, op, before, middle), stored(daemon.home, op, middle)
 
 
 def assert_same_run(local_rows, cluster_rows, seed: int, n: int) -> None:
@@ -126,35 +156,42 @@ def assert_same_run(local_rows, cluster_rows, seed: int, n: int) -> None:
     assert [r for _, _, r in cluster_rows] == [by_seed[s] for s in seeds]
 
 
-def test_fuzz_on_the_cluster_stores_the_local_run(cluster_daemon, ray_cluster):
-    root = cluster_daemon.config.parent
-    local = run_cli("fuzz", "relu", "-n", "24", "--seed", "2024", "--cluster", "local",
-                    "--format", "json", cwd=root)
-    first = stored(cluster_daemon.home, "relu")
-    remote = run_cli("fuzz", "relu", "-n", "24", "--seed", "2024", "--cluster", "auto",
-                     "--format", "json", cwd=root)
+def test_the_daemon_loads_ray_only_for_a_cluster_run(cluster_daemon, ray_cluster):
+    """First in the module: the shared daemon has not met the cluster yet."""
+    def ray_loaded() -> bool:
+        return "_raylet" in Path(f"/proc/{cluster_daemon.proc.pid}/maps").read_text()
+
+    with cluster_daemon.client() as client:
+        client.fuzz_op("relu", iterations=4, seed=1)
+        assert not ray_loaded()
+        client.fuzz_op("relu", iterations=4, seed=1, cluster=ray_cluster.address)
+        assert ray_loaded()  # the check above can see Ray
+
+
+def test_fuzz_on_the_cluster_stores_the_local_run(cluster_daemon):
+    args = ("fuzz", "relu", "-n", "24", "--seed", "2024", "--cluster")
+    local, remote, here, there = two_runs(cluster_daemon, "relu",
+                                          lambda: cli(cluster_daemon, *args, "local"),
+                                          lambda: cli(cluster_daemon, *args, "auto"))
     assert remote.returncode == local.returncode == 1, remote.stderr  # transposed cases fail
     ours, theirs = json.loads(remote.stdout)["ops"][0], json.loads(local.stdout)["ops"][0]
     assert 0 < ours["failed"] == theirs["failed"] < 24
     assert ours["coverage"] == theirs["coverage"]
     assert ours.get("health") == theirs.get("health")
-    assert_same_run(first, stored(cluster_daemon.home, "relu", after=first[-1][0]), 2024, 24)
+    assert_same_run(here, there, 2024, 24)
 
 
 def test_test_and_ci_run_take_the_cluster_from_the_flag_and_the_config(cluster_daemon, ray_cluster):
-    root = cluster_daemon.config.parent
-    test = run_cli("test", "--op", "relu", "--iterations", "8", "--seed", "5", "--cluster",
-                   ray_cluster.address, "--format", "json", cwd=root)
+    test = cli(cluster_daemon, "test", "--op", "relu", "--iterations", "8", "--seed", "5",
+               "--cluster", ray_cluster.address)
     assert json.loads(test.stdout)["ops"][0]["iterations"] == 8, test.stderr
-    first = stored(cluster_daemon.home, "relu")
-    config = cluster_daemon.config.read_text()
-    cluster_daemon.config.write_text(  # the daemon re-reads it: ci run goes to the cluster
-        config.replace("[cluster]\n", f'[cluster]\naddress = "{ray_cluster.address}"\n'))
-    ci = run_cli("ci", "run", "--quick", "--format", "json", cwd=root)
+    before = last_id(cluster_daemon.home)
+    with config_plus(cluster_daemon, cluster_line=f'address = "{ray_cluster.address}"\n'):
+        ci = cli(cluster_daemon, "ci", "run", "--quick")
     ops = {op["op_name"]: op for op in json.loads(ci.stdout)["ops"]}
     assert ops["relu"]["iterations"] == 10, ci.stderr
-    assert not any("no GPU" in str(f) for f in ops["relu_gpu"]["failures"])  # ran on the GPU node
-    assert len(stored(cluster_daemon.home, "relu", after=first[-1][0])) == 10
+    assert not any("no GPU" in str(f) for f in ops["relu_gpu"].get("failures", []))  # a GPU node's
+    assert len(stored(cluster_daemon.home, "relu", after=before)) == 10
 
 
 def test_a_gpu_op_gets_a_gpu_per_task(cluster_daemon):
@@ -166,29 +203,17 @@ def test_a_gpu_op_gets_a_gpu_per_task(cluster_daemon):
         assert not any("no GPU" in str(f.failures) for f in results.failures)
         local = client.fuzz_op("relu_gpu", iterations=8, seed=3, cluster="local")
         assert local.failed == 8 and all("no GPU" in str(f.failures) for f in local.failures)
-        config = cluster_daemon.config.read_text()
-        cluster_daemon.config.write_text(config + OP.format(name="relu_2gpus", gpus=2, sleep=0,
-                                                            needs_gpu="true"))
-        with pytest.raises(ConfigError, match=r"relu_2gpus.*num_gpus = 2.*has 1 GPUs"):
-            client.fuzz_op("relu_2gpus", iterations=4, seed=3, cluster="auto")
-
-
-def test_the_daemon_loads_ray_only_for_a_cluster_run(cluster_daemon, ray_cluster):
-    def ray_loaded() -> bool:
-        return "_raylet" in Path(f"/proc/{cluster_daemon.proc.pid}/maps").read_text()
-
-    with cluster_daemon.client() as client:
-        client.fuzz_op("relu", iterations=4, seed=1)
-        assert not ray_loaded()
-        client.fuzz_op("relu", iterations=4, seed=1, cluster=ray_cluster.address)
-        assert ray_loaded()  # the check above can see Ray
+        with config_plus(cluster_daemon, OP.format(name="relu_2gpus", gpus=2, sleep=0,
+                                                   needs_gpu="true")):
+            with pytest.raises(ConfigError, match=r"relu_2gpus.*num_gpus = 2.*has 1 GPUs"):
+                client.fuzz_op("relu_2gpus", iterations=4, seed=3, cluster="auto")
 
 
 def test_unreachable_cluster_names_the_address_and_how_to_start_one(cluster_daemon):
     from gpuemu.cluster.local import free_port
 
     address = f"127.0.0.1:{free_port()}"
-    out = run_cli("fuzz", "relu", "-n", "4", "--cluster", address, cwd=cluster_daemon.config.parent)
+    out = cli(cluster_daemon, "fuzz", "relu", "-n", "4", "--cluster", address)
     assert out.returncode == 2
     assert address in out.stderr and "ray start --head" in out.stderr
 
@@ -207,10 +232,15 @@ def test_a_node_that_dies_mid_run_loses_nothing(cluster_daemon, ray_cluster):
             while run.is_alive() and not any(j.done >= 8 for j in poll.ping().jobs):
                 run.join(0.05)
         ray_cluster.kill_node(ray_cluster.nodes[1])
+        box["mid_run"] = run.is_alive()
         run.join()
+        assert box["mid_run"], "the run ended before the node was killed"
         return box["r"]
 
-    local, first, remote, rows = local_then_cluster(cluster_daemon, "relu_slow", seed, n,
-                                                    ray_cluster.address, during=kill_midway)
+    with cluster_daemon.client() as client:
+        local, remote, here, there = two_runs(
+            cluster_daemon, "relu_slow",
+            lambda: client.fuzz_op("relu_slow", iterations=n, seed=seed, cluster="local"),
+            lambda: kill_midway(client))
     assert remote.iterations == n and remote.failed == local.failed
-    assert_same_run(first, rows, seed, n)
+    assert_same_run(here, there, seed, n)

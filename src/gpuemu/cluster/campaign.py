@@ -55,9 +55,9 @@ def connect(address: str) -> Any:
     with _lock:
         if _connected == address and ray.is_initialized():
             return ray
+        _probe(address)  # before leaving the cluster of the last run
         if ray.is_initialized():
             ray.shutdown()
-        _probe(address)
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         except Exception as exc:  # Ray raises ConnectionError, AuthenticationError, RuntimeError
