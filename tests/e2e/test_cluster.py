@@ -25,7 +25,7 @@ from ..conftest import run_cli, write
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.timeout(600),
+    pytest.mark.timeout(900),  # a busy 2-core machine takes minutes to start two Ray nodes
     pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                        reason="ray is not installed: pip install 'gpuemu[ray]' (make test does)"),
 ]
@@ -207,6 +207,19 @@ def test_a_gpu_op_gets_a_gpu_per_task(cluster_daemon):
                                                    needs_gpu="true")):
             with pytest.raises(ConfigError, match=r"relu_2gpus.*num_gpus = 2.*has 1 GPUs"):
                 client.fuzz_op("relu_2gpus", iterations=4, seed=3, cluster="auto")
+
+
+def test_runtime_env_ships_the_project_and_gpuemu_to_the_nodes(cluster_daemon):
+    """ship = "runtime_env": Ray uploads the project directory and gpuemu's package; the
+    nodes open the uploaded gpuemu.toml, and store the same run."""
+    with cluster_daemon.client() as client, \
+            config_plus(cluster_daemon, cluster_line='ship = "runtime_env"\n'):
+        local, remote, here, there = two_runs(
+            cluster_daemon, "relu",
+            lambda: client.fuzz_op("relu", iterations=8, seed=11, cluster="local"),
+            lambda: client.fuzz_op("relu", iterations=8, seed=11, cluster="auto"))
+    assert remote.failed == local.failed
+    assert_same_run(here, there, 11, 8)
 
 
 def test_unreachable_cluster_names_the_address_and_how_to_start_one(cluster_daemon):

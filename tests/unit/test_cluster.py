@@ -56,14 +56,21 @@ def test_task_options_ask_for_a_gpu_only_when_the_op_does(tmp_path):
     from gpuemu.cluster.campaign import task_options
 
     cfg = config(tmp_path, op_extra="num_gpus = 1")
-    path, options = task_options(cfg.op("relu"), cfg)
-    assert path == str(cfg.path)
+    options = task_options(cfg.op("relu"), cfg.cluster)
     assert (options["num_cpus"], options["num_gpus"], options["max_retries"]) == (1, 1, 3)
-    cfg = config(tmp_path, '[cluster]\nship = "runtime_env"\n')
-    path, options = task_options(cfg.op("relu"), cfg)
-    assert path == "gpuemu.toml" and "num_gpus" not in options
-    env = options["runtime_env"]
+    assert "num_gpus" not in task_options(config(tmp_path).op("relu"), cfg.cluster)
+
+
+def test_runtime_env_uploads_the_project_and_gpuemu_and_notices_an_edit(tmp_path):
+    from gpuemu.cluster.campaign import job_env
+
+    path, env, stamp = job_env(config(tmp_path, '[cluster]\nship = "runtime_env"\n'))
+    assert path == "gpuemu.toml"  # inside the uploaded working_dir
     assert env["working_dir"] == str(tmp_path) and Path(env["py_modules"][0]).name == "gpuemu"
+    (tmp_path / "op.py").write_text("def run(inputs): ...\n")
+    assert job_env(config(tmp_path, '[cluster]\nship = "runtime_env"\n'))[2] != stamp
+    shared = config(tmp_path)
+    assert job_env(shared)[0] == str(shared.path)  # the daemon's own path, seen by every node
 
 
 def test_partition_covers_every_index_once():
@@ -79,7 +86,8 @@ def test_ray_missing_names_the_address_and_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without Ray: import fails
     with pytest.raises(ConfigError, match=r"cluster 'auto': Ray is not installed.*"
                                           r"pip install 'gpuemu\[ray\]'"):
-        campaign.connect("auto")
+        with campaign.connected("auto", None):
+            pass
 
 
 def test_nothing_imports_ray_unless_a_cluster_is_asked_for():

@@ -11,11 +11,15 @@ stored twice, and whatever was answered before an error is stored before it is r
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import json
 import socket
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +41,19 @@ START_HINT = (
     " (or `auto` on a cluster's machine); --cluster local runs on this machine instead")
 UPLOAD_EXCLUDES = [".git", ".venv", "node_modules", "__pycache__", "*.pyc"]
 
-_lock = threading.Lock()
-_connected: str | None = None
+_cond = threading.Condition()
+_key: tuple[str, str] | None = None  # (address, the job's runtime_env) of the connection
+_active = 0  # campaigns using it
 
 
-def connect(address: str) -> Any:
-    """The ``ray`` module, connected to the cluster at ``address`` (once per daemon; a run
-    naming another cluster reconnects). ConfigError when Ray is missing or nobody answers."""
-    global _connected
+@contextmanager
+def connected(address: str, runtime_env: dict | None, stamp: str = "") -> Iterator[Any]:
+    """The ``ray`` module, connected to ``address`` as a job with ``runtime_env``, for one
+    campaign. One daemon is one Ray driver: a campaign that needs another cluster, or another
+    upload of the project (``stamp`` changed: a file was edited), waits for the campaigns on
+    the current connection to end, then reconnects. ConfigError when Ray is missing or
+    nobody answers."""
+    global _key, _active
     try:
         import ray
     except ImportError:
@@ -52,19 +61,29 @@ def connect(address: str) -> Any:
             f"cluster {address!r}: Ray is not installed for the daemon's Python"
             f" ({sys.executable}); install it there and on every node with"
             " `pip install 'gpuemu[ray]'` (ray==2.60.0), or run with --cluster local") from None
-    with _lock:
-        if _connected == address and ray.is_initialized():
-            return ray
-        _probe(address)  # before leaving the cluster of the last run
-        if ray.is_initialized():
-            ray.shutdown()
-        try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-        except Exception as exc:  # Ray raises ConnectionError, AuthenticationError, RuntimeError
-            raise ConfigError(f"cannot connect to the Ray cluster at {address!r}:"
-                              f" {type(exc).__name__}: {exc}. {START_HINT}") from None
-        _connected = address
-    return ray
+    key = (address, json.dumps(runtime_env, sort_keys=True) + stamp)
+    with _cond:
+        while _key != key and _active:
+            _cond.wait()
+        if _key != key or not ray.is_initialized():
+            _probe(address)  # before leaving the cluster of the last run
+            if ray.is_initialized():
+                ray.shutdown()
+            _key = None
+            try:
+                ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR",
+                         log_to_driver=False)
+            except Exception as exc:  # ConnectionError, AuthenticationError, RuntimeError...
+                raise ConfigError(f"cannot connect to the Ray cluster at {address!r}:"
+                                  f" {type(exc).__name__}: {exc}. {START_HINT}") from None
+            _key = key
+        _active += 1
+    try:
+        yield ray
+    finally:
+        with _cond:
+            _active -= 1
+            _cond.notify_all()
 
 
 def _probe(address: str) -> None:
@@ -78,23 +97,40 @@ def _probe(address: str) -> None:
         raise ConfigError(f"no Ray cluster answers at {address!r} ({exc}). {START_HINT}") from None
 
 
-def task_options(op: OpConfig, config: ProjectConfig) -> tuple[str, dict[str, Any]]:
-    """The config path the nodes open, and the Ray options of the op's tasks: a GPU share
-    when the op asks for one (``num_gpus``), else a CPU; the project shipped as [cluster] ship says."""
-    settings: ClusterSettings = config.cluster
+def task_options(op: OpConfig, settings: ClusterSettings) -> dict[str, Any]:
+    """The Ray options of the op's tasks: a GPU share when the op asks for one (``num_gpus``),
+    else a CPU."""
     options: dict[str, Any] = {"num_cpus": 1, "max_retries": settings.max_retries,
                                "retry_exceptions": False}
     if op.num_gpus:
         options["num_gpus"] = op.num_gpus
+    return options
+
+
+def job_env(config: ProjectConfig) -> tuple[str, dict | None, str]:
+    """How the project reaches the nodes ([cluster] ship): the config path they open, the
+    job's runtime_env, and a stamp of the uploaded files (empty when nothing is uploaded)."""
     package = Path(gpuemu.__file__).parent
-    if settings.ship == "runtime_env":
-        options["runtime_env"] = {"working_dir": str(config.root), "py_modules": [str(package)],
-                                  "excludes": UPLOAD_EXCLUDES}
-        return config.path.name, options
-    if package.parent.name not in ("site-packages", "dist-packages"):
-        # a source checkout (editable or on PYTHONPATH): the nodes import the daemon's gpuemu
-        options["runtime_env"] = {"env_vars": {"PYTHONPATH": str(package.parent)}}
-    return str(config.path), options
+    if config.cluster.ship == "runtime_env":
+        env = {"working_dir": str(config.root), "py_modules": [str(package)],
+               "excludes": UPLOAD_EXCLUDES}
+        return config.path.name, env, _stamp(config.root) + _stamp(package)
+    if package.parent.name in ("site-packages", "dist-packages"):
+        return str(config.path), None, ""
+    # a source checkout (editable, or on PYTHONPATH): the nodes import the daemon's gpuemu
+    return str(config.path), {"env_vars": {"PYTHONPATH": str(package.parent)}}, ""
+
+
+def _stamp(root: Path) -> str:
+    """Names, sizes and times of the files under ``root`` that an upload would carry."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(root.rglob("*")):
+        parts = path.relative_to(root).parts
+        if path.is_file() and not any(fnmatch.fnmatch(part, pattern) for part in parts
+                                      for pattern in UPLOAD_EXCLUDES):
+            st = path.stat()
+            digest.update(f"{'/'.join(parts)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def partition(indices: range, size: int) -> Iterable[list[int]]:
@@ -139,12 +175,22 @@ def run_campaign(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | 
                  fail_fast: bool = False, progress: Callable[[int, int], None] | None = None
                  ) -> dict[int, ValidationResult]:
     """Cases ``indices`` of root ``seed`` on the cluster at ``address``; the results by index."""
-    ray = connect(address)
-    _check_gpus(ray, op, address)
-    config_path, options = task_options(op, state.config.get())
-    task = ray.remote(run_cases).options(**options)
+    config = state.config.get()
+    config_path, runtime_env, stamp = job_env(config)
+    with connected(address, runtime_env, stamp) as ray:
+        _check_gpus(ray, op, address)
+        task = ray.remote(run_cases).options(**task_options(op, config.cluster))
+        window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        return _drive(ray, task, state, op, (config_path, op.name, payload, seed), indices, runs,
+                      health, address, window, fail_fast, progress)
+
+
+def _drive(ray: Any, task: Any, state: DaemonState, op: OpConfig, args: tuple,
+           indices: range, runs: int, health: RunHealth, address: str, window: int,
+           fail_fast: bool, progress: Callable[[int, int], None] | None
+           ) -> dict[int, ValidationResult]:
+    """Submit the chunks, ``window`` at a time; take the answers as they come."""
     todo = deque(partition(indices, state.config.get().cluster.cases_per_task))
-    window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     pending: dict[Any, list[int]] = {}
     results: dict[int, ValidationResult] = {}
     order = SeedOrder(state, indices)
@@ -152,7 +198,7 @@ def run_campaign(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | 
         while todo or pending:
             while todo and len(pending) < window:
                 chunk = todo.popleft()
-                pending[task.remote(config_path, op.name, payload, seed, chunk, runs)] = chunk
+                pending[task.remote(*args, chunk, runs)] = chunk
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             chunk = pending.pop(ref)
             for outcome in _answer(ray, ref, chunk, op, address):

@@ -25,6 +25,14 @@ from pathlib import Path
 READY = "Ray runtime started"
 NODE_IP = re.compile(r"Local node IP: (\S+)")
 HOST = "127.0.0.1"
+PATIENCE = {
+    # a node that dies is noticed in seconds, not the default half minute ...
+    "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3",
+    # ... but a node that starts slowly on a busy machine is waited for: its agents
+    # (whose port files the raylet waits for) and its workers may take a minute to start
+    "RAY_agent_register_timeout_ms": "300000", "RAY_worker_register_timeout_seconds": "300",
+    "RAY_raylet_start_wait_time_s": "300",
+}
 
 
 def free_port() -> int:
@@ -95,19 +103,18 @@ class LocalCluster:
         return cluster
 
     def add_node(self, cpus: int = 1, object_store_bytes: int = 80 << 20, gpus: int = 0,
-                 timeout_s: float = 120) -> Node:
+                 timeout_s: float = 600) -> Node:
         cmd = [_ray_cli(), "start", "--block", "--num-cpus", str(cpus), "--num-gpus", str(gpus),
                "--object-store-memory", str(object_store_bytes),
-               "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
+               "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
+               "--include-log-monitor", "false"]
         if not self.nodes:
             cmd += ["--head", "--port", str(self.port), "--temp-dir", str(self.temp_dir),
                     "--include-dashboard", "false", "--dashboard-port", str(free_port()),
                     "--ray-client-server-port", str(free_port())]
         else:
             cmd += ["--address", self.address]
-        env = {**os.environ, **self.env,
-               # a node that dies is noticed in seconds, not the default half minute
-               "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3"}
+        env = {**os.environ, **self.env, **PATIENCE}
         node = Node(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True))
         self.nodes.append(node)
