@@ -99,3 +99,36 @@ def test_nothing_imports_ray_unless_a_cluster_is_asked_for():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_answers_are_stored_in_seed_order_each_once(tmp_path):
+    """SeedOrder: cases answered out of order (as tasks finish) are stored in index order; a
+    case answered twice (a task Ray reran) is stored once; a flush stores what came after a
+    gap (a fail_fast stop) still in order."""
+    from gpuemu.cluster.campaign import SeedOrder
+    from gpuemu.cluster.node import CaseOutcome
+    from gpuemu.daemon.state import DaemonState
+    from gpuemu.daemon.storage import Storage
+    from gpuemu.fuzz.cases import CaseSpec
+    from gpuemu.validate import ValidationResult
+
+    storage = Storage.open(tmp_path / "db.sqlite3")
+    order = SeedOrder(DaemonState(config=None, storage=storage, executor=None), range(10, 16))
+
+    def answer(i: int) -> None:
+        spec = CaseSpec(op_name="relu", seed=1000 + i, dtype="float32", layout="contiguous",
+                        distribution="uniform", shapes={"x": [2]})
+        order.add(CaseOutcome(index=i, spec=spec, seen=None,
+                              result=ValidationResult(passed=True, op_name="relu", seed=1000 + i)))
+
+    def seeds() -> list[int]:
+        return [r.seed for r in reversed(storage.list_results(op_name="relu"))]
+
+    for i in (12, 11, 10):
+        answer(i)
+    assert seeds() == [1010, 1011, 1012]
+    answer(11)  # again: already stored
+    answer(15)
+    assert seeds() == [1010, 1011, 1012]  # 13 and 14 are not in yet
+    order.flush()
+    assert seeds() == [1010, 1011, 1012, 1015]
