@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py src/gpuemu/_rng
 
 $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,examples,torch,jax,tensorflow]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,examples,torch,jax,tensorflow,ray]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)

@@ -9,12 +9,19 @@ import sys
 import time
 from pathlib import Path
 
-from . import fuzz, large, load, roundtrip, rss, startup
+from . import cluster, fuzz, large, load, roundtrip, rss, startup
 from .project import Session
 from .report import describe_machine, machine
 
-BENCHMARKS = {"roundtrip": roundtrip.run, "fuzz": fuzz.run, "large": large.run, "rss": rss.run,
-              "load": load.run, "startup": startup.run}
+BENCHMARKS = {
+    "roundtrip": roundtrip.run,
+    "fuzz": fuzz.run,
+    "large": large.run,
+    "rss": rss.run,
+    "load": load.run,
+    "startup": startup.run,
+    "cluster": cluster.run,
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -65,6 +65,9 @@ CONFIG = f"""
 [project]
 name = "gpuemu-bench"
 
+[cluster]
+cases_per_task = 25
+
 [[ops]]
 name = "softmax"
 reference = "scripts/softmax_ref.py"
@@ -163,12 +166,14 @@ def proc_memory(pid: int, field: str) -> int:
 
 
 @contextmanager
-def running_daemon(wait_s: float = 30.0) -> Iterator[Daemon]:
+def running_daemon(wait_s: float = 30.0, extra_env: dict[str, str] | None = None
+                   ) -> Iterator[Daemon]:
     """A fresh project and daemon in a short temporary directory (socket paths must
-    stay under ~100 bytes), removed afterwards."""
+    stay under ~100 bytes), removed afterwards; ``extra_env`` (a Ray cluster's token)
+    goes into the daemon's environment."""
     root = Path(tempfile.mkdtemp(prefix="gpuemu-bench-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if k != "GPUEMU_SOCKET"}
-    env.update(GPUEMU_HOME=str(root / "home"), GPUEMU_AUTO_START="0")
+    env.update(GPUEMU_HOME=str(root / "home"), GPUEMU_AUTO_START="0", **(extra_env or {}))
     try:
         config = write_project(root / "proj")
         proc = subprocess.Popen([sys.executable, "-m", "gpuemu.daemon", "--quiet",

@@ -233,12 +233,15 @@ class Client:
     def fuzz_op(self, op_name: str, iterations: int | None = None, seed: int | None = None,
                 fail_fast: bool = False,
                 fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
-                start: int = 0, determinism: int | None = None) -> FuzzResults:
+                start: int = 0, determinism: int | None = None,
+                cluster: str | None = None) -> FuzzResults:
         """Script-based mode: the daemon runs the op script and the reference on seeded cases.
-        ``determinism`` N runs the op N times per case and requires identical outputs."""
+        ``determinism`` N runs the op N times per case and requires identical outputs.
+        ``cluster`` spreads the cases over a Ray cluster (docs/cluster.md)."""
         return self._expect(FuzzOp(op_name=op_name, iterations=iterations, seed=seed,
                                    fail_fast=fail_fast, fuzz_config=_fuzz_config(fuzz_config),
-                                   start=start, determinism=determinism), FuzzResults)
+                                   start=start, determinism=determinism, cluster=cluster),
+                            FuzzResults)
 
     def get_test_case(self, op_name: str, seed: int | None = None,
                       fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None) -> TestCase:
@@ -330,9 +333,9 @@ class Client:
     # -- CI and artifacts -------------------------------------------------------------------
 
     def run_ci(self, quick: bool = False, baseline: str | None = None,
-               parallel_jobs: int | None = None) -> CiRunComplete:
-        return self._expect(RunCi(quick=quick, baseline=baseline, parallel_jobs=parallel_jobs),
-                            CiRunComplete)
+               parallel_jobs: int | None = None, cluster: str | None = None) -> CiRunComplete:
+        return self._expect(RunCi(quick=quick, baseline=baseline, parallel_jobs=parallel_jobs,
+                                  cluster=cluster), CiRunComplete)
 
     def get_ci_summary(self) -> CiRunComplete | None:
         return self._expect(GetCiSummary(), CiSummary).run

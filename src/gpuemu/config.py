@@ -33,6 +33,11 @@ DISTRIBUTIONS = ("uniform", "normal", "tiny", "huge", "mixed_sign", "equal", "ze
                  "nan_injected")
 FRAMEWORKS = ("numpy", "pytorch", "jax", "tensorflow", "triton")
 USER_SECTIONS = ("validation", "daemon", "ci", "policies")
+CLUSTER_BACKENDS = ("ray",)
+SHIP_MODES = ("shared", "runtime_env")
+ADDRESS_PATTERN = r"auto|local|(ray://)?[^\s:/]+:\d+"
+LOCAL = "local"
+"""The cluster address that means "on this machine" (overrides a configured address)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,8 @@ class OpConfig:
     """Fail a check that an impostor (zeros, a constant, NaN, a copy of an input) passes too."""
     deterministic: bool = False
     """Run the op script several times per case: outputs must agree bitwise, inputs stay intact."""
+    num_gpus: float = 0.0
+    """GPUs each cluster task of this op asks for (docs/cluster.md); 0: a CPU per task."""
     dtypes: tuple[DType, ...] = (DType.Float32,)
     check_nan: bool = True
     check_inf: bool = True
@@ -165,6 +172,22 @@ class CiSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """[cluster]: where fuzz campaigns run (docs/cluster.md); no address means this machine."""
+
+    backend: str = "ray"
+    address: str | None = None
+    """"auto" (the cluster this machine belongs to, or RAY_ADDRESS), "HOST:PORT" (its GCS),
+    or "ray://HOST:PORT" (Ray Client)."""
+    ship: str = "shared"
+    """"shared": every node sees the project and gpuemu at the daemon's paths;
+    "runtime_env": Ray uploads the project directory and gpuemu's package to each node."""
+    cases_per_task: int = 8
+    max_retries: int = 3
+    """Times Ray reruns a task whose node or worker died."""
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonSettings:
     socket: Path | None = None
     """None means $GPUEMU_HOME/gpuemu.sock (or GPUEMU_SOCKET)."""
@@ -186,6 +209,7 @@ class ProjectConfig:
     policies: Policies = field(default_factory=Policies)
     ci: CiSettings = field(default_factory=CiSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     def op(self, name: str) -> OpConfig:
         """The op called ``name``; OpNotFound lists the configured ones."""
@@ -257,9 +281,13 @@ _SECTIONS: dict[str, dict[str, cs.Conv]] = {
            "quick_iterations": cs.integer(1)},
     "daemon": {"socket": cs.path(), "auto_start": cs.boolean, "workers": cs.integer(0),
                "max_message_bytes": cs.integer(1), "request_timeout_s": cs.number(0.0, above=True)},
+    "cluster": {"backend": cs.choice(CLUSTER_BACKENDS), "address": cs.matching(
+                    ADDRESS_PATTERN, "'auto', 'local', 'HOST:PORT' or 'ray://HOST:PORT'"),
+                "ship": cs.choice(SHIP_MODES), "cases_per_task": cs.integer(1),
+                "max_retries": cs.integer(0)},
 }
 _SECTION_TYPES = {"project": ProjectInfo, "validation": ValidationSettings, "policies": Policies,
-                  "ci": CiSettings, "daemon": DaemonSettings}
+                  "ci": CiSettings, "daemon": DaemonSettings, "cluster": ClusterSettings}
 _FUZZ: dict[str, cs.Conv] = {
     "iterations": cs.integer(1), "seed": _SEED, "dtypes": cs.seq(cs.dtype, unique=True),
     "layouts": cs.seq(cs.choice(LAYOUTS), nonempty=True, unique=True),
@@ -276,7 +304,7 @@ _OP: dict[str, cs.Conv] = {
     "timeout_s": cs.number(0.0, above=True), "kwargs": cs.mapping(cs.text, cs.json_value),
     "op_type": cs.choice(OP_TYPES), "reduce_dims": cs.seq(cs.integer(), unique=True),
     "compare": cs.choice(COMPARE_MODES), "max_ulp": cs.number(0.0),
-    "vacuous_guard": cs.boolean, "deterministic": cs.boolean,
+    "vacuous_guard": cs.boolean, "deterministic": cs.boolean, "num_gpus": cs.number(0.0),
     "dtypes": _DTYPES, "check_nan": cs.boolean, "check_inf": cs.boolean,
     "fuzz": cs.record(FuzzSettings, _FUZZ, check=_check_fuzz), "schema": _schema,
 }

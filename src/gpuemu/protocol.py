@@ -124,6 +124,9 @@ class FuzzOp(Request):
     determinism: int | None = None
     """Run the op this many times per case (bitwise-equal outputs, inputs intact); None
     keeps the op's config (``deterministic = true`` means 3 runs), 1 turns it off."""
+    cluster: str | None = None
+    """Run the cases on this cluster (docs/cluster.md): "auto", "HOST:PORT", "ray://HOST:PORT",
+    or "local" for this machine; None keeps the config's [cluster] address."""
 
 
 class Reproduce(Request):
@@ -189,6 +192,8 @@ class RunCi(Request):
     parallel_jobs: int | None = None
     parallel: int | None = None
     format: str | None = None
+    cluster: str | None = None
+    """As FuzzOp.cluster, for every op of the run."""
 
     @property
     def jobs(self) -> int | None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 import msgspec
 
-from .common import config_option, connect, format_option, project_config, result_command, with_progress
+from .common import cluster_option, config_option, connect, format_option, project_config, result_command, with_progress
 from .report import Report
 
 
 def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
-              determinism=None) -> Report:
+              determinism=None, cluster=None) -> Report:
     config = project_config(config_path)
     ops = [config.op(n) for n in names] if names else list(config.ops.values())
     runnable = [op for op in ops if op.op_script is not None]
@@ -25,7 +25,7 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
         for op in runnable:
             results.append(with_progress(f"{command} {op.name}", lambda: client.fuzz_op(
                 op.name, iterations=iterations, seed=seed, fail_fast=fail_fast,
-                determinism=determinism), client.socket_path))
+                determinism=determinism, cluster=cluster), client.socket_path))
     passed = all(r.failed == 0 and not r.vacuous for r in results)
     return Report(command=command, passed=passed, ops=results, skipped=skipped,
                   config_path=str(config.path))
@@ -37,10 +37,11 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
 @click.option("--iterations", type=click.IntRange(0), help="Cases per op (default: the op's config).")
 @click.option("--determinism", type=click.IntRange(2), metavar="N",
               help="Run the op N times per case: outputs must be bitwise identical, inputs untouched.")
+@cluster_option
 @config_option
 @format_option
 @result_command
-def test(ops, seed, iterations, determinism, config_path) -> Report:
+def test(ops, seed, iterations, determinism, cluster, config_path) -> Report:
     """Check every configured op: the daemon runs each op script against its reference
     on seeded cases. Client-side ops (no op_script) are listed as skipped.
 
@@ -50,7 +51,7 @@ def test(ops, seed, iterations, determinism, config_path) -> Report:
       gpuemu test --op softmax --seed 2024 --format junit > gpuemu.xml
       gpuemu test --determinism 3      # also catch nondeterministic kernels
     """
-    return _fuzz_ops(config_path, ops, iterations, seed, False, "test", determinism)
+    return _fuzz_ops(config_path, ops, iterations, seed, False, "test", determinism, cluster)
 
 
 @click.command()
@@ -59,21 +60,23 @@ def test(ops, seed, iterations, determinism, config_path) -> Report:
 @click.option("--iterations", "-n", type=click.IntRange(0), help="Cases (default: the op's config).")
 @click.option("--seed", type=int, help="Root seed; the same seed gives the same cases.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failing case.")
+@cluster_option
 @config_option
 @format_option
 @result_command
-def fuzz(op_name, op_opt, iterations, seed, fail_fast, config_path) -> Report:
+def fuzz(op_name, op_opt, iterations, seed, fail_fast, cluster, config_path) -> Report:
     """Fuzz one op over shapes, dtypes, layouts and values.
 
     \b
     Examples:
       gpuemu fuzz softmax --iterations 500 --seed 2024
       gpuemu fuzz --op matmul --fail-fast --format json
+      gpuemu fuzz softmax -n 100000 --cluster auto   # on a Ray cluster
     """
     name = op_name or op_opt
     if not name:
         raise click.UsageError("name the op to fuzz: `gpuemu fuzz OP` (see gpuemu.toml [[ops]])")
-    return _fuzz_ops(config_path, [name], iterations, seed, fail_fast, "fuzz")
+    return _fuzz_ops(config_path, [name], iterations, seed, fail_fast, "fuzz", cluster=cluster)
 
 
 @click.command()

@@ -36,6 +36,11 @@ config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
     envvar="GPUEMU_CONFIG", help="gpuemu.toml (default: found from the working directory).")
 
+cluster_option = click.option(
+    "--cluster", metavar="ADDRESS",
+    help="Run the cases on a Ray cluster: auto, HOST:PORT or ray://HOST:PORT; local for this"
+         " machine (default: [cluster] address, else this machine; docs/cluster.md).")
+
 
 def fail(message: str, code: int) -> None:
     click.echo(f"gpuemu: {message}", err=True)

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import click
 
-from .common import config_option, connect, format_option, project_config, result_command, with_progress
+from .common import (
+    cluster_option, config_option, connect, format_option, project_config, result_command,
+    with_progress,
+)
 from .report import Report
 
 
@@ -116,10 +119,11 @@ def ci() -> None:
 @click.option("--quick", is_flag=True, help="Fewer cases ([ci] quick_iterations, quick_dtypes).")
 @click.option("--baseline", "tag", help="Also compare results and kernel artifacts with this tag.")
 @click.option("--parallel", type=click.IntRange(1), help="Ops checked at once (default: [ci] parallel_jobs).")
+@cluster_option
 @config_option
 @format_option
 @result_command
-def ci_run(quick, tag, parallel, config_path) -> Report:
+def ci_run(quick, tag, parallel, cluster, config_path) -> Report:
     """Fuzz every script-based op, lint every kernel, compare with a baseline; record the run.
 
     \b
@@ -130,7 +134,8 @@ def ci_run(quick, tag, parallel, config_path) -> Report:
     config = project_config(config_path)
     with connect(config_path) as client:
         run = with_progress("ci run", lambda: client.run_ci(quick=quick, baseline=tag,
-                                                            parallel_jobs=parallel),
+                                                            parallel_jobs=parallel,
+                                                            cluster=cluster),
                             client.socket_path)
     return _ci_report("ci run", run, config.path)
 

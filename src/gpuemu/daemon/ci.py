@@ -47,7 +47,7 @@ def skipped_ops(ops: Iterable[OpConfig]) -> list[CiSkipped]:
             for op in ops if op.op_script is None]
 
 
-def _fuzz(state: DaemonState, op: OpConfig, quick: bool) -> FuzzResults:
+def _fuzz(state: DaemonState, op: OpConfig, quick: bool, cluster: str | None) -> FuzzResults:
     ci = state.config.get().ci
     payload = None
     if quick:  # the quick dtypes the op supports; all of its own if it supports none of them
@@ -56,7 +56,7 @@ def _fuzz(state: DaemonState, op: OpConfig, quick: bool) -> FuzzResults:
     seed = op.fuzz.seed if op.fuzz.seed is not None else generate_seed()
     iterations = ci.quick_iterations if quick else ci.iterations
     with state.job(op.name, iterations) as progress:
-        return run_fuzz(state, op, payload, iterations, seed, progress=progress)
+        return run_fuzz(state, op, payload, iterations, seed, progress=progress, cluster=cluster)
 
 
 def _lint(state: DaemonState, kernel_name: str) -> LintResult:
@@ -77,7 +77,7 @@ def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
     skipped = skipped_ops(config.ops.values())
     jobs = req.jobs or config.ci.parallel_jobs or (os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        fuzzed = list(pool.map(lambda op: _fuzz(state, op, req.quick), runnable))
+        fuzzed = list(pool.map(lambda op: _fuzz(state, op, req.quick, req.cluster), runnable))
         linted = list(pool.map(lambda name: _lint(state, name), config.kernels))
     baseline, diffs = None, []
     if req.baseline is not None:

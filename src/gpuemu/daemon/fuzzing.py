@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 import msgspec
 import numpy as np
 
-from ..config import OpConfig
+from ..config import LOCAL, OpConfig
 from ..dtypes import DType
 from ..errors import InvalidRequest, NotFound, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
@@ -116,10 +116,28 @@ def case_record(mode: str, spec: CaseSpec) -> dict:
     return {"mode": mode, "spec": msgspec.to_builtins(spec)}
 
 
+def fuzz_case(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, i: int,
+              runs: int, health) -> tuple[CaseSpec, ValidationResult]:
+    """Case ``i`` of root ``seed``, run and checked (not stored). ``health`` is a RunHealth,
+    or anything with its ``observe`` and ``filtered`` (a cluster node's collector)."""
+    spec = spec_for_seed(config, case_seed(seed, i), op.name)
+    try:
+        return spec, run_case(state, op, spec, runs=runs, health=health)
+    except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
+        health.filtered(spec)
+        return spec, reference_failure(op, spec, exc)
+
+
+def store_case(state: DaemonState, spec: CaseSpec, result: ValidationResult) -> None:
+    state.storage.add_result(result, case=case_record("script_based", spec))
+
+
 def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None,
              iterations: int, seed: int, fail_fast: bool = False, start: int = 0,
-             progress: Progress | None = None, determinism: int | None = None) -> FuzzResults:
-    """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers.
+             progress: Progress | None = None, determinism: int | None = None,
+             cluster: str | None = None) -> FuzzResults:
+    """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers,
+    or over a cluster's nodes (``cluster``, else the config's [cluster] address; gpuemu.cluster).
 
     The results carry the run's coverage and health (daemon.health): a vacuous run fails.
     ``determinism`` runs the op that many times per case (None: as the op is configured).
@@ -128,30 +146,15 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
     runs = determinism_runs(op, determinism)
     health = RunHealth(config, guard=op.vacuous_guard)
     started = time.perf_counter()
-    results: dict[int, ValidationResult] = {}
+    indices = range(start, start + iterations)
+    address = cluster_address(state, cluster)
+    if address is None:
+        results = _run_here(state, op, config, seed, indices, runs, health, fail_fast, progress)
+    else:  # [cluster] hook: the cases run on Ray nodes, and are stored here in seed order
+        from ..cluster.campaign import run_campaign
 
-    def one(i: int) -> ValidationResult:
-        spec = spec_for_seed(config, case_seed(seed, i), op.name)
-        try:
-            result = run_case(state, op, spec, runs=runs, health=health)
-        except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
-            health.filtered(spec)
-            result = reference_failure(op, spec, exc)
-        state.storage.add_result(result, case=case_record("script_based", spec))
-        return result
-
-    indices = iter(range(start, start + iterations))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        pending = {pool.submit(one, i): i for i in _take(indices, 2 * (os.cpu_count() or 2))}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                results[pending.pop(fut)] = fut.result()
-                if progress:
-                    progress(len(results), iterations)
-            stop = fail_fast and any(not r.passed for r in results.values())
-            if not stop:
-                pending.update({pool.submit(one, i): i for i in _take(indices, len(done))})
+        results = run_campaign(state, op, payload, seed, indices, runs, health, address,
+                               fail_fast=fail_fast, progress=progress)
     ordered = [results[i] for i in sorted(results)]
     failures = [r for r in ordered if not r.passed]
     coverage, issues, vacuous = health.verdict()
@@ -159,6 +162,38 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
                        passed=len(ordered) - len(failures), failed=len(failures),
                        failures=failures, duration_ms=(time.perf_counter() - started) * 1e3,
                        coverage=coverage, health=issues, vacuous=vacuous)
+
+
+def cluster_address(state: DaemonState, requested: str | None) -> str | None:
+    """The cluster a run goes to: the request's, else [cluster] address; None: this machine."""
+    address = requested if requested is not None else state.config.get().cluster.address
+    return None if address in (None, "", LOCAL) else address
+
+
+def _run_here(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, indices: range,
+              runs: int, health: RunHealth, fail_fast: bool,
+              progress: Progress | None) -> dict[int, ValidationResult]:
+    """The cases over this machine's warm workers, stored as they complete."""
+    results: dict[int, ValidationResult] = {}
+
+    def one(i: int) -> ValidationResult:
+        spec, result = fuzz_case(state, op, config, seed, i, runs, health)
+        store_case(state, spec, result)
+        return result
+
+    todo = iter(indices)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        pending = {pool.submit(one, i): i for i in _take(todo, 2 * (os.cpu_count() or 2))}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                results[pending.pop(fut)] = fut.result()
+                if progress:
+                    progress(len(results), len(indices))
+            stop = fail_fast and any(not r.passed for r in results.values())
+            if not stop:
+                pending.update({pool.submit(one, i): i for i in _take(todo, len(done))})
+    return results
 
 
 def _take(it, n: int) -> list[int]:
@@ -178,7 +213,7 @@ def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
         return run_fuzz(state, op, req.fuzz_config, iterations,
                         generate_seed() if seed is None else seed,
                         fail_fast=req.fail_fast or op.fuzz.fail_fast, start=req.start,
-                        progress=progress, determinism=req.determinism)
+                        progress=progress, determinism=req.determinism, cluster=req.cluster)
 
 
 def test_case_response(spec: CaseSpec, inputs: dict[str, np.ndarray]) -> TestCase:

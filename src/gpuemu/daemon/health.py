@@ -17,6 +17,7 @@ import hashlib
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,6 +44,30 @@ NOT_REACHED_MIN_DRAWS = 3
 """Draws of a dtype or layout that never reached the check before that is an error."""
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the health check keeps of one case: small, so that a cluster node can send it
+    back instead of the case's arrays."""
+
+    layout: str
+    inputs: bytes
+    reference: bytes | None
+    """None: the op raised before any check (so nothing was compared)."""
+    empty: bool
+
+    @property
+    def ran(self) -> bool:
+        return self.reference is not None
+
+
+def observation(spec: CaseSpec, inputs: Mapping[str, np.ndarray],
+                expected: np.ndarray | None) -> Observation:
+    return Observation(layout=effective_layout(spec.layout, inputs),
+                       inputs=_digest(inputs.values()),
+                       reference=None if expected is None else _digest([expected]),
+                       empty=expected is not None and expected.size == 0)
+
+
 class RunHealth:
     """What the cases of one run tried; thread-safe (cases run in parallel), and
     order-free (counts and sets), so the verdict does not depend on timing."""
@@ -60,22 +85,23 @@ class RunHealth:
     def observe(self, spec: CaseSpec, inputs: Mapping[str, np.ndarray],
                 expected: np.ndarray | None, result: ValidationResult) -> None:
         """One case that ran: ``expected`` None means the op raised before any check."""
-        layout = effective_layout(spec.layout, inputs)
-        digest = _digest(inputs.values())
-        reference = None if expected is None else _digest([expected])
+        self.record(spec, observation(spec, inputs, expected), result)
+
+    def record(self, spec: CaseSpec, seen: Observation, result: ValidationResult) -> None:
+        """One case that ran elsewhere (a cluster node), as ``observation`` summed it up."""
         with self._lock:
             self._tried(spec)
-            self._reached["layouts"][layout] += 1
-            self._inputs.add(digest)
-            if expected is None:
+            self._reached["layouts"][seen.layout] += 1
+            self._inputs.add(seen.inputs)
+            if not seen.ran:
                 self._n["op_errors"] += 1
-            elif expected.size == 0:
+            elif seen.empty:
                 self._n["empty"] += 1
             else:
                 self._n["checked"] += 1
                 self._reached["dtypes"][spec.dtype] += 1
                 self._reached["impostors"].update(result.impostors)
-                self._references.add(reference)
+                self._references.add(seen.reference)
 
     def filtered(self, spec: CaseSpec) -> None:
         """One case the reference failed on (recorded as a failure by the caller)."""
