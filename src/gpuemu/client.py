@@ -26,16 +26,17 @@ from . import paths, shm
 from .errors import GpuemuError, InvalidRequest, NotFound, error_from_code
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
-    Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactList, ArtifactStored,
+    Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
+    ArtifactMetricsResult, ArtifactStored,
     BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary, CompareBaseline,
     CoverageReport, GetCoverage, OpCoverage,
     DiffArtifactBaseline, Error, FailureList, FailureSummary, FinishFuzzRun, Form,
     FuzzConfigPayload, FuzzHealth, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetResult,
-    GetTestBatch, GetTestCase, LintKernel, LintResult, ListArtifacts, ListFailures, ListResults,
-    Minimize, MinimizeResult, OpSchemaPayload, Ping, Pong, Reproduce, ReproduceResult, Request,
-    Response, ResultList, RunCi, Shutdown, StoreArtifact,
-    StoreArtifactBaseline, StoreBaseline, SubmitOutput, TestBatch, TestCase, ValidateOp,
-    ValidationResultResponse, decode_response, encode_message,
+    GetTestBatch, GetTestCase, LintKernel, LintResult, LintResults, ListArtifacts, ListFailures,
+    ListResults, Minimize, MinimizeReply, MinimizeResult, Ok, OpSchemaPayload, Ping, Pong,
+    Reproduce, ReproduceResult, Request, Response, ResultList, Results, RunCi, Shutdown,
+    StoreArtifact, StoreArtifactBaseline, StoreBaseline, SubmitOutput, SubmitResult, TestBatch,
+    TestCase, ValidateOp, ValidationResultResponse, decode_response, encode_message,
 )
 from .rng import generate_seed
 from .tensor import TensorData, from_numpy
@@ -164,18 +165,22 @@ class Client:
             raise remote_error(reply)
         return reply
 
-    def _expect(self, request: Request, reply_type: type) -> Any:
+    def _expect(self, request: Request, reply_type: type | tuple[type, ...]) -> Any:
+        """The reply, which must be one of ``reply_type`` (a reply's current name first,
+        then the name an older daemon gave it)."""
         reply = self.request(request)
         if not isinstance(reply, reply_type):
+            names = " or ".join(t.__name__ for t in (
+                reply_type if isinstance(reply_type, tuple) else (reply_type,)))
             raise ClientError(f"daemon answered {type(reply).__name__} to "
-                              f"{type(request).__name__}; expected {reply_type.__name__}")
+                              f"{type(request).__name__}; expected {names}")
         return reply
 
     def _with_tensors(self, request: Request, tensors: list) -> ValidationResultResponse:
         """Send a request carrying tensors; their shared-memory files (gpuemu.shm: the
         daemon is on this host, the socket being ipc) go once the daemon has answered."""
         try:
-            return self._expect(request, ValidationResultResponse)
+            return self._expect(request, (ValidationResultResponse, SubmitResult))
         finally:
             shm.discard(shm.names(tensors))
 
@@ -217,11 +222,12 @@ class Client:
             return None
 
     def list_results(self, limit: int = 50, op_name: str | None = None) -> list[ValidationResult]:
-        return self._expect(ListResults(limit=limit, op_name=op_name), ResultList).results
+        return self._expect(ListResults(limit=limit, op_name=op_name),
+                            (Results, ResultList)).results
 
     def store_baseline(self, tag: str) -> int:
         """Snapshot the latest result of every op under ``tag``; returns how many ops."""
-        return self._expect(StoreBaseline(tag=tag), BaselineStored).ops
+        return self._expect(StoreBaseline(tag=tag), (Ok, BaselineStored)).ops
 
     def compare_baseline(self, tag: str,
                          fail_on_regression: bool = False) -> BaselineComparisonResponse:
@@ -322,10 +328,11 @@ class Client:
     def minimize(self, seed: int, op_name: str | None = None, strategy: str = "BinarySearchDims",
                  max_iters: int = 100) -> MinimizeResult:
         return self._expect(Minimize(seed=seed, op_name=op_name, strategy=strategy,
-                                     max_iters=max_iters), MinimizeResult)
+                                     max_iters=max_iters), MinimizeReply).as_result()
 
     def list_failures(self, limit: int = 50, op_name: str | None = None) -> list[FailureSummary]:
-        return self._expect(ListFailures(limit=limit, op_name=op_name), FailureList).failures
+        reply = self._expect(ListFailures(limit=limit, op_name=op_name), (Results, FailureList))
+        return reply.failures or []
 
     # -- CI and artifacts -------------------------------------------------------------------
 
@@ -339,30 +346,35 @@ class Client:
 
     def lint_kernel(self, kernel_name: str | None = None, ptx_content: str | None = None,
                     ptx_path: str | None = None) -> LintResult:
-        return self._expect(LintKernel(kernel_name=kernel_name, ptx_content=ptx_content,
-                                       ptx_path=ptx_path), LintResult)
+        reply = self._expect(LintKernel(kernel_name=kernel_name, ptx_content=ptx_content,
+                                        ptx_path=ptx_path), (LintResults, LintResult))
+        return reply.lint[0] if isinstance(reply, LintResults) else reply
 
     def store_artifact(self, kernel_name: str, ptx_content: str | None = None,
                        ptx_path: str | None = None) -> int:
         return self._expect(StoreArtifact(kernel_name=kernel_name, ptx_content=ptx_content,
-                                          ptx_path=ptx_path), ArtifactStored).artifact_id
+                                          ptx_path=ptx_path), (Ok, ArtifactStored)).artifact_id
 
     def get_artifact(self, kernel_name: str, artifact_id: int | None = None) -> Artifact:
-        return self._expect(GetArtifact(kernel_name=kernel_name, artifact_id=artifact_id),
-                            Artifact)
+        a = self._expect(GetArtifact(kernel_name=kernel_name, artifact_id=artifact_id),
+                         (ArtifactMetricsResult, Artifact))
+        return Artifact(kernel_name=a.kernel_name, artifact_id=a.artifact_id,
+                        timestamp=a.timestamp, metrics=a.metrics, ptx_content=a.ptx_content)
 
     def list_artifacts(self, kernel_name: str | None = None, limit: int = 50) -> ArtifactList:
         return self._expect(ListArtifacts(kernel_name=kernel_name, limit=limit), ArtifactList)
 
     def store_artifact_baseline(self, tag: str, kernel_name: str) -> ArtifactBaselineStored:
-        return self._expect(StoreArtifactBaseline(tag=tag, kernel_name=kernel_name),
-                            ArtifactBaselineStored)
+        a = self._expect(StoreArtifactBaseline(tag=tag, kernel_name=kernel_name),
+                         (Ok, ArtifactBaselineStored))
+        return ArtifactBaselineStored(tag=tag, kernel_name=kernel_name, artifact_id=a.artifact_id)
 
     def diff_artifact_baseline(self, tag: str, kernel_name: str,
                                fail_on_regression: bool = False) -> ArtifactDiff:
-        return self._expect(DiffArtifactBaseline(tag=tag, kernel_name=kernel_name,
-                                                 fail_on_regression=fail_on_regression),
-                            ArtifactDiff)
+        reply = self._expect(DiffArtifactBaseline(tag=tag, kernel_name=kernel_name,
+                                                  fail_on_regression=fail_on_regression),
+                             (ArtifactDiffs, ArtifactDiff))
+        return reply.diffs[0] if isinstance(reply, ArtifactDiffs) else reply
 
 
 def _fuzz_config(value: FuzzConfigPayload | Mapping[str, Any] | None) -> FuzzConfigPayload | None:
