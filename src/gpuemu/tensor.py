@@ -176,8 +176,8 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
         )
     item = dtype.itemsize
     needed = offset + span(shape, strides)
-    if (td.shm is None and td.strides is not None and len(td.data) != needed * item
-            and numpy_bytes(shape, strides, item, len(td.data))):
+    if (td.shm is None and td.strides is not None and not offset
+            and len(td.data) != needed * item and numpy_bytes(shape, strides, item, len(td.data))):
         strides, needed = c_strides(shape), math.prod(shape)
     if td.shm is None and td.view_strides is not None:
         if strides != c_strides(shape) or offset:
@@ -215,8 +215,8 @@ def numpy_bytes(shape: list[int], strides: list[int], item: int, nbytes: int) ->
     """True when ``strides`` can only be numpy's BYTE strides of an array sent as
     ``arr.tobytes()`` (C order): the original Python client sends ``list(arr.strides)``.
 
-    Called once the element reading failed (the bytes do not span the view), this
-    accepts the unambiguous case: exactly ``prod(shape) * item`` bytes, and strides that,
+    Called once the element reading failed (the bytes do not span the view) for a tensor
+    without ``offset`` (the original never sends one), this accepts the unambiguous case: exactly ``prod(shape) * item`` bytes, and strides that,
     divided by the item size, describe a non-overlapping view of ``shape`` (a C-contiguous
     array's, or a transposed or sliced one's: ``tobytes()`` is C order whatever they are).
     """

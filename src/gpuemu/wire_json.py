@@ -11,7 +11,8 @@ seeds' fields in addition to ours, without changing the structs that our own cli
   ``fuzz_config``, ``input_snapshot``;
 - the envelope form's ValidationResult/SubmitResult payload is the result itself (seed 000)
   and also holds it under ``result`` (seeds 001/002); TestBatch also lists ``test_cases``;
-- FuzzResults has ``total`` (its ``iterations``);
+- FuzzResults has ``total`` (its ``iterations``), and every list a reply of seed 000 has is
+  there, even when empty;
 - tensors handed out (TestCase, TestBatch) are plain (gpuemu.tensor.plain): C-order data
   and a lower-case dtype, which ``np.frombuffer(...).reshape(shape)`` reads as they are.
 """
@@ -41,6 +42,14 @@ RESULTS_AT: dict[str, tuple[str, ...]] = {
 }
 """Where each reply holds ValidationResults (one, or a list)."""
 
+SEED_LISTS: dict[str, tuple[str, ...]] = {
+    "BaselineComparison": ("regressions", "improvements", "unchanged"),
+    "FuzzResults": ("failures",), "Results": ("results",), "ArtifactList": ("artifacts",),
+    "ArtifactDiffs": ("diffs",), "CiRunComplete": ("results",),
+    "LintResults": ("results", "warnings", "errors", "info"),
+}
+"""The lists each reply of seed 000 has, which our structs leave out when empty."""
+
 FLAT_RESULT = ("ValidationResult", "SubmitResult")
 """Replies whose envelope payload is the result itself (seed 000)."""
 
@@ -51,8 +60,10 @@ def encode_reply(message: Message, form: Form) -> bytes:
         return encode_message(message, form)
     fields = msgspec.to_builtins(_plain_tensors(message))
     tag = fields.pop("type")
+    for key in SEED_LISTS.get(tag, ()):
+        fields.setdefault(key, [])
     for key in RESULTS_AT.get(tag, ()):
-        value = fields.setdefault(key, [])  # an empty list is left out by our structs
+        value = fields.get(key)
         for result in value if isinstance(value, list) else [value] if value else []:
             complete_result(result)
     if tag == "FuzzResults":
