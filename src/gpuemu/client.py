@@ -22,7 +22,7 @@ import msgspec
 import numpy as np
 import pynng
 
-from . import paths, shm
+from . import __version__, paths, shm
 from .errors import GpuemuError, InvalidRequest, NotFound, error_from_code
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
@@ -37,6 +37,7 @@ from .protocol import (
     Reproduce, ReproduceResult, Request, Response, ResultList, Results, RunCi, Shutdown,
     StoreArtifact, StoreArtifactBaseline, StoreBaseline, SubmitOutput, SubmitResult, TestBatch,
     TestCase, ValidateOp, ValidationResultResponse, decode_response, encode_message,
+    PROTOCOL_VERSION,
 )
 from .rng import generate_seed
 from .tensor import TensorData, from_numpy
@@ -121,8 +122,26 @@ class Client:
     def _socket(self) -> pynng.Req0:
         with self._lock:
             if self._sock is None:
-                self._sock = self._dial()
+                sock = self._dial()
+                try:
+                    self._check_version(sock)
+                except BaseException:
+                    sock.close()
+                    raise
+                self._sock = sock
             return self._sock
+
+    def _check_version(self, sock: pynng.Req0) -> None:
+        """Seeds 000/001: on connecting, compare the daemon's protocol version with ours."""
+        reply = self._round_trip(sock, Ping())
+        theirs = getattr(reply, "protocol_version", None)
+        if theirs != PROTOCOL_VERSION:
+            newer = "daemon" if isinstance(theirs, int) and theirs > PROTOCOL_VERSION else "client"
+            raise remote_error(Error(code="VersionMismatch", message=(
+                f"the gpuemu daemon on {self.socket_path} speaks protocol version {theirs}, this"
+                f" client (gpuemu {__version__}) speaks {PROTOCOL_VERSION}: the {newer} is newer."
+                " Use one gpuemu version for both: upgrade the other one, or restart the daemon"
+                " from this installation (`gpuemu daemon stop`; the next command starts one)")))
 
     def _dial(self) -> pynng.Req0:
         url = paths.socket_url(self.socket_path)
@@ -147,12 +166,17 @@ class Client:
 
     def request(self, request: Request) -> Response:
         """Send one request and return its reply; an Error reply is raised."""
+        reply = self._round_trip(self._socket(), request)
+        if isinstance(reply, Error):
+            raise remote_error(reply)
+        return reply
+
+    def _round_trip(self, sock: pynng.Req0, request: Request) -> Response:
         data = encode_message(request, self.form)
-        sock = self._socket()
         try:
             with sock.new_context() as ctx:
                 ctx.send(data)
-                reply = decode_response(ctx.recv())
+                return decode_response(ctx.recv())
         except pynng.exceptions.Timeout:
             raise ConnectionError(
                 f"the gpuemu daemon on {self.socket_path} did not answer a {type(request).__name__}"
@@ -161,9 +185,6 @@ class Client:
         except pynng.exceptions.NNGException as exc:
             raise ConnectionError(f"lost the connection to the gpuemu daemon: {exc}; "
                                   f"{START_HINT}") from None
-        if isinstance(reply, Error):
-            raise remote_error(reply)
-        return reply
 
     def _expect(self, request: Request, reply_type: type | tuple[type, ...]) -> Any:
         """The reply, which must be one of ``reply_type`` (a reply's current name first,
