@@ -22,20 +22,22 @@ import msgspec
 import numpy as np
 import pynng
 
-from . import paths, shm
+from . import __version__, paths, shm
 from .errors import GpuemuError, InvalidRequest, NotFound, error_from_code
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
-    Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactList, ArtifactStored,
+    Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
+    ArtifactMetricsResult, ArtifactStored,
     BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary, CompareBaseline,
     CoverageReport, GetCoverage, OpCoverage,
     DiffArtifactBaseline, Error, FailureList, FailureSummary, FinishFuzzRun, Form,
     FuzzConfigPayload, FuzzHealth, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetResult,
-    GetTestBatch, GetTestCase, LintKernel, LintResult, ListArtifacts, ListFailures, ListResults,
-    Minimize, MinimizeResult, OpSchemaPayload, Ping, Pong, Reproduce, ReproduceResult, Request,
-    Response, ResultList, RunCi, Shutdown, StoreArtifact,
-    StoreArtifactBaseline, StoreBaseline, SubmitOutput, TestBatch, TestCase, ValidateOp,
-    ValidationResultResponse, decode_response, encode_message,
+    GetTestBatch, GetTestCase, LintKernel, LintResult, LintResults, ListArtifacts, ListFailures,
+    ListResults, Minimize, MinimizeReply, MinimizeResult, Ok, OpSchemaPayload, Ping, Pong,
+    Reproduce, ReproduceResult, Request, Response, ResultList, Results, RunCi, Shutdown,
+    StoreArtifact, StoreArtifactBaseline, StoreBaseline, SubmitOutput, SubmitResult, TestBatch,
+    TestCase, ValidateOp, ValidationResultResponse, decode_response, encode_message,
+    PROTOCOL_VERSION,
 )
 from .rng import generate_seed
 from .tensor import TensorData, from_numpy
@@ -120,8 +122,26 @@ class Client:
     def _socket(self) -> pynng.Req0:
         with self._lock:
             if self._sock is None:
-                self._sock = self._dial()
+                sock = self._dial()
+                try:
+                    self._check_version(sock)
+                except BaseException:
+                    sock.close()
+                    raise
+                self._sock = sock
             return self._sock
+
+    def _check_version(self, sock: pynng.Req0) -> None:
+        """Seeds 000/001: on connecting, compare the daemon's protocol version with ours."""
+        reply = self._round_trip(sock, Ping())
+        theirs = getattr(reply, "protocol_version", None)
+        if theirs != PROTOCOL_VERSION:
+            newer = "daemon" if isinstance(theirs, int) and theirs > PROTOCOL_VERSION else "client"
+            raise remote_error(Error(code="VersionMismatch", message=(
+                f"the gpuemu daemon on {self.socket_path} speaks protocol version {theirs}, this"
+                f" client (gpuemu {__version__}) speaks {PROTOCOL_VERSION}: the {newer} is newer."
+                " Use one gpuemu version for both: upgrade the other one, or restart the daemon"
+                " from this installation (`gpuemu daemon stop`; the next command starts one)")))
 
     def _dial(self) -> pynng.Req0:
         url = paths.socket_url(self.socket_path)
@@ -146,12 +166,17 @@ class Client:
 
     def request(self, request: Request) -> Response:
         """Send one request and return its reply; an Error reply is raised."""
+        reply = self._round_trip(self._socket(), request)
+        if isinstance(reply, Error):
+            raise remote_error(reply)
+        return reply
+
+    def _round_trip(self, sock: pynng.Req0, request: Request) -> Response:
         data = encode_message(request, self.form)
-        sock = self._socket()
         try:
             with sock.new_context() as ctx:
                 ctx.send(data)
-                reply = decode_response(ctx.recv())
+                return decode_response(ctx.recv())
         except pynng.exceptions.Timeout:
             raise ConnectionError(
                 f"the gpuemu daemon on {self.socket_path} did not answer a {type(request).__name__}"
@@ -160,22 +185,23 @@ class Client:
         except pynng.exceptions.NNGException as exc:
             raise ConnectionError(f"lost the connection to the gpuemu daemon: {exc}; "
                                   f"{START_HINT}") from None
-        if isinstance(reply, Error):
-            raise remote_error(reply)
-        return reply
 
-    def _expect(self, request: Request, reply_type: type) -> Any:
+    def _expect(self, request: Request, reply_type: type | tuple[type, ...]) -> Any:
+        """The reply, which must be one of ``reply_type`` (a reply's current name first,
+        then the name an older daemon gave it)."""
         reply = self.request(request)
         if not isinstance(reply, reply_type):
+            names = " or ".join(t.__name__ for t in (
+                reply_type if isinstance(reply_type, tuple) else (reply_type,)))
             raise ClientError(f"daemon answered {type(reply).__name__} to "
-                              f"{type(request).__name__}; expected {reply_type.__name__}")
+                              f"{type(request).__name__}; expected {names}")
         return reply
 
     def _with_tensors(self, request: Request, tensors: list) -> ValidationResultResponse:
         """Send a request carrying tensors; their shared-memory files (gpuemu.shm: the
         daemon is on this host, the socket being ipc) go once the daemon has answered."""
         try:
-            return self._expect(request, ValidationResultResponse)
+            return self._expect(request, (ValidationResultResponse, SubmitResult))
         finally:
             shm.discard(shm.names(tensors))
 
@@ -217,11 +243,12 @@ class Client:
             return None
 
     def list_results(self, limit: int = 50, op_name: str | None = None) -> list[ValidationResult]:
-        return self._expect(ListResults(limit=limit, op_name=op_name), ResultList).results
+        return self._expect(ListResults(limit=limit, op_name=op_name),
+                            (Results, ResultList)).results
 
     def store_baseline(self, tag: str) -> int:
         """Snapshot the latest result of every op under ``tag``; returns how many ops."""
-        return self._expect(StoreBaseline(tag=tag), BaselineStored).ops
+        return self._expect(StoreBaseline(tag=tag), (Ok, BaselineStored)).ops
 
     def compare_baseline(self, tag: str,
                          fail_on_regression: bool = False) -> BaselineComparisonResponse:
@@ -325,10 +352,11 @@ class Client:
     def minimize(self, seed: int, op_name: str | None = None, strategy: str = "BinarySearchDims",
                  max_iters: int = 100) -> MinimizeResult:
         return self._expect(Minimize(seed=seed, op_name=op_name, strategy=strategy,
-                                     max_iters=max_iters), MinimizeResult)
+                                     max_iters=max_iters), MinimizeReply).as_result()
 
     def list_failures(self, limit: int = 50, op_name: str | None = None) -> list[FailureSummary]:
-        return self._expect(ListFailures(limit=limit, op_name=op_name), FailureList).failures
+        reply = self._expect(ListFailures(limit=limit, op_name=op_name), (Results, FailureList))
+        return reply.failures or []
 
     # -- CI and artifacts -------------------------------------------------------------------
 
@@ -342,30 +370,35 @@ class Client:
 
     def lint_kernel(self, kernel_name: str | None = None, ptx_content: str | None = None,
                     ptx_path: str | None = None) -> LintResult:
-        return self._expect(LintKernel(kernel_name=kernel_name, ptx_content=ptx_content,
-                                       ptx_path=ptx_path), LintResult)
+        reply = self._expect(LintKernel(kernel_name=kernel_name, ptx_content=ptx_content,
+                                        ptx_path=ptx_path), (LintResults, LintResult))
+        return reply.lint[0] if isinstance(reply, LintResults) else reply
 
     def store_artifact(self, kernel_name: str, ptx_content: str | None = None,
                        ptx_path: str | None = None) -> int:
         return self._expect(StoreArtifact(kernel_name=kernel_name, ptx_content=ptx_content,
-                                          ptx_path=ptx_path), ArtifactStored).artifact_id
+                                          ptx_path=ptx_path), (Ok, ArtifactStored)).artifact_id
 
     def get_artifact(self, kernel_name: str, artifact_id: int | None = None) -> Artifact:
-        return self._expect(GetArtifact(kernel_name=kernel_name, artifact_id=artifact_id),
-                            Artifact)
+        a = self._expect(GetArtifact(kernel_name=kernel_name, artifact_id=artifact_id),
+                         (ArtifactMetricsResult, Artifact))
+        return Artifact(kernel_name=a.kernel_name, artifact_id=a.artifact_id,
+                        timestamp=a.timestamp, metrics=a.metrics, ptx_content=a.ptx_content)
 
     def list_artifacts(self, kernel_name: str | None = None, limit: int = 50) -> ArtifactList:
         return self._expect(ListArtifacts(kernel_name=kernel_name, limit=limit), ArtifactList)
 
     def store_artifact_baseline(self, tag: str, kernel_name: str) -> ArtifactBaselineStored:
-        return self._expect(StoreArtifactBaseline(tag=tag, kernel_name=kernel_name),
-                            ArtifactBaselineStored)
+        a = self._expect(StoreArtifactBaseline(tag=tag, kernel_name=kernel_name),
+                         (Ok, ArtifactBaselineStored))
+        return ArtifactBaselineStored(tag=tag, kernel_name=kernel_name, artifact_id=a.artifact_id)
 
     def diff_artifact_baseline(self, tag: str, kernel_name: str,
                                fail_on_regression: bool = False) -> ArtifactDiff:
-        return self._expect(DiffArtifactBaseline(tag=tag, kernel_name=kernel_name,
-                                                 fail_on_regression=fail_on_regression),
-                            ArtifactDiff)
+        reply = self._expect(DiffArtifactBaseline(tag=tag, kernel_name=kernel_name,
+                                                  fail_on_regression=fail_on_regression),
+                             (ArtifactDiffs, ArtifactDiff))
+        return reply.diffs[0] if isinstance(reply, ArtifactDiffs) else reply
 
 
 def _fuzz_config(value: FuzzConfigPayload | Mapping[str, Any] | None) -> FuzzConfigPayload | None:

@@ -62,14 +62,17 @@ def applied_tolerance(op: OpConfig, dtype: DType | str,
 
 def check_op_output(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
                     inputs: Mapping[str, np.ndarray], seed: int, *,
-                    vacuous: str = "fail") -> ValidationResult:
+                    vacuous: str = "fail", tolerance_dtype: str | None = None) -> ValidationResult:
     """Validate ``actual`` against ``expected`` as ``op`` is configured.
 
     ``vacuous`` is the guard's mode when the op has ``vacuous_guard`` on (the default):
     "fail" for a check that stands alone, "report" for a fuzz case, whose run judges
     impostors over all its cases. The op's ``compare``/``max_ulp`` pick the value rule.
+    ``tolerance_dtype`` (ValidateOp's ``dtype``) picks the tolerance of another dtype than
+    the output's, e.g. an op that computes in float16 and returns float32.
     """
-    dtype = DType.from_numpy(np.asarray(actual).dtype, "output.dtype")
+    dtype = (DType.from_numpy(np.asarray(actual).dtype, "output.dtype") if tolerance_dtype is None
+             else DType.parse(tolerance_dtype, "dtype"))
     names = [n for n in op.input_names if n in inputs] or list(inputs)
     applied = applied_tolerance(op, dtype, [np.shape(inputs[n]) for n in names])
     result = validate_output(

@@ -37,12 +37,52 @@ class Request(Message, kw_only=True):
 # -- shared payload pieces ----------------------------------------------------------------------
 
 
-class OpSchemaPayload(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
-    """Symbolic dims shared between inputs: ``dims={"M": [1, 7]}, inputs={"a": ["M", "K"]}``."""
+class DimEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """The original client's spelling of one symbolic dim: ``{"name": "M", "candidates": [...]}``."""
 
-    dims: dict[str, list[int]] = {}
-    inputs: dict[str, list[str | int]] = {}
-    output: list[str | int] | None = None
+    name: str
+    candidates: list[int]
+
+
+class ShapeEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """The original client's spelling of an input's or the output's shape: ``{"name", "dims"}``."""
+
+    name: str
+    dims: list[str | int]
+
+
+class OpSchemaPayload(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """Symbolic dims shared between inputs: ``dims={"M": [1, 7]}, inputs={"a": ["M", "K"]}``.
+
+    The original client's list form is accepted too (seed 002): ``{"name", "dims": [{"name",
+    "candidates"}], "inputs": [{"name", "dims"}], "output": {"name", "dims"}}``; the
+    ``by_name`` accessors give either form as the mappings above."""
+
+    dims: dict[str, list[int]] | list[DimEntry] = {}
+    inputs: dict[str, list[str | int]] | list[ShapeEntry] = {}
+    output: list[str | int] | ShapeEntry | None = None
+    name: str | None = None
+
+    def dims_by_name(self) -> dict[str, list[int]]:
+        return self.dims if isinstance(self.dims, dict) else {d.name: d.candidates for d in self.dims}
+
+    def inputs_by_name(self) -> dict[str, list[str | int]]:
+        return (self.inputs if isinstance(self.inputs, dict)
+                else {i.name: i.dims for i in self.inputs})
+
+    def output_dims(self) -> list[str | int] | None:
+        return self.output.dims if isinstance(self.output, ShapeEntry) else self.output
+
+
+class ShapeOptions(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """The original client's shape settings (seed 002); the same as FuzzConfigPayload's own
+    ``batch_sizes``/``seq_lengths``/``hidden_dims``, plus ``edge_cases``: the shapes drawn
+    instead of gpuemu's built-in edge shapes."""
+
+    batch_sizes: list[int] | None = None
+    seq_lengths: list[int] | None = None
+    hidden_dims: list[int] | None = None
+    edge_cases: list[list[int]] | None = None
 
 
 class FuzzConfigPayload(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
@@ -63,6 +103,8 @@ class FuzzConfigPayload(msgspec.Struct, omit_defaults=True, forbid_unknown_field
     max_size: int | None = None
     edge_case_prob: float | None = None
     op_schema: OpSchemaPayload | None = None
+    shape_options: ShapeOptions | None = None
+    edge_cases: list[list[int]] | None = None
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -84,6 +126,8 @@ class ValidateOp(Request):
     output: TensorData
     kwargs: dict[str, Any] = {}
     seed: int | None = None
+    dtype: str | None = None
+    """Seed 000: the dtype whose tolerance applies; it must name the output's dtype."""
 
 
 class GetResult(Request):
@@ -158,19 +202,26 @@ class LintKernel(Request):
 
 
 class StoreArtifact(Request):
+    """The metrics come measured from PTX (ours) or, as seed 000 has it, as ``metrics``."""
+
     kernel_name: str
     ptx_content: str | None = None
     ptx_path: str | None = None
+    metrics: dict[str, Any] | None = None
 
 
 class StoreArtifactBaseline(Request):
+    """Without ``kernel_name`` (seed 000): every kernel that has a stored artifact."""
+
     tag: str
-    kernel_name: str
+    kernel_name: str | None = None
 
 
 class DiffArtifactBaseline(Request):
+    """Without ``kernel_name`` (seed 000): every kernel of the baseline."""
+
     tag: str
-    kernel_name: str
+    kernel_name: str | None = None
     fail_on_regression: bool = False
 
 
@@ -220,6 +271,8 @@ class GetTestBatch(Request):
     seed: int | None = None
     fuzz_config: FuzzConfigPayload | None = None
     start: int = 0
+    seeds: list[int] | None = None
+    """Seed 000: the cases named by these seeds, instead of ``count`` cases of ``seed``."""
 
 
 class SubmitOutput(Request):
@@ -236,6 +289,10 @@ class SubmitOutput(Request):
     fuzz_config: FuzzConfigPayload | None = None
     error: str | None = None
     run: int | None = None
+    inputs: dict[str, TensorData] | None = None
+    """The original client sends the case's inputs back; the case's own (regenerated from
+    its seed) are what the reference gets, so these must hold the same values."""
+    kwargs: dict[str, Any] = {}
 
 
 class GetCoverage(Request):
@@ -299,7 +356,19 @@ class Pong(Response):
 
 
 class ShutdownAck(Response):
-    pass
+    """Shutdown's reply before seed 000's ``Ok``; still decoded."""
+
+
+class Ok(Response):
+    """Seed 000's generic acknowledgment (Shutdown, StoreBaseline, StoreArtifact,
+    StoreArtifactBaseline). The optional fields (ours) say what was stored."""
+
+    tag: str | None = None
+    ops: int | None = None
+    kernel_name: str | None = None
+    artifact_id: int | None = None
+    kernels: dict[str, int] = {}
+    """StoreArtifactBaseline of every kernel: kernel name -> the artifact id stored."""
 
 
 class ValidationResultResponse(Response, tag="ValidationResult"):
@@ -307,7 +376,15 @@ class ValidationResultResponse(Response, tag="ValidationResult"):
 
 
 class ResultList(Response):
+    """ListResults' reply before seed 000's ``Results``; still decoded."""
+
     results: list[ValidationResult]
+
+
+class SubmitResult(Response):
+    """SubmitOutput's reply (seed 000)."""
+
+    result: ValidationResult
 
 
 class BaselineStored(Response):
@@ -411,15 +488,20 @@ class FuzzResults(Response):
 
 
 class ReproduceResult(Response):
+    """``inputs`` (seed 000) are the case's inputs, as plain tensors."""
+
     seed: int
     op_name: str
     still_fails: bool
     result: ValidationResult
     reproducer: Reproducer | None = None
+    inputs: dict[str, TensorData] = {}
 
 
 class MinimizeResult(Response):
-    """``minimized_case`` is the shrunk case spec; Reproduce(minimized_seed) regenerates it."""
+    """What Client.minimize returns and reports show: ``original_shape``/``minimized_shape``
+    map each input to its shape. ``minimized_case`` is the shrunk case spec;
+    Reproduce(minimized_seed) regenerates it. On the wire it travels as MinimizeReply."""
 
     original_seed: int
     minimized_seed: int
@@ -432,6 +514,44 @@ class MinimizeResult(Response):
     minimized_case: dict[str, Any] = {}
 
 
+class MinimizeReply(Response, tag="MinimizeResult"):
+    """Minimize's reply. ``minimized_shape`` is the case's shape as seed 002 has it (a tuple:
+    the first input's); ``original_shapes``/``minimized_shapes`` (ours) give every input's."""
+
+    original_seed: int
+    minimized_seed: int
+    minimized_shape: list[int]
+    result: ValidationResult
+    original_shape: list[int] = []
+    original_shapes: dict[str, list[int]] = {}
+    minimized_shapes: dict[str, list[int]] = {}
+    strategy: str = ""
+    steps: list[str] = []
+    calls: int = 0
+    minimized_case: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, m: MinimizeResult) -> MinimizeReply:
+        return cls(original_seed=m.original_seed, minimized_seed=m.minimized_seed,
+                   minimized_shape=first_shape(m.minimized_shape), result=m.result,
+                   original_shape=first_shape(m.original_shape),
+                   original_shapes=m.original_shape, minimized_shapes=m.minimized_shape,
+                   strategy=m.strategy, steps=m.steps, calls=m.calls,
+                   minimized_case=m.minimized_case)
+
+    def as_result(self) -> MinimizeResult:
+        return MinimizeResult(
+            original_seed=self.original_seed, minimized_seed=self.minimized_seed,
+            original_shape=self.original_shapes, minimized_shape=self.minimized_shapes,
+            strategy=self.strategy, steps=self.steps, calls=self.calls, result=self.result,
+            minimized_case=self.minimized_case)
+
+
+def first_shape(shapes: dict[str, list[int]]) -> list[int]:
+    """The shape of a case as one tuple (seed 002): its first input's."""
+    return list(next(iter(shapes.values()), []))
+
+
 class FailureSummary(msgspec.Struct, omit_defaults=True):
     op_name: str
     seed: int
@@ -441,7 +561,17 @@ class FailureSummary(msgspec.Struct, omit_defaults=True):
 
 
 class FailureList(Response):
+    """ListFailures' reply before seed 000's ``Results``; still decoded."""
+
     failures: list[FailureSummary]
+
+
+class Results(Response):
+    """ListResults' and ListFailures' reply (seed 000): ``results`` are ValidationResults;
+    for ListFailures ``failures`` (ours) also summarises each one."""
+
+    results: list[ValidationResult]
+    failures: list[FailureSummary] | None = None
 
 
 class LintFinding(msgspec.Struct, omit_defaults=True):
@@ -461,6 +591,33 @@ class LintResult(Response):
     metrics: dict[str, Any] = {}
 
 
+class LintEntry(msgspec.Struct):
+    """One kernel's lint as seed 002 reads it; ``metrics`` by the original's names."""
+
+    kernel_name: str
+    passed: bool
+    metrics: dict[str, Any]
+    violations: list[str]
+    timestamp: float
+
+
+class LintResults(Response):
+    """LintKernel's reply (seeds 000 and 002): ``results`` one LintEntry per kernel, the
+    findings' messages by severity in ``errors``/``warnings``/``info``; ``lint`` (ours)
+    the full LintResult of each kernel. For one kernel its LintResult's fields are also
+    at the top level."""
+
+    results: list[LintEntry] = []
+    errors: list[str] = []
+    warnings: list[str] = []
+    info: list[str] = []
+    lint: list[LintResult] = []
+    passed: bool = True
+    kernel_name: str | None = None
+    findings: list[LintFinding] = []
+    metrics: dict[str, Any] = {}
+
+
 class ArtifactStored(Response):
     kernel_name: str
     artifact_id: int
@@ -474,10 +631,30 @@ class Artifact(Response):
     ptx_content: str | None = None
 
 
-class ArtifactSummary(msgspec.Struct, omit_defaults=True):
+class ArtifactMetricsResult(Response):
+    """GetArtifact's reply (seed 000): the seed's metric names (``registers``, ``spills``,
+    ...) at the top level, beside ours: ``metrics`` as measured, per source."""
+
     kernel_name: str
     artifact_id: int
     timestamp: float
+    registers: int | None = None
+    spills: int | None = None
+    shared_memory_bytes: int | None = None
+    local_memory_bytes: int | None = None
+    instruction_count: int | None = None
+    metrics: dict[str, Any] = {}
+    ptx_content: str | None = None
+
+
+class ArtifactSummary(msgspec.Struct, omit_defaults=True):
+    """One stored artifact; ``registers``/``spills`` as in ArtifactMetricsResult."""
+
+    kernel_name: str
+    artifact_id: int
+    timestamp: float
+    registers: int | None = None
+    spills: int | None = None
 
 
 class ArtifactList(Response):
@@ -503,6 +680,14 @@ class ArtifactDiff(Response):
     regressions: list[MetricChange] = []
     improvements: list[MetricChange] = []
     unchanged: list[MetricChange] = []
+
+
+class ArtifactDiffs(Response):
+    """DiffArtifactBaseline's reply (seed 000): one ArtifactDiff per kernel compared."""
+
+    tag: str
+    passed: bool
+    diffs: list[ArtifactDiff] = []
 
 
 class CiSummaryStats(msgspec.Struct, omit_defaults=True):
@@ -539,6 +724,9 @@ class CiSummary(Response):
 
 
 class TestCase(Response):
+    """``shape`` (seed 002) is the case's shape, its first input's; ``metadata`` (seed 000)
+    repeats what describes the case: op_name, dtype, layout, distribution, shapes, kwargs."""
+
     op_name: str
     seed: int
     inputs: dict[str, TensorData]
@@ -546,17 +734,25 @@ class TestCase(Response):
     dtype: str = ""
     layout: str = ""
     distribution: str = ""
+    shape: list[int] = []
+    metadata: dict[str, Any] = {}
 
 
 class TestBatch(Response):
+    """``cases`` (seed 002); the envelope form also carries them as ``test_cases`` (seed 000)."""
+
     cases: list[TestCase]
+    test_cases: list[TestCase] | None = None
 
 
 RESPONSE_TYPES: tuple[type[Response], ...] = (
-    Error, Pong, ShutdownAck, ValidationResultResponse, ResultList, BaselineStored,
+    Error, Pong, Ok, ValidationResultResponse, Results, SubmitResult,
     BaselineComparisonResponse, CoverageReport, FuzzHealth, FuzzResults, ReproduceResult,
-    MinimizeResult, FailureList, LintResult, ArtifactStored, Artifact, ArtifactList, ArtifactBaselineStored, ArtifactDiff,
+    MinimizeReply, LintResults, ArtifactMetricsResult, ArtifactList, ArtifactDiffs,
     CiRunComplete, CiSummary, TestCase, TestBatch,
+    # the replies' names before seed 000's, still decoded (a daemon of an older gpuemu)
+    ShutdownAck, ResultList, BaselineStored, FailureList, LintResult, ArtifactStored, Artifact,
+    ArtifactBaselineStored, ArtifactDiff,
 )
 AnyResponse = Union[RESPONSE_TYPES]  # type: ignore[valid-type]
 RESPONSES: dict[str, type[Response]] = {
@@ -579,6 +775,23 @@ class _Head(msgspec.Struct):
     type: str
     payload: msgspec.Raw = msgspec.Raw(b"")
     protocol_version: int | None = None
+
+
+class _AnyHead(msgspec.Struct):
+    payload: msgspec.Raw = msgspec.Raw(b"")
+
+
+_ANY_HEAD = msgspec.json.Decoder(_AnyHead)
+
+
+def form_of(data: bytes) -> Form:
+    """The form of a request, even one that does not decode: its Error reply uses it."""
+    if data[:1] and data[0] >= 0x80:
+        return Form.MSGPACK
+    try:
+        return Form.ENVELOPE if _ANY_HEAD.decode(data).payload else Form.FLAT
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+        return Form.FLAT
 
 
 class _MsgpackHead(msgspec.Struct):

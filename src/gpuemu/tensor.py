@@ -11,6 +11,7 @@ see gpuemu.shm), mapped copy-on-write: private to the receiver all the same.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from typing import Any
@@ -27,8 +28,11 @@ if sys.byteorder != "little":  # pragma: no cover - every supported host is litt
 
 
 class TensorData(msgspec.Struct, omit_defaults=True):
-    """A tensor on the wire. ``strides`` are in elements; None means C-contiguous.
-    ``shm`` (ours): the bytes are in this shared-memory file, not in ``data``."""
+    """A tensor on the wire. ``strides`` are in elements; None (or absent) means
+    C-contiguous. ``shm`` (ours): the bytes are in this shared-memory file, not in ``data``.
+    ``view_strides``/``view_offset`` (ours): ``data`` holds the values in C order (as
+    ``np.frombuffer(data).reshape(shape)`` reads them) and the receiver rebuilds them as a
+    view with these element strides and offset (see ``plain``)."""
 
     shape: list[int]
     dtype: str
@@ -36,6 +40,8 @@ class TensorData(msgspec.Struct, omit_defaults=True):
     strides: list[int] | None = None
     offset: int = 0
     shm: str | None = None
+    view_strides: list[int] | None = None
+    view_offset: int = 0
 
     @classmethod
     def from_numpy(cls, array: Any) -> TensorData:
@@ -95,6 +101,31 @@ def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool = False) -
                       strides=strides, offset=len(lead) // item)
 
 
+def plain(array: Any) -> TensorData:
+    """``array`` as the seeds' scripts and the original client read a tensor: C-order bytes
+    (``np.frombuffer(data, np.dtype(dtype)).reshape(shape)``), a lower-case numpy dtype
+    name, element strides of a C-contiguous array. A non-contiguous view (or one that starts
+    past its buffer's start) also names its layout in ``view_strides``/``view_offset``, so
+    ``to_numpy`` rebuilds it as a genuinely non-contiguous array."""
+    arr = np.asarray(array)
+    dtype = DType.from_numpy(arr.dtype)
+    item = arr.itemsize
+    elem = [s // item for s in arr.strides]
+    kept = (arr.size > 0 and all(s >= 0 and s % item == 0 for s in arr.strides)
+            and _non_overlapping(arr.shape, elem))
+    lead = len(_lead(arr)) // item if kept else 0
+    contiguous = c_strides(arr.shape)
+    view = elem if kept and (elem != contiguous or lead) else None
+    return TensorData(shape=list(arr.shape), dtype=dtype.short_name,
+                      data=np.ascontiguousarray(arr, dtype=dtype.numpy).tobytes(),
+                      strides=contiguous, view_strides=view, view_offset=lead if view else 0)
+
+
+def plain_again(td: TensorData, field: str = "tensor") -> TensorData:
+    """``td`` re-encoded with ``plain`` (a no-op for one that already is)."""
+    return plain(to_numpy(td, field))
+
+
 def inline(td: TensorData, array: np.ndarray) -> TensorData:
     """``td`` with its bytes in ``data``, to be stored: re-encoded from ``array`` (what it
     decoded to) when they came through shared memory, whose file is gone by now."""
@@ -145,6 +176,18 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
         )
     item = dtype.itemsize
     needed = offset + span(shape, strides)
+    if (td.shm is None and td.strides is not None and not offset
+            and len(td.data) != needed * item and numpy_bytes(shape, strides, item, len(td.data))):
+        strides, needed = c_strides(shape), math.prod(shape)
+    if td.shm is None and td.view_strides is not None:
+        if strides != c_strides(shape) or offset:
+            raise InvalidTensorData(
+                f"{field}.view_strides: a view is rebuilt from C-order data, but strides"
+                f" {strides} (offset {offset}) are not C-contiguous for shape {shape}; send"
+                " either view_strides or non-contiguous strides, not both",
+                field=f"{field}.view_strides")
+        values = to_numpy(msgspec.structs.replace(td, view_strides=None, view_offset=0), field)
+        return _rebuild_view(values, td.view_strides, td.view_offset, field)
     if td.shm is not None:
         from . import shm
 
@@ -166,6 +209,39 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
             f" ({exc}); use at most 64 dims and extents that fit in 63-bit byte offsets",
             field=f"{field}.shape",
         ) from None
+
+
+def numpy_bytes(shape: list[int], strides: list[int], item: int, nbytes: int) -> bool:
+    """True when ``strides`` can only be numpy's BYTE strides of an array sent as
+    ``arr.tobytes()`` (C order): the original Python client sends ``list(arr.strides)``.
+
+    Called once the element reading failed (the bytes do not span the view) for a tensor
+    without ``offset`` (the original never sends one), this accepts the unambiguous case: exactly ``prod(shape) * item`` bytes, and strides that,
+    divided by the item size, describe a non-overlapping view of ``shape`` (a C-contiguous
+    array's, or a transposed or sliced one's: ``tobytes()`` is C order whatever they are).
+    """
+    if nbytes != math.prod(shape) * item or any(s % item for s in strides):
+        return False
+    return _non_overlapping(shape, [s // item for s in strides])
+
+
+def _rebuild_view(values: np.ndarray, view_strides: Any, view_offset: Any,
+                  field: str) -> np.ndarray:
+    """``values`` copied into a fresh buffer, laid out with ``view_strides``/``view_offset``."""
+    shape = list(values.shape)
+    strides = _check_ints(view_strides, f"{field}.view_strides")
+    if len(strides) != len(shape) or not _non_overlapping(shape, strides):
+        raise InvalidTensorData(
+            f"{field}.view_strides: {strides} is not a non-overlapping layout of shape {shape};"
+            " give one element stride per dim, or leave view_strides out", field=f"{field}.view_strides")
+    if not _is_count(view_offset):
+        raise InvalidTensorData(f"{field}.view_offset: must be a non-negative integer, got"
+                                f" {view_offset!r}", field=f"{field}.view_offset")
+    buf = np.zeros(view_offset + span(shape, strides), dtype=values.dtype)
+    item = values.itemsize
+    view = as_strided(buf[view_offset:], shape=tuple(shape), strides=tuple(s * item for s in strides))
+    view[...] = values
+    return view
 
 
 def _is_count(v: Any) -> bool:

@@ -6,8 +6,9 @@ import pytest
 
 from gpuemu.artifacts import PtxParser
 from gpuemu.errors import (
-    ArtifactNotFound, BaselineNotFound, InvalidRequest, KernelNotFound, PtxParseError,
+    ArtifactNotFound, BaselineNotFound, KernelNotFound, PtxParseError,
 )
+from gpuemu.protocol import LintKernel
 
 from ..conftest import write
 from ..cuda_artifacts import CUDA_DIR, TOOLS, committed, nvcc_build, ptxas_figures, ptxas_output
@@ -125,7 +126,8 @@ def test_errors_name_what_is_missing(daemon):
             c.lint_kernel(ptx_content="this is not PTX;")
         with pytest.raises(ArtifactNotFound, match=r"ptx_path 'kernels/gone.ptx': no file at .*kernels/gone\.ptx"):
             c.lint_kernel(ptx_path="kernels/gone.ptx")
-        with pytest.raises(InvalidRequest, match="name a kernel") as info:
-            c.lint_kernel()
-        assert info.value.field == "kernel_name"
+        # seeds 000/002: a LintKernel naming no kernel and sending no PTX lints every kernel
+        every = c.request(LintKernel())
+        assert [r.kernel_name for r in every.lint] == ["saxpy", "saxpy_src"]
+        assert [e.kernel_name for e in every.results] == ["saxpy", "saxpy_src"]
         assert c.ping().protocol_version == 1

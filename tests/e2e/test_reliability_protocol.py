@@ -30,7 +30,7 @@ from gpuemu import paths
 from gpuemu.client import ClientError, ConnectionError
 from gpuemu.dtypes import DType
 from gpuemu.protocol import REQUESTS, RESPONSES
-from gpuemu.tensor import c_strides, from_numpy, span
+from gpuemu.tensor import c_strides, from_numpy, numpy_bytes, span
 
 from .reliability_support import (
     DOUBLE, DOUBLE_OP, SOAK, daemon_for, decode, ping, project_dir, request, running, scaled,
@@ -177,7 +177,10 @@ def lying_tensor(draw):
     data = draw(st.binary(max_size=256))
     if strides is None or (len(strides) == len(shape) and min(strides, default=0) >= 0):
         honest = offset + span(shape, strides or c_strides(shape))
-        assume(len(data) != honest * DType.parse(dtype).itemsize)  # else it may be valid
+        item = DType.parse(dtype).itemsize
+        assume(len(data) != honest * item)  # else it may be valid
+        # numpy byte strides of C-order bytes (the original client's) are valid too
+        assume(strides is None or offset or not numpy_bytes(shape, strides, item, len(data)))
     td = {"shape": shape, "dtype": dtype.value, "data": data, "offset": offset}
     if strides is not None:
         td["strides"] = strides

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from gpuemu.dtypes import DType
 from gpuemu.errors import InvalidRequest, InvalidTensorData
-from gpuemu.tensor import TensorData, c_strides, decode_tensor, from_numpy, span, to_numpy
+from gpuemu.tensor import (
+    TensorData, c_strides, decode_tensor, from_numpy, numpy_bytes, plain, span, to_numpy,
+)
 
 FIELD = "inputs.x"
 PROPERTY = settings(max_examples=15, deadline=None)
@@ -384,3 +386,58 @@ def test_keep_offset_sends_the_lead_so_a_misaligned_view_stays_misaligned():
     assert back.ctypes.data % 16 == 12  # numpy allocates 16-byte aligned: 3 floats in
     assert from_numpy(view).offset == 0  # off by default: only the covered bytes
     assert from_numpy(np.arange(4.0), keep_offset=True).offset == 0  # no base, no lead
+
+
+# -- the original client's byte strides, and plain tensors for the seeds' readers ----------
+
+
+def numpy_style(arr: np.ndarray) -> TensorData:
+    """What the original Python client sends: numpy's byte strides and arr.tobytes()."""
+    return TensorData(shape=list(arr.shape), dtype=str(arr.dtype), data=arr.tobytes(),
+                      strides=list(arr.strides))
+
+
+@pytest.mark.parametrize("view", ["contiguous", "transposed", "sliced"])
+def test_numpy_byte_strides_of_c_order_bytes_are_read_as_c_order(view):
+    x = np.arange(128, dtype=np.float32).reshape(8, 16)
+    arr = {"contiguous": x, "transposed": x.T, "sliced": x[:, ::3]}[view]
+    np.testing.assert_array_equal(to_numpy(numpy_style(arr)), arr)
+
+
+def test_strides_that_fit_as_element_strides_are_element_strides():
+    # shape [3], strides [1] of int8: bytes and elements agree; [2] spans 5 bytes as elements
+    assert not numpy_bytes([3], [2], 1, 5)
+    td = TensorData(shape=[3], dtype="int8", data=bytes(range(5)), strides=[2])
+    np.testing.assert_array_equal(to_numpy(td), [0, 2, 4])
+
+
+def test_byte_strides_are_not_guessed_with_an_offset_or_a_wrong_byte_count():
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    with pytest.raises(InvalidTensorData, match=r"x\.data: holds 32 bytes"):
+        to_numpy(msgspec.structs.replace(numpy_style(x), offset=1), "x")
+    with pytest.raises(InvalidTensorData, match=r"x\.data: holds 28 bytes"):
+        to_numpy(msgspec.structs.replace(numpy_style(x), data=x.tobytes()[:-4]), "x")
+    assert not numpy_bytes([2, 4], [16, 6], 4, 32)  # 6 is no multiple of the item size
+
+
+@pytest.mark.parametrize("make", [lambda b: b.reshape(6, 4).T, lambda b: b[3:].reshape(3, 7),
+                                  lambda b: b.reshape(4, 6)[:, 1::2], lambda b: b.reshape(4, 6)])
+def test_plain_is_read_by_frombuffer_and_rebuilt_with_its_layout(make):
+    arr = make(np.arange(24, dtype=np.float16))
+    td = plain(arr)
+    assert td.dtype == "float16" and td.strides == c_strides(arr.shape)
+    wire = json.loads(msgspec.json.encode(td))
+    seed_view = np.frombuffer(decode_tensor(wire | {"view_strides": None}, "t").tobytes(),
+                              np.dtype(wire["dtype"])).reshape(wire["shape"])
+    np.testing.assert_array_equal(seed_view, arr)
+    back = decode_tensor(wire, "t")
+    np.testing.assert_array_equal(back, arr)
+    assert back.strides == arr.strides and back.flags.c_contiguous == arr.flags.c_contiguous
+    expect_view = not arr.flags.c_contiguous or td.view_offset > 0
+    assert td.view_strides == ([s // 2 for s in arr.strides] if expect_view else None)
+
+
+def test_view_strides_with_non_contiguous_strides_are_refused():
+    td = msgspec.structs.replace(plain(np.ones((2, 3), np.float32).T), strides=[1, 3])
+    with pytest.raises(InvalidTensorData, match=r"t\.view_strides: a view is rebuilt from C-order"):
+        to_numpy(td, "t")

@@ -24,7 +24,6 @@ from ..protocol import (
     CiSummary,
     CiSummaryStats,
     CompareBaseline,
-    DiffArtifactBaseline,
     FuzzConfigPayload,
     FuzzResults,
     GetCiSummary,
@@ -34,7 +33,7 @@ from ..protocol import (
     RunCi,
 )
 from ..rng import generate_seed
-from .artifact_handlers import diff_artifact_baseline, lint_kernel
+from .artifact_handlers import diff_one, lint_kernel
 from .fuzzing import run_fuzz
 from .handlers import compare_baseline_handler, handles
 from .state import DaemonState
@@ -61,7 +60,7 @@ def _fuzz(state: DaemonState, op: OpConfig, quick: bool, cluster: str | None) ->
 
 def _lint(state: DaemonState, kernel_name: str) -> LintResult:
     try:
-        return lint_kernel(LintKernel(kernel_name=kernel_name), state)
+        return lint_kernel(LintKernel(kernel_name=kernel_name), state).lint[0]
     except GpuemuError as exc:  # one kernel that cannot be measured does not end the run
         return LintResult(kernel_name=kernel_name, passed=False, findings=[LintFinding(
             severity="error", rule="lint_failed", message=f"{type(exc).__name__}: {exc}")])
@@ -85,8 +84,7 @@ def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
             CompareBaseline(tag=req.baseline, fail_on_regression=True), state)
         for name in config.kernels:
             try:
-                diffs.append(diff_artifact_baseline(DiffArtifactBaseline(
-                    tag=req.baseline, kernel_name=name, fail_on_regression=True), state))
+                diffs.append(diff_one(state, req.baseline, name, fail=True))
             except BaselineNotFound:  # a kernel added since the baseline: nothing to compare
                 pass
     cases = sum(f.iterations for f in fuzzed)

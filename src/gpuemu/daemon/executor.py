@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..script import SINGLE_OUTPUT, Request
 from .. import shm
-from ..tensor import TensorData, from_numpy, to_numpy
+from ..tensor import TensorData, from_numpy, plain, to_numpy
 from .worker import (
     Call, Reply, ScriptProcess, WorkerDied, WorkerProcess, WorkerTimedOut, exit_status, kill_group,
     last_lines, spawn,
@@ -119,7 +119,9 @@ class Executor:
                     return run
             finally:
                 shm.discard(shm.names(request.inputs.values()))
-        one_shot = Request(inputs={name: from_numpy(a) for name, a in inputs.items()},
+        # A one-shot script may decode tensors itself, as the seeds' scripts do
+        # (np.dtype(t["dtype"]), frombuffer(...).reshape(shape)): plain tensors.
+        one_shot = Request(inputs={name: plain(a) for name, a in inputs.items()},
                            kwargs=dict(kwargs or {}))
         return ScriptRun(self._run_one_shot(path, cwd, _encode(one_shot, msgspec.json, path),
                                             timeout_s))

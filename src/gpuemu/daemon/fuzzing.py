@@ -24,13 +24,14 @@ from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.config import FuzzConfig
 from ..fuzz.minimize import minimize
 from ..protocol import (
-    FailureList, FailureSummary, FinishFuzzRun, FuzzConfigPayload, FuzzHealth, FuzzOp,
-    FuzzResults, GetTestBatch, GetTestCase, ListFailures, Minimize, MinimizeResult, Reproduce,
-    ReproduceResult, SubmitOutput, TestBatch, TestCase, ValidationResultResponse,
+    FailureSummary, FinishFuzzRun, FuzzConfigPayload, FuzzHealth, FuzzOp,
+    FuzzResults, GetTestBatch, GetTestCase, ListFailures, Minimize, MinimizeReply, MinimizeResult,
+    Reproduce, ReproduceResult, Results, SubmitOutput, SubmitResult, TestBatch, TestCase,
+    first_shape,
 )
 from ..reproducer import make_reproducer
 from ..rng import derive_seed, generate_seed
-from ..tensor import decode_tensor, from_numpy, inline, to_numpy
+from ..tensor import decode_tensor, from_numpy, inline, plain, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
 from .determinism import determinism_runs, run_op
 from .handlers import check_case, handles, repro_info, run_reference
@@ -62,7 +63,8 @@ def replay_command(op_name: str, seed: int) -> str:
 
 def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | None = None,
              actual: np.ndarray | None = None, error: str | None = None,
-             runs: int | None = None, health: RunHealth | None = None) -> ValidationResult:
+             runs: int | None = None, health: RunHealth | None = None,
+             inputs: dict[str, np.ndarray] | None = None) -> ValidationResult:
     """Run (or take) the op's output for ``spec``, check it against the reference.
 
     ``seed`` is the public seed the result is filed under (a minimized case keeps its
@@ -70,10 +72,11 @@ def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | No
     ExecutionError verdict, not an error of the request; one in the reference is.
     ``runs`` (default: the op's ``deterministic``) runs the op several times
     (determinism.run_op); ``health`` collects the case for its run's health check.
+    ``inputs``: what the op ran on, when a client sent them (else the spec's).
     """
     seed = spec.seed if seed is None else seed
     started = time.perf_counter()
-    inputs = materialize(spec)
+    inputs = materialize(spec) if inputs is None else inputs
     root = state.config.get().root
     extra: tuple[FailureReason, ...] = ()
     if actual is None and error is None:
@@ -217,17 +220,22 @@ def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
 
 
 def test_case_response(spec: CaseSpec, inputs: dict[str, np.ndarray]) -> TestCase:
+    metadata = {"op_name": spec.op_name, "seed": spec.seed, "dtype": spec.dtype,
+                "layout": spec.layout, "distribution": spec.distribution,
+                "shapes": dict(spec.shapes), "kwargs": dict(spec.kwargs)}
     return TestCase(op_name=spec.op_name, seed=spec.seed, kwargs=dict(spec.kwargs),
                     inputs={k: from_numpy(v, keep_offset=True) for k, v in inputs.items()},
-                    dtype=spec.dtype,
-                    layout=spec.layout, distribution=spec.distribution)
+                    dtype=spec.dtype, layout=spec.layout, distribution=spec.distribution,
+                    shape=first_shape(spec.shapes), metadata=metadata)
 
 
 @handles(GetTestCase)
 def get_test_case(req: GetTestCase, state: DaemonState) -> TestCase:
     op = state.config.get().op(req.op_name)
-    seed = generate_seed() if req.seed is None else req.seed
-    spec = spec_for_seed(fuzz_config(op, req.fuzz_config), seed, op.name)
+    config = fuzz_config(op, req.fuzz_config)
+    sent = req.fuzz_config.seed if req.fuzz_config else None  # the original client's place
+    seed = next((s for s in (req.seed, sent) if s is not None), None)
+    spec = spec_for_seed(config, generate_seed() if seed is None else seed, op.name)
     return test_case_response(spec, materialize(spec))
 
 
@@ -238,34 +246,41 @@ def get_test_batch(req: GetTestBatch, state: DaemonState) -> TestBatch:
                              f" start {req.start}", field="count")
     op = state.config.get().op(req.op_name)
     config = fuzz_config(op, req.fuzz_config)
-    root = next((s for s in (req.seed, config.seed) if s is not None), None)
-    root = generate_seed() if root is None else root
-    specs = [spec_for_seed(config, case_seed(root, i), op.name)
-             for i in range(req.start, req.start + req.count)]
+    if req.seeds is not None:
+        specs = [spec_for_seed(config, s, op.name) for s in req.seeds]
+    else:
+        root = next((s for s in (req.seed, config.seed) if s is not None), None)
+        root = generate_seed() if root is None else root
+        specs = [spec_for_seed(config, case_seed(root, i), op.name)
+                 for i in range(req.start, req.start + req.count)]
     limit = state.config.get().daemon.max_message_bytes
     size = sum(math.prod(shape) * DType.parse(s.dtype).itemsize
                for s in specs for shape in s.shapes.values())
     if size > limit:
         raise InvalidRequest(
-            f"these {req.count} cases hold {size} bytes of inputs, over the daemon's"
+            f"these {len(specs)} cases hold {size} bytes of inputs, over the daemon's"
             f" max_message_bytes of {limit}; ask for fewer at a time (count, and start for the"
             " next ones), or raise [daemon] max_message_bytes in gpuemu.toml", field="count")
     return TestBatch(cases=[test_case_response(s, materialize(s)) for s in specs])
 
 
 @handles(SubmitOutput)
-def submit_output(req: SubmitOutput, state: DaemonState) -> ValidationResultResponse:
+def submit_output(req: SubmitOutput, state: DaemonState) -> SubmitResult:
     op = state.config.get().op(req.op_name)
     if (req.output is None) == (req.error is None):
         raise InvalidRequest("SubmitOutput needs exactly one of `output` (the op's result) or"
                              " `error` (why the op failed)", field="output")
     config = fuzz_config(op, req.fuzz_config)
     spec = spec_for_seed(config, req.seed, op.name)
+    if req.kwargs:
+        spec = msgspec.structs.replace(spec, kwargs={**spec.kwargs, **req.kwargs})
     actual = None if req.output is None else to_numpy(req.output, "output")
+    inputs = None if req.inputs is None else sent_inputs(spec, req.inputs)
     health = None if req.run is None else state.runs.get(
         (op.name, req.run), lambda: RunHealth(config, guard=op.vacuous_guard))
     try:
-        result = run_case(state, op, spec, actual=actual, error=req.error, health=health)
+        result = run_case(state, op, spec, actual=actual, error=req.error, health=health,
+                          inputs=inputs)
     except ReferenceScriptFailed as exc:
         if health is None:  # a lone case answers like ValidateOp; a run goes on
             raise
@@ -275,7 +290,22 @@ def submit_output(req: SubmitOutput, state: DaemonState) -> ValidationResultResp
         {"output": inline(req.output, actual)})
     state.storage.add_result(result, case=case_record("daemon_orchestrated", spec),
                              inputs_snapshot=snapshot)
-    return ValidationResultResponse(result=result)
+    return SubmitResult(result=result)
+
+
+def sent_inputs(spec: CaseSpec, sent: dict) -> dict[str, np.ndarray] | None:
+    """The inputs a client sent back with its output, checked against the case's: None when
+    they hold the case's values (the usual case), else what the op really ran on (e.g. a
+    client that decoded bfloat16 as float16), which the reference then gets too."""
+    if set(sent) != set(spec.shapes):
+        raise InvalidRequest(f"inputs: the case of seed {spec.seed} has inputs"
+                             f" {sorted(spec.shapes)}, the request sent {sorted(sent)}",
+                             field="inputs")
+    arrays = {k: to_numpy(td, f"inputs.{k}") for k, td in sent.items()}
+    case = materialize(spec)
+    same = all(a.dtype == case[k].dtype and np.array_equal(a, case[k], equal_nan=a.dtype.kind in "fc")
+               for k, a in arrays.items())
+    return None if same else arrays
 
 
 @handles(FinishFuzzRun)
@@ -331,12 +361,14 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
     reproducer = None if not req.reproducer else make_reproducer(
         op.name, req.seed, materialize(spec) if inputs is None else inputs, kwargs, spec=spec,
         output=actual, failure_kinds=result.failure_kinds, embed=req.embed_inputs)
+    shown = materialize(spec) if inputs is None else inputs
     return ReproduceResult(seed=req.seed, op_name=op.name, still_fails=not result.passed,
-                           result=result, reproducer=reproducer)
+                           result=result, reproducer=reproducer,
+                           inputs={k: plain(v) for k, v in shown.items()})
 
 
 @handles(Minimize)
-def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeResult:
+def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
     op, spec, _, _ = stored_case(state, req.seed, req.op_name)
     if spec is None:
         raise InvalidRequest(f"failure {req.seed} came from client-side inputs, which the daemon"
@@ -358,17 +390,18 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeResult:
     minimized_seed = derive_seed(req.seed, "minimized")
     result = run_case(state, op, outcome.minimized, seed=minimized_seed)
     state.storage.add_result(result, case=case_record("minimized", outcome.minimized))
-    return MinimizeResult(
+    return MinimizeReply.of(MinimizeResult(
         original_seed=req.seed, minimized_seed=minimized_seed,
         original_shape=dict(spec.shapes), minimized_shape=dict(outcome.minimized.shapes),
         strategy=req.strategy, steps=[f"{name}: {what}" for name, what in outcome.steps],
         calls=outcome.calls, result=result,
-        minimized_case=msgspec.to_builtins(outcome.minimized))
+        minimized_case=msgspec.to_builtins(outcome.minimized)))
 
 
 @handles(ListFailures)
-def list_failures(req: ListFailures, state: DaemonState) -> FailureList:
+def list_failures(req: ListFailures, state: DaemonState) -> Results:
     records = state.storage.list_failures(limit=req.limit, op_name=req.op_name)
-    return FailureList(failures=[FailureSummary(op_name=f.op_name, seed=f.seed, kinds=f.kinds,
-                                                timestamp=f.timestamp, result=f.result)
-                                 for f in records])
+    return Results(results=[f.result for f in records if f.result is not None],
+                   failures=[FailureSummary(op_name=f.op_name, seed=f.seed, kinds=f.kinds,
+                                            timestamp=f.timestamp, result=f.result)
+                             for f in records])

@@ -21,12 +21,13 @@ from ..dtypes import DType
 from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
 from ..fuzz.cases import CaseSpec
 from ..protocol import (
-    PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, BaselineStored, CompareBaseline,
-    CoverageReport, Form, GetCoverage, GetResult, JobProgress, ListResults, Ping, Pong, Request,
-    Response, ResultList, Shutdown, ShutdownAck, StoreBaseline, ValidateOp,
-    ValidationResultResponse, decode_request, encode_message, error_response,
+    PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, CompareBaseline,
+    CoverageReport, GetCoverage, GetResult, JobProgress, ListResults, Ok, Ping, Pong, Request,
+    Response, Results, Shutdown, StoreBaseline, ValidateOp,
+    ValidationResultResponse, decode_request, error_response, form_of,
 )
 from ..rng import generate_seed
+from ..wire_json import encode_reply
 from ..tensor import TensorData, inline, to_numpy
 from ..op_checks import check_op_output
 from ..validate import ReproductionInfo, ValidationResult
@@ -53,7 +54,7 @@ def handles(request_type: type[R]):
 
 def dispatch(state: DaemonState, data: bytes) -> bytes:
     """Decode, route, handle and encode one request; never raises."""
-    form = Form.MSGPACK if data[:1] and data[0] >= 0x80 else Form.FLAT
+    form = None
     try:
         request, form = decode_request(data)
         if request.protocol_version not in (None, PROTOCOL_VERSION):
@@ -74,7 +75,7 @@ def dispatch(state: DaemonState, data: bytes) -> bytes:
     except Exception as exc:  # a bug in a handler must not kill the daemon
         log.exception("internal error while handling a request")
         response = error_response(InternalError(f"{type(exc).__name__}: {exc} (see daemon log)"))
-    return encode_message(response, form)
+    return encode_reply(response, form_of(data) if form is None else form)
 
 
 @handles(Ping)
@@ -86,9 +87,9 @@ def ping(req: Ping, state: DaemonState) -> Pong:
 
 
 @handles(Shutdown)
-def shutdown(req: Shutdown, state: DaemonState) -> ShutdownAck:
+def shutdown(req: Shutdown, state: DaemonState) -> Ok:
     state.shutdown.set()
-    return ShutdownAck()
+    return Ok()
 
 
 def decode_inputs(op: OpConfig, inputs: dict[str, TensorData]) -> dict[str, np.ndarray]:
@@ -120,10 +121,12 @@ def run_reference(state: DaemonState, op: OpConfig, inputs: dict[str, np.ndarray
 
 
 def check_case(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
-               inputs: dict[str, np.ndarray], seed: int, vacuous: str = "report") -> ValidationResult:
+               inputs: dict[str, np.ndarray], seed: int, vacuous: str = "report",
+               tolerance_dtype: str | None = None) -> ValidationResult:
     """Validate as the op is configured (gpuemu.op_checks). A case is judged as a fuzz case
     unless ``vacuous="fail"``: impostors are listed, and weighed by the run's health check."""
-    return check_op_output(op, actual, expected, inputs, seed, vacuous=vacuous)
+    return check_op_output(op, actual, expected, inputs, seed, vacuous=vacuous,
+                           tolerance_dtype=tolerance_dtype)
 
 
 def repro_info(op_name: str, seed: int, inputs: dict[str, np.ndarray], kwargs: dict,
@@ -145,9 +148,12 @@ def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse
     op = state.config.get().op(req.op_name)
     inputs = decode_inputs(op, req.inputs)
     actual = to_numpy(req.output, "output")
+    if req.dtype is not None:
+        DType.parse(req.dtype, "dtype")  # before the reference runs
     expected = run_reference(state, op, inputs, req.kwargs)
     seed = req.seed if req.seed is not None else generate_seed()
-    result = check_case(op, actual, expected, inputs, seed, vacuous="fail")
+    result = check_case(op, actual, expected, inputs, seed, vacuous="fail",
+                        tolerance_dtype=req.dtype)
     result.repro_info = repro_info(op.name, seed, inputs, req.kwargs,
                                    f"gpuemu reproduce --seed {seed} --op {op.name}")
     snapshot = None
@@ -171,10 +177,10 @@ def get_result(req: GetResult, state: DaemonState) -> ValidationResultResponse:
 
 
 @handles(ListResults)
-def list_results(req: ListResults, state: DaemonState) -> ResultList:
+def list_results(req: ListResults, state: DaemonState) -> Results:
     if req.limit < 0:
         raise InvalidRequest(f"limit must be >= 0, got {req.limit}", field="limit")
-    return ResultList(results=state.storage.list_results(limit=req.limit, op_name=req.op_name))
+    return Results(results=state.storage.list_results(limit=req.limit, op_name=req.op_name))
 
 
 @handles(GetCoverage)
@@ -185,10 +191,10 @@ def get_coverage(req: GetCoverage, state: DaemonState) -> CoverageReport:
 
 
 @handles(StoreBaseline)
-def store_baseline(req: StoreBaseline, state: DaemonState) -> BaselineStored:
+def store_baseline(req: StoreBaseline, state: DaemonState) -> Ok:
     if not req.tag.strip():
         raise InvalidRequest("baseline tag must not be empty", field="tag")
-    return BaselineStored(tag=req.tag, ops=state.storage.store_baseline(req.tag))
+    return Ok(tag=req.tag, ops=state.storage.store_baseline(req.tag))
 
 
 @handles(CompareBaseline)

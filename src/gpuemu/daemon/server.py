@@ -121,7 +121,7 @@ class Daemon:
             return dispatch(self.state, data)
         log.warning("refused a request of %d bytes (max_message_bytes %d)", len(data),
                     self.max_message_bytes)
-        form = Form.MSGPACK if data[0] >= 0x80 else Form.FLAT  # too big to parse for more
+        form = Form.MSGPACK if data[0] >= 0x80 else Form.FLAT  # too big to parse for its form
         return encode_message(error_response(InvalidRequest(
             f"the request is {len(data)} bytes, over this daemon's max_message_bytes of"
             f" {self.max_message_bytes}; send smaller tensors, or raise max_message_bytes in the"

@@ -390,6 +390,21 @@ class Storage:
                          (tag, kernel_name, artifact.id, time.time()))
         return artifact
 
+    def artifact_kernels(self) -> list[str]:
+        """Every kernel that has a stored artifact, by name."""
+        return [k for (k,) in self._read("SELECT DISTINCT kernel_name FROM artifacts ORDER BY 1")]
+
+    def artifact_baseline_kernels(self, tag: str) -> list[str]:
+        """The kernels of artifact baseline ``tag``; BaselineNotFound if it has none."""
+        names = [k for (k,) in self._read("SELECT kernel_name FROM artifact_baselines"
+                                          " WHERE tag = ? ORDER BY 1", (tag,))]
+        if not names:
+            tags = [t for (t,) in self._read("SELECT DISTINCT tag FROM artifact_baselines ORDER BY 1")]
+            raise BaselineNotFound(f"no artifact baseline tagged {tag!r}; "
+                                   f"{_known('artifact baselines', tags)}; store one with"
+                                   " StoreArtifactBaseline")
+        return names
+
     def get_artifact_baseline(self, tag: str, kernel_name: str) -> ArtifactRecord:
         """The artifact stored as baseline ``tag`` of ``kernel_name``; BaselineNotFound if none."""
         rows = self._read(

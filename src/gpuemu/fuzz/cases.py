@@ -143,7 +143,7 @@ def _draw_shapes(config: FuzzConfig, shape_rng: SeededRng) -> dict[str, list[int
                 for name in config.input_names}
     edge = shape_rng.gen_bool(config.edge_case_prob)
     if edge:
-        drawn: tuple[int, ...] = shape_rng.choice(EDGE_SHAPES)
+        drawn: tuple[int, ...] = shape_rng.choice(config.edge_cases or EDGE_SHAPES)
     else:
         drawn = (shape_rng.choice(config.batch_sizes), shape_rng.choice(config.seq_lengths),
                  shape_rng.choice(config.hidden_dims))

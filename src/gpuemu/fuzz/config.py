@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+
+from msgspec.structs import replace as replace_struct
 from functools import partial
 from typing import Any
 
@@ -53,6 +55,8 @@ class FuzzConfig:
     min_size: int = _DEFAULTS.min_size
     max_size: int = _DEFAULTS.max_size
     edge_case_prob: float = _DEFAULTS.edge_case_prob
+    edge_cases: tuple[tuple[int, ...], ...] | None = None
+    """The shapes an edge-case draw picks from; None: gpuemu's EDGE_SHAPES (fuzz.cases)."""
     input_names: tuple[str, ...] = ("x",)
     schema: OpSchema | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +92,7 @@ class FuzzConfig:
         """
         if payload is None:
             return self
+        payload = _with_shape_options(payload)
         changes: dict[str, Any] = {}
         if payload.seed is not None:
             changes["seed"] = check_seed(payload.seed, "fuzz_config.seed")
@@ -95,7 +100,7 @@ class FuzzConfig:
             changes["dtypes"] = _names(payload.dtypes, "dtypes", DType.parse)
         for key, valid in (("layouts", LAYOUTS), ("distributions", DISTRIBUTIONS)):
             if getattr(payload, key) is not None:
-                convert = partial(check_choice, valid=valid, kind=key[:-1])
+                convert = partial(_choice, valid=valid, kind=key[:-1])
                 changes[key] = _names(getattr(payload, key), key, convert)
         for key, least in _INT_MINIMUMS.items():
             if getattr(payload, key) is not None:
@@ -105,6 +110,9 @@ class FuzzConfig:
                 changes[key] = _names(getattr(payload, key), key, partial(_int, least=1), unique=False)
         if payload.value_range is not None:
             changes["value_range"] = _value_range(payload.value_range)
+        if payload.edge_cases is not None:
+            changes["edge_cases"] = _names(payload.edge_cases, "shape_options.edge_cases",
+                                           _edge_shape, unique=False)
         if payload.edge_case_prob is not None:
             changes["edge_case_prob"] = _probability(payload.edge_case_prob)
         if payload.op_schema is not None:
@@ -128,11 +136,12 @@ class FuzzConfig:
                 f"shape, e.g. {{\"inputs\": {{\"a\": [\"M\", \"K\"]}}, \"dims\": {{\"M\": [1, 7]}}}}",
                 f"{at}.inputs")
         dims = {d.name: d.candidates for d in base.dims} if base else {}
-        for name, candidates in raw.dims.items():
+        for name, candidates in raw.dims_by_name().items():
             dims[name] = _names(candidates, f"op_schema.dims.{name}", partial(_int, least=0), unique=False)
-        inputs = ({n: tuple(s) for n, s in raw.inputs.items()} if raw.inputs
+        raw_inputs, raw_output = raw.inputs_by_name(), raw.output_dims()
+        inputs = ({n: tuple(s) for n, s in raw_inputs.items()} if raw_inputs
                   else dict(base.inputs))  # type: ignore[union-attr]
-        output = tuple(raw.output) if raw.output is not None else (base.output if base else None)
+        output = tuple(raw_output) if raw_output is not None else (base.output if base else None)
         shapes = [(f"{at}.inputs.{n}", s) for n, s in inputs.items()]
         for where, shape in shapes + ([(f"{at}.output", output)] if output is not None else []):
             for i, ref in enumerate(shape):
@@ -157,6 +166,32 @@ class FuzzConfig:
         order = self.input_names or tuple(inputs)
         return OpSchema(dims=tuple(DimSpec(n, c) for n, c in dims.items()),
                         inputs={n: inputs[n] for n in order}, output=output)
+
+
+def _with_shape_options(payload: FuzzConfigPayload) -> FuzzConfigPayload:
+    """The original client's ``shape_options`` (seed 002) moved to our own fields; ours win
+    where a request gives both."""
+    opts = payload.shape_options
+    if opts is None:
+        return payload
+    moved = {key: getattr(opts, key) for key in (*_SIZE_LISTS, "edge_cases")
+             if getattr(opts, key) is not None and getattr(payload, key) is None}
+    return replace_struct(payload, shape_options=None, **moved)
+
+
+def _choice(value: Any, field: str, valid: tuple[str, ...], kind: str) -> str:
+    """``check_choice`` in any case: the original client sends "Contiguous", "Strided"."""
+    return check_choice(value.lower() if isinstance(value, str) else value, field, valid, kind)
+
+
+def _edge_shape(value: Any, at: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > 8:
+        raise InvalidRequest(f"{at}: expected a shape (a list of at most 8 sizes), got {value!r}", at)
+    shape = tuple(_int(v, f"{at}[{i}]", 0) for i, v in enumerate(value))
+    if math.prod(shape) > MAX_CASE_ELEMENTS:
+        raise InvalidRequest(f"{at}: shape {list(shape)} has more than the {MAX_CASE_ELEMENTS}"
+                             " elements a fuzz case may have; use a smaller one", at)
+    return shape
 
 
 def _names(values: Any, key: str, convert: Any, unique: bool = True) -> tuple:
