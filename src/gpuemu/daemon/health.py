@@ -24,6 +24,7 @@ from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..fuzz.cases import CaseSpec
 from ..fuzz.config import FuzzConfig
+from ..fuzz.strategies import SIZE_CLASSES, size_classes
 from ..protocol import FuzzCoverage, HealthIssue
 from ..validate import ValidationResult
 from ..validate.guards import impostor_words
@@ -52,7 +53,7 @@ class RunHealth:
         self._lock = threading.Lock()
         self._n = Counter()  # cases, checked, filtered, empty, op_errors
         self._drawn = {key: Counter() for key in ("dtypes", "layouts", "distributions")}
-        self._reached = {key: Counter() for key in ("dtypes", "layouts", "shapes", "impostors")}
+        self._reached = {key: Counter() for key in ("dtypes", "layouts", "shapes", "impostors", "sizes")}
         self._inputs: set[bytes] = set()
         self._references: set[bytes] = set()
         self._dims: dict[str, set[int]] = {}
@@ -88,6 +89,7 @@ class RunHealth:
         for key, value in (("dtypes", spec.dtype), ("layouts", spec.layout),
                            ("distributions", spec.distribution)):
             self._drawn[key][value] += 1
+        self._reached["sizes"].update(size_classes(next(iter(spec.shapes.values()), [])))
         self._reached["shapes"][" ".join(
             f"{name}={'x'.join(map(str, shape)) or 'scalar'}" for name, shape in spec.shapes.items())] += 1
         schema = self._config.schema
@@ -103,7 +105,8 @@ class RunHealth:
                 dtypes=_short(self._drawn["dtypes"]), layouts=dict(self._reached["layouts"]),
                 distributions=dict(self._drawn["distributions"]),
                 shapes=dict(self._reached["shapes"]), impostors=dict(self._reached["impostors"]),
-                distinct_inputs=len(self._inputs), distinct_references=len(self._references))
+                distinct_inputs=len(self._inputs), distinct_references=len(self._references),
+                size_classes=dict(self._reached["sizes"]))
 
     def issues(self) -> list[HealthIssue]:
         """The run's health issues, errors first; none for a run of no cases."""
@@ -170,9 +173,11 @@ class RunHealth:
 
     def _untried(self):
         config, cases = self._config, self._n["cases"]
+        drawn = {**self._drawn, "size classes": self._reached["sizes"]}
         for key, configured in (("dtypes", [d.value for d in config.dtypes]),
-                                ("layouts", config.layouts), ("distributions", config.distributions)):
-            missing = [_short_name(v) for v in configured if v not in self._drawn[key]]
+                                ("layouts", config.layout_pool), ("distributions", config.distribution_pool),
+                                ("size classes", SIZE_CLASSES if config.mixed_shapes else ())):
+            missing = [_short_name(v) for v in configured if v not in drawn[key]]
             if missing:
                 yield HealthIssue("NotTried", f"configured {key} {missing} were never drawn in "
                                   f"{cases} cases; run more iterations", severity="warning")
