@@ -65,8 +65,14 @@ class FuzzConfig:
 
     @property
     def layout_pool(self) -> tuple[str, ...]:
-        """The layouts a case draws from: the mix's, or ``layouts``."""
-        return MIX_LAYOUTS if "layouts" in self.mix else self.layouts
+        """The layouts a case draws from: ``layouts``, or the mix's less those no schema
+        shape can have (channels_last needs 3-D or 4-D inputs, transposed 2-D or more)."""
+        if "layouts" not in self.mix:
+            return self.layouts
+        ranks = {len(s) for s in self.schema.inputs.values()} if self.schema else {1, 2, 3, 4}
+        unreachable = {"channels_last"} if not ranks & {3, 4} else set()
+        unreachable |= {"transposed"} if max(ranks, default=0) < 2 else set()
+        return tuple(name for name in MIX_LAYOUTS if name not in unreachable)
 
     @property
     def distribution_pool(self) -> tuple[str, ...]:
