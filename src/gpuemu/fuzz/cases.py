@@ -18,11 +18,9 @@ serialisable, and a shrunk spec is still a valid case.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-import ml_dtypes
 import msgspec
 import numpy as np
 
