@@ -60,6 +60,9 @@ batch_sizes = [2, 4]
 seq_lengths = [8, 16]
 hidden_dims = [32, 64]
 edge_case_prob = 0.0
+# the original's workload, not the default mix: figures stay comparable between versions
+layouts = ["contiguous"]
+distributions = ["uniform"]
 """
 CONFIG = f"""
 [project]

@@ -10,7 +10,7 @@ was expected, so a typo fails at load time instead of being silently ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +30,9 @@ REDUCING_OP_TYPES = ("reduction", "softmax")
 """op types whose reduced dims ``reduce_dims`` names (default: the last)."""
 LAYOUTS = ("contiguous", "transposed", "strided", "channels_last", "offset")
 DISTRIBUTIONS = ("uniform", "normal", "tiny", "huge", "mixed_sign", "equal", "zeros", "boundary",
-                 "nan_injected")
+                 "nan_injected", "scaled", "large", "constant_rows", "ties")
+ORACLES = ("float64", "native")
+"""Where the reference computes: float inputs promoted to float64, or in their own dtype."""
 FRAMEWORKS = ("numpy", "pytorch", "jax", "tensorflow", "triton")
 USER_SECTIONS = ("validation", "daemon", "ci", "policies")
 CLUSTER_BACKENDS = ("ray",)
@@ -75,6 +77,9 @@ class FuzzSettings:
     max_size: int = 256
     edge_case_prob: float = 0.1
     fail_fast: bool = False
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
+    """The keys the op's [ops.fuzz] table set (filled by the parser, not a key itself):
+    what it leaves unset comes from the default strategy mix (gpuemu.fuzz.strategies)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,9 @@ class OpConfig:
     dtypes: tuple[DType, ...] = (DType.Float32,)
     check_nan: bool = True
     check_inf: bool = True
+    oracle: str = "float64"
+    """"float64": the reference runs on float inputs promoted to float64 (the op keeps its
+    dtype), its output cast back; "native": the reference sees the op's inputs as they are."""
     fuzz: FuzzSettings = field(default_factory=FuzzSettings)
     schema: OpSchema | None = None
     global_tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict, repr=False)
@@ -297,6 +305,14 @@ _FUZZ: dict[str, cs.Conv] = {
     "min_dims": cs.integer(0), "max_dims": cs.integer(1), "min_size": cs.integer(0), "max_size": cs.integer(1),
     "edge_case_prob": cs.number(0.0, 1.0), "fail_fast": cs.boolean,
 }
+_FUZZ_RECORD = cs.record(FuzzSettings, _FUZZ, check=_check_fuzz)
+
+
+def _fuzz(raw: Any, where: Where) -> FuzzSettings:
+    """[ops.fuzz], remembering which keys it set (the rest come from the default mix)."""
+    return replace(_FUZZ_RECORD(raw, where), explicit=frozenset(raw))
+
+
 _OP: dict[str, cs.Conv] = {
     "name": cs.name, "reference": cs.path(must_exist=True), "op_script": cs.path(must_exist=True),
     "input_names": cs.seq(cs.name, unique=True), "execution_mode": cs.choice(EXECUTION_MODES),
@@ -306,7 +322,7 @@ _OP: dict[str, cs.Conv] = {
     "compare": cs.choice(COMPARE_MODES), "max_ulp": cs.number(0.0),
     "vacuous_guard": cs.boolean, "deterministic": cs.boolean, "num_gpus": cs.number(0.0),
     "dtypes": _DTYPES, "check_nan": cs.boolean, "check_inf": cs.boolean,
-    "fuzz": cs.record(FuzzSettings, _FUZZ, check=_check_fuzz), "schema": _schema,
+    "oracle": cs.choice(ORACLES), "fuzz": _fuzz, "schema": _schema,
 }
 _LIMIT = cs.integer(0)
 _CHECKS: dict[str, cs.Conv] = {

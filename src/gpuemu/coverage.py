@@ -47,7 +47,7 @@ def op_coverage(op: OpConfig, results: Iterable[ValidationResult]) -> OpCoverage
     """``op``'s coverage by ``results`` (its stored results, any order)."""
     config = FuzzConfig.from_op(op)
     dtypes = Counter({d.short_name: 0 for d in config.dtypes})
-    layouts = Counter({name: 0 for name in config.layouts})
+    layouts = Counter({name: 0 for name in config.layout_pool})
     shapes = Counter({name: 0 for name in SHAPE_CLASSES})
     ranks: Counter = Counter()
     n = failed = 0
@@ -66,7 +66,7 @@ def op_coverage(op: OpConfig, results: Iterable[ValidationResult]) -> OpCoverage
     classes = [c for c in SHAPE_CLASSES
                if c not in EDGE_CLASSES or (config.edge_case_prob > 0 and config.schema is None)]
     wanted = [("dtype", dtypes, [d.short_name for d in config.dtypes]),
-              ("layout", layouts, list(config.layouts)), ("shape", shapes, classes)]
+              ("layout", layouts, list(config.layout_pool)), ("shape", shapes, classes)]
     missing = [f"{what} {name}" for what, counts, names in wanted for name in names
                if not counts[name]]
     configured = sum(len(names) for _, _, names in wanted)

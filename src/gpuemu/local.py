@@ -34,14 +34,14 @@ def run_here(op: OpConfig, root: Path, inputs: dict[str, np.ndarray], kwargs: di
     exception in the op is an ExecutionError verdict; one in the reference is raised.
     ``where`` names what asked (a file) in the error for an op that cannot run here."""
     from .daemon.executor import Executor, single_output
-    from .daemon.handlers import check_case
+    from .oracle import judge
 
     if actual is None and op.op_script is None:
         raise ConfigError(f"op {op.name!r} has no op_script, so {where or 'gpuemu'} cannot run it"
                           " here; add `op_script = \"...\"` to its [[ops]] entry in gpuemu.toml")
     with Executor(max_workers_per_script=1) as executor:
-        def output(script: Path, kw: dict) -> np.ndarray:
-            return single_output(executor.run_script(script, inputs, kw, timeout_s=op.timeout_s,
+        def output(script: Path, kw: dict, given: dict[str, np.ndarray] = inputs) -> np.ndarray:
+            return single_output(executor.run_script(script, given, kw, timeout_s=op.timeout_s,
                                                      cwd=root))
 
         if actual is None:
@@ -51,5 +51,6 @@ def run_here(op: OpConfig, root: Path, inputs: dict[str, np.ndarray], kwargs: di
                 failed = ValidationResult(passed=False, op_name=op.name, seed=seed, failures=[
                     FailureReason(kind=FailureKind.ExecutionError, message=str(exc))])
                 return LocalRun(failed, None, None)
-        expected = output(op.reference, {**op.kwargs, **kwargs})
-    return LocalRun(check_case(op, actual, expected, inputs, seed), actual, expected)
+        expected, result = judge(op, actual, inputs, seed,
+                                 lambda given: output(op.reference, {**op.kwargs, **kwargs}, given))
+    return LocalRun(result, actual, expected)

@@ -414,7 +414,9 @@ class FuzzCoverage(msgspec.Struct, omit_defaults=True):
     non-empty output, ``filtered`` lost to a reference failure, ``empty`` had empty outputs
     and ``op_errors`` ended in an op exception. ``layouts`` counts the layout the inputs
     really had (a transposed draw on a 1-D shape falls back to strided). ``impostors``
-    counts the checked cases each impostor output would also have passed."""
+    counts the checked cases each impostor output would also have passed. ``size_classes``
+    counts the cases whose first input's shape is in each class of
+    gpuemu.fuzz.strategies.SIZE_CLASSES (a shape may be in several)."""
 
     cases: int = 0
     checked: int = 0
@@ -428,6 +430,7 @@ class FuzzCoverage(msgspec.Struct, omit_defaults=True):
     impostors: dict[str, int] = {}
     distinct_inputs: int = 0
     distinct_references: int = 0
+    size_classes: dict[str, int] = {}
 
 
 class HealthIssue(msgspec.Struct, omit_defaults=True):

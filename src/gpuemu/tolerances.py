@@ -261,7 +261,16 @@ def calibrate_tolerance(
                              "NaN/Inf; no tolerance absorbs that - fix the op or the inputs")
         errs.append(err)
         mags.append(mag)
-    err, mag = np.concatenate(errs), np.concatenate(mags)
+    return observed_tolerance(np.concatenate(errs), np.concatenate(mags), d, margin)
+
+
+def observed_tolerance(err: np.ndarray, mag: np.ndarray, dtype: DType | str,
+                       margin: float = CALIBRATION_MARGIN) -> ToleranceConfig:
+    """A tolerance that accepts errors ``err`` at reference magnitudes ``mag`` (finite, flat),
+    with ``margin``: rtol from the larger half of |reference| (where relative error means
+    something), atol for whatever rtol leaves over near zero. Floors: rtol >= u, atol >=
+    the dtype's smallest normal number; integers get an atol only."""
+    d = DType.parse(dtype)
     if not d.is_float:
         return ToleranceConfig(atol=margin * float(err.max(initial=0.0)), rtol=0.0)
     big = (mag >= np.median(mag)) & (mag > 0) if mag.size else np.zeros(0, bool)

@@ -19,6 +19,7 @@ from gpuemu.fuzz import (
     EDGE_SHAPES, OFFSET_ELEMENTS, CaseSpec, FuzzConfig, apply_layout, case_seed, generate_case, materialize,
     shapes_for_seed, spec_for_seed,
 )
+from gpuemu.fuzz.values import TARGETS, large_range
 from gpuemu.protocol import FuzzConfigPayload, OpSchemaPayload
 from gpuemu.rng import SeededRng, derive_seed
 from gpuemu.tensor import from_numpy
@@ -277,6 +278,11 @@ def test_float_distributions_are_finite_in_range_except_nan_injected(distributio
         "boundary": lambda: set(np.unique(magnitude)) == {0.0, 1.0, float(info.max), float(info.smallest_normal),
                                                            float(info.smallest_subnormal)},
         "nan_injected": lambda: (np.abs(x) <= 10).all(),
+        "scaled": lambda: 0 < magnitude.max() <= 1e4 * 6 and len(np.unique(x)) > 100,
+        "large": lambda: (magnitude >= 0.99 * large_range(TARGETS[dtype])[0]).all()
+        and (magnitude <= 1.01 * large_range(TARGETS[dtype])[1]).all() and (x < 0).any() and (x > 0).any(),
+        "constant_rows": lambda: len(np.unique(x)) == 1 and (x * 8 == np.round(x * 8)).all(),
+        "ties": lambda: 1 <= len(np.unique(x)) <= 4 and (x * 8 == np.round(x * 8)).all(),
     }
     assert checks[distribution]()
 
@@ -300,6 +306,10 @@ def test_int_distributions_stay_in_the_dtypes_range(distribution, dtype):
         "boundary": lambda: set(v) == ({0, 1, -1, info.max, info.min, info.max - 1, info.min + 1} if signed
                                        else {0, 1, info.max, info.max - 1}),
         "nan_injected": lambda: x.tobytes() == one(dtype, (2048,)).tobytes(),
+        "scaled": lambda: x.tobytes() == one(dtype, (2048,)).tobytes(),
+        "large": lambda: all(e >= info.max - 15 or e <= info.min + 15 for e in v),
+        "constant_rows": lambda: len(set(v)) == 1,
+        "ties": lambda: 1 <= len(set(v)) <= 4 and max(abs(e) for e in v) <= 20,
     }
     assert checks[distribution]()
 

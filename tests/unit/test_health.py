@@ -136,3 +136,17 @@ def test_untried_values_are_warnings():
 def test_effective_layout_follows_apply_layouts_fallbacks(layout, shape, want):
     x = apply_layout(np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape), layout)
     assert effective_layout(layout, {"x": x}) == want
+
+
+def test_a_default_mix_run_reports_its_size_classes_and_every_class_it_never_drew():
+    from gpuemu.fuzz.strategies import AXES, SIZE_CLASSES
+
+    mix = FuzzConfig(dtypes=("float32", "float16"), mix=frozenset(AXES))
+    whole = run(mix, 100, reference=lambda x: x * 2)
+    cov = whole.coverage()
+    assert set(cov.size_classes) == set(SIZE_CLASSES) and min(cov.size_classes.values()) >= 2
+    assert not [i for i in whole.issues() if i.kind == "NotTried"]
+    short = run(mix, 3, reference=lambda x: x * 2)
+    untried = " ".join(i.message for i in short.issues() if i.kind == "NotTried")
+    assert "size classes" in untried and "distributions" in untried
+    assert all(i.severity == "warning" for i in short.issues())

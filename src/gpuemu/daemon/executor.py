@@ -111,7 +111,8 @@ class Executor:
         if self.warm and self._cold.get(key) != stamp:
             # Large inputs reach our warm worker through shared memory (gpuemu.shm); a
             # one-shot script reads JSON it may parse itself, so it always gets them inline.
-            shared = {name: from_numpy(a, shared=True) for name, a in inputs.items()}
+            # keep_offset: an offset view (a fuzz layout) must reach the op misaligned.
+            shared = {name: from_numpy(a, shared=True, keep_offset=True) for name, a in inputs.items()}
             request = Call(inputs=shared, kwargs=dict(kwargs or {}), check_inputs=check_inputs)
             try:
                 payload = _encode(request, msgspec.msgpack, path)

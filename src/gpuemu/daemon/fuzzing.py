@@ -34,7 +34,7 @@ from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, inline, plain, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
 from .determinism import determinism_runs, run_op
-from .handlers import check_case, handles, repro_info, run_reference
+from .handlers import check_case, handles, repro_info
 from .health import OpenRuns, RunHealth
 from .state import DaemonState
 
@@ -91,8 +91,7 @@ def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | No
         result = ValidationResult(passed=False, op_name=op.name, seed=seed, failures=[
             FailureReason(kind=FailureKind.ExecutionError, message=error)])
     else:
-        expected = run_reference(state, op, inputs, dict(spec.kwargs))
-        result = check_case(op, actual, expected, inputs, seed)
+        expected, result = check_case(state, op, actual, inputs, dict(spec.kwargs), seed)
         result.failures += extra
         result.passed = not result.failures
     if health is not None:
@@ -349,8 +348,7 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
         inputs = {k: decode_tensor(v, f"inputs.{k}") for k, v in data["inputs"].items()}
         kwargs = data.get("kwargs", {})
         actual = decode_tensor(data["output"], "output")
-        expected = run_reference(state, op, inputs, kwargs)
-        result = check_case(op, actual, expected, inputs, req.seed, vacuous="fail")
+        _, result = check_case(state, op, actual, inputs, kwargs, req.seed, vacuous="fail")
     else:
         inputs, kwargs = None, dict(spec.kwargs)
         if mode == "daemon_orchestrated" and snapshot and op.op_script is None:

@@ -29,7 +29,7 @@ from ..protocol import (
 from ..rng import generate_seed
 from ..wire_json import encode_reply
 from ..tensor import TensorData, inline, to_numpy
-from ..op_checks import check_op_output
+from ..oracle import judge
 from ..validate import ReproductionInfo, ValidationResult
 from .baseline import compare_baseline
 from .health import effective_layout
@@ -105,7 +105,7 @@ def decode_inputs(op: OpConfig, inputs: dict[str, TensorData]) -> dict[str, np.n
 
 def run_reference(state: DaemonState, op: OpConfig, inputs: dict[str, np.ndarray],
                   kwargs: dict) -> np.ndarray:
-    """The reference script's single output for ``inputs``."""
+    """The reference script's single output for ``inputs``, run as they are."""
     outputs = state.executor.run_script(
         op.reference, inputs, {**op.kwargs, **kwargs}, timeout_s=op.timeout_s,
         cwd=state.config.get().root,
@@ -120,13 +120,14 @@ def run_reference(state: DaemonState, op: OpConfig, inputs: dict[str, np.ndarray
     )
 
 
-def check_case(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
-               inputs: dict[str, np.ndarray], seed: int, vacuous: str = "report",
-               tolerance_dtype: str | None = None) -> ValidationResult:
-    """Validate as the op is configured (gpuemu.op_checks). A case is judged as a fuzz case
+def check_case(state: DaemonState, op: OpConfig, actual: np.ndarray, inputs: dict[str, np.ndarray],
+               kwargs: dict, seed: int, vacuous: str = "report",
+               tolerance_dtype: str | None = None) -> tuple[np.ndarray, ValidationResult]:
+    """The expected output (from the op's oracle, gpuemu.oracle) and the verdict on ``actual``,
+    validated as the op is configured (gpuemu.op_checks). A case is judged as a fuzz case
     unless ``vacuous="fail"``: impostors are listed, and weighed by the run's health check."""
-    return check_op_output(op, actual, expected, inputs, seed, vacuous=vacuous,
-                           tolerance_dtype=tolerance_dtype)
+    return judge(op, actual, inputs, seed, lambda given: run_reference(state, op, given, kwargs),
+                 vacuous=vacuous, tolerance_dtype=tolerance_dtype)
 
 
 def repro_info(op_name: str, seed: int, inputs: dict[str, np.ndarray], kwargs: dict,
@@ -150,10 +151,9 @@ def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse
     actual = to_numpy(req.output, "output")
     if req.dtype is not None:
         DType.parse(req.dtype, "dtype")  # before the reference runs
-    expected = run_reference(state, op, inputs, req.kwargs)
     seed = req.seed if req.seed is not None else generate_seed()
-    result = check_case(op, actual, expected, inputs, seed, vacuous="fail",
-                        tolerance_dtype=req.dtype)
+    _, result = check_case(state, op, actual, inputs, req.kwargs, seed, vacuous="fail",
+                           tolerance_dtype=req.dtype)
     result.repro_info = repro_info(op.name, seed, inputs, req.kwargs,
                                    f"gpuemu reproduce --seed {seed} --op {op.name}")
     snapshot = None

@@ -25,6 +25,7 @@ from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..fuzz.cases import CaseSpec
 from ..fuzz.config import FuzzConfig
+from ..fuzz.strategies import SIZE_CLASSES, size_classes
 from ..protocol import FuzzCoverage, HealthIssue
 from ..validate import ValidationResult
 from ..validate.guards import impostor_words
@@ -77,7 +78,7 @@ class RunHealth:
         self._lock = threading.Lock()
         self._n = Counter()  # cases, checked, filtered, empty, op_errors
         self._drawn = {key: Counter() for key in ("dtypes", "layouts", "distributions")}
-        self._reached = {key: Counter() for key in ("dtypes", "layouts", "shapes", "impostors")}
+        self._reached = {key: Counter() for key in ("dtypes", "layouts", "shapes", "impostors", "sizes")}
         self._inputs: set[bytes] = set()
         self._references: set[bytes] = set()
         self._dims: dict[str, set[int]] = {}
@@ -114,6 +115,7 @@ class RunHealth:
         for key, value in (("dtypes", spec.dtype), ("layouts", spec.layout),
                            ("distributions", spec.distribution)):
             self._drawn[key][value] += 1
+        self._reached["sizes"].update(size_classes(next(iter(spec.shapes.values()), [])))
         self._reached["shapes"][" ".join(
             f"{name}={'x'.join(map(str, shape)) or 'scalar'}" for name, shape in spec.shapes.items())] += 1
         schema = self._config.schema
@@ -129,7 +131,8 @@ class RunHealth:
                 dtypes=_short(self._drawn["dtypes"]), layouts=dict(self._reached["layouts"]),
                 distributions=dict(self._drawn["distributions"]),
                 shapes=dict(self._reached["shapes"]), impostors=dict(self._reached["impostors"]),
-                distinct_inputs=len(self._inputs), distinct_references=len(self._references))
+                distinct_inputs=len(self._inputs), distinct_references=len(self._references),
+                size_classes=dict(self._reached["sizes"]))
 
     def issues(self) -> list[HealthIssue]:
         """The run's health issues, errors first; none for a run of no cases."""
@@ -188,17 +191,22 @@ class RunHealth:
                            + " (transposed needs the last two dims > 1, channels_last 3-D or "
                            "4-D shapes with more than one channel)")
                     # A few unlucky draws in a short run are no evidence of a config that
-                    # cannot reach the layout: an error only once it has had its chances.
+                    # cannot reach the layout: an error only once it has had its chances,
+                    # and only for layouts the op configured (the mix draws all of them).
                     yield HealthIssue(f"{what.capitalize()}NotReached",
                                       f"{what} {_short_name(value)!r} was drawn in {drawn} cases "
                                       f"but never reached the check:{why}",
-                                      "error" if drawn >= NOT_REACHED_MIN_DRAWS else "warning")
+                                      "error" if drawn >= NOT_REACHED_MIN_DRAWS
+                                      and (key == "dtypes" or "layouts" not in self._config.mix)
+                                      else "warning")
 
     def _untried(self):
         config, cases = self._config, self._n["cases"]
+        drawn = {**self._drawn, "size classes": self._reached["sizes"]}
         for key, configured in (("dtypes", [d.value for d in config.dtypes]),
-                                ("layouts", config.layouts), ("distributions", config.distributions)):
-            missing = [_short_name(v) for v in configured if v not in self._drawn[key]]
+                                ("layouts", config.layout_pool), ("distributions", config.distribution_pool),
+                                ("size classes", SIZE_CLASSES if config.mixed_shapes else ())):
+            missing = [_short_name(v) for v in configured if v not in drawn[key]]
             if missing:
                 yield HealthIssue("NotTried", f"configured {key} {missing} were never drawn in "
                                   f"{cases} cases; run more iterations", severity="warning")

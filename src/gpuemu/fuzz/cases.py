@@ -18,7 +18,6 @@ serialisable, and a shrunk spec is still a valid case.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -26,10 +25,12 @@ import msgspec
 import numpy as np
 
 from ..config import DISTRIBUTIONS, LAYOUTS
-from ..dtypes import DType, finfo
+from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..rng import SeededRng, check_seed, derive_seed
 from .config import FuzzConfig, check_choice
+from .strategies import mix_shape
+from .values import cast, draw, shrink, target
 
 EDGE_SHAPES: tuple[tuple[int, ...], ...] = (
     (0,), (1,), (17,), (127,),                                  # 1-D: empty, single, odd
@@ -124,8 +125,8 @@ def spec_for_seed(config: FuzzConfig, seed: int, op_name: str = "") -> CaseSpec:
     return CaseSpec(
         op_name=op_name, seed=rng.seed,
         dtype=rng.derive("dtype").choice(config.dtypes).value,
-        layout=rng.derive("layout").choice(config.layouts),
-        distribution=rng.derive("distribution").choice(config.distributions),
+        layout=rng.derive("layout").choice(config.layout_pool),
+        distribution=rng.derive("distribution").choice(config.distribution_pool),
         shapes=_draw_shapes(config, rng.derive("shape")),
         kwargs=config.kwargs, value_range=config.value_range)
 
@@ -141,6 +142,8 @@ def _draw_shapes(config: FuzzConfig, shape_rng: SeededRng) -> dict[str, list[int
         sizes = {d.name: shape_rng.derive(d.name).choice(d.candidates) for d in schema.dims}
         return {name: [sizes[r] if isinstance(r, str) else r for r in schema.inputs[name]]
                 for name in config.input_names}
+    if config.mixed_shapes:
+        return {name: list(mix_shape(shape_rng)) for name in config.input_names}
     edge = shape_rng.gen_bool(config.edge_case_prob)
     if edge:
         drawn: tuple[int, ...] = shape_rng.choice(config.edge_cases or EDGE_SHAPES)
@@ -179,16 +182,16 @@ def materialize(spec: CaseSpec) -> dict[str, np.ndarray]:
         raise InvalidRequest(f"spec.value_scale: expected a number in [0, 1], got {spec.value_scale!r}",
                              "spec.value_scale")
     lo, hi = spec.value_range
-    target = replace(_TARGETS[dtype], lo=lo, hi=hi)
+    drawing = replace(target(dtype), lo=lo, hi=hi)
     data_rng = SeededRng(spec.seed).derive("data")
     inputs = {}
     for k, (name, shape) in enumerate(spec.shapes.items()):
         if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
             raise InvalidRequest(f"spec.shapes.{name}: expected sizes >= 0, got {shape!r}",
                                  f"spec.shapes.{name}")
-        drawn = _draw(target, spec.distribution, data_rng.derive(f"input_{k}"), math.prod(shape))
-        shrunk = _shrink(drawn, target, spec.nonzero, spec.value_scale)
-        inputs[name] = apply_layout(_cast(shrunk, dtype).reshape(shape), spec.layout)
+        drawn = draw(drawing, spec.distribution, data_rng.derive(f"input_{k}"), tuple(shape))
+        shrunk = shrink(drawn, drawing, spec.nonzero, spec.value_scale)
+        inputs[name] = apply_layout(cast(shrunk, dtype).reshape(shape), spec.layout)
     return inputs
 
 
@@ -196,190 +199,6 @@ def generate_case(config: FuzzConfig, seed: int, op_name: str = "") -> TestCase:
     """The case named by ``seed``: ``spec_for_seed`` then ``materialize``."""
     spec = spec_for_seed(config, seed, op_name)
     return TestCase(spec, materialize(spec))
-
-
-# -- values: drawn in float64 (floats), int64/uint64 (ints) or bool, cast afterwards -------
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What a distribution needs to know about the dtype it draws for."""
-
-    dtype: DType
-    signed: bool
-    max: float | int
-    min: float | int
-    normal: float = 0.0  # smallest normal (floats)
-    subnormal: float = 0.0  # smallest subnormal (floats)
-    nmant: int = 0
-    bits: int = 0
-    lo: float = -10.0
-    hi: float = 10.0
-
-
-def _make_target(dtype: DType) -> _Target:
-    if dtype.is_float:
-        f = finfo(dtype.numpy)
-        return _Target(dtype, True, float(f.max), float(f.min), float(f.smallest_normal),
-                       float(f.smallest_subnormal), int(f.nmant))
-    if dtype is DType.Bool:
-        return _Target(dtype, False, 1, 0, bits=1)
-    i = np.iinfo(dtype.numpy)
-    return _Target(dtype, i.min < 0, int(i.max), int(i.min), bits=i.bits)
-
-
-_TARGETS = {d: _make_target(d) for d in DType}
-_U32 = np.uint64(0xFFFFFFFF)
-
-
-def _unit(u: np.ndarray) -> np.ndarray:
-    """The low 32 bits of each draw as a float in [0, 1)."""
-    return (u & _U32).astype(np.float64) / 2.0**32
-
-
-def _field(u: np.ndarray, modulus: int) -> np.ndarray:
-    """Bits 32..47 of each draw, modulo ``modulus``."""
-    return ((u >> np.uint64(32)) & np.uint64(0xFFFF)) % np.uint64(modulus)
-
-
-def _with_sign(u: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
-    """Bit 63 of each draw picks the sign."""
-    return np.where(u >> np.uint64(63) == 1, -magnitude, magnitude)
-
-
-def _clip_int(x: np.ndarray, t: _Target) -> np.ndarray:
-    """Float values as the target's integers, clipped to its range (2**63 and 2**64 are not in it)."""
-    hi = float(t.max)
-    if hi > t.max:
-        hi = float(np.nextafter(hi, 0.0))
-    return np.clip(x, float(t.min), hi).astype(np.int64 if t.signed else np.uint64)
-
-
-def _pick(rng: SeededRng, n: int, pool: np.ndarray) -> np.ndarray:
-    return pool[rng.fill_u64(n) % np.uint64(len(pool))]
-
-
-def _uniform(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """The original: floats (u*2-1)*half + mid; signed ints gen_range(0,200)-100; unsigned low bits."""
-    if t.dtype.is_float:
-        mid, half = (t.lo + t.hi) / 2, (t.hi - t.lo) / 2
-        return mid + (rng.fill_f64(n) * 2 - 1) * half
-    if t.signed:
-        return rng.fill_range(n, 0, 200) - 100
-    return rng.fill_u64(n) & np.uint64(t.max)
-
-
-def _normal(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """Standard normal (as torch.randn); ints: round(10 z), absolute for unsigned."""
-    z = rng.randn_f64(n)
-    if t.dtype.is_float:
-        return z
-    z = np.rint(z * 10)
-    return _clip_int(z if t.signed else np.abs(z), t)
-
-
-def _tiny(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """Subnormals and the smallest normals, either sign; ints -1, 0, 1."""
-    u = rng.fill_u64(n)
-    if t.dtype.is_float:
-        exponent = _field(u, t.nmant + 4).astype(np.int32) - t.nmant
-        return _with_sign(u, np.ldexp((1 + _unit(u)) * t.normal, exponent))
-    return (u % np.uint64(3)).astype(np.int64) - 1 if t.signed else u % np.uint64(2)
-
-
-def _huge(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """Within 1/16 of the dtype's max magnitude (ints: within 16 of max or min)."""
-    u = rng.fill_u64(n)
-    if t.dtype.is_float:
-        return _with_sign(u, t.max * (1 - _unit(u) / 16))
-    off = (u >> np.uint64(1)) % np.uint64(16)
-    if not t.signed:
-        return np.uint64(t.max) - off
-    off = off.astype(np.int64)
-    return np.where(u >> np.uint64(63) == 1, t.max - off, t.min + off)
-
-
-def _mixed_sign(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """Both signs, magnitudes spread over 16 binades below max(|lo|, |hi|): cancellation."""
-    u = rng.fill_u64(n)
-    if t.dtype.is_float:
-        bound = max(abs(t.lo), abs(t.hi))
-        return _with_sign(u, np.ldexp(bound * (1 + _unit(u)) / 2, -_field(u, 16).astype(np.int32)))
-    top = min(t.bits - t.signed, 16)
-    magnitude = (u & _U32) >> (np.uint64(32) - _field(u, top + 1))
-    return _with_sign(u, magnitude.astype(np.int64)) if t.signed else magnitude
-
-
-def _equal(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """One to four distinct uniform values (ties for max/argmax, zero variance)."""
-    return _pick(rng, n, _uniform(rng, 1 + rng.gen_u64() % 4, t))
-
-
-def _zeros(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """Zeros; for floats +0.0 and -0.0."""
-    if t.dtype.is_float:
-        return _with_sign(rng.fill_u64(n), np.zeros(n))
-    return np.zeros(n, dtype=np.int64 if t.signed else np.uint64)
-
-
-def _boundary(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """0, +-1, +-max, +-smallest normal, +-smallest subnormal (ints: 0, +-1, max, min, max-1, min+1)."""
-    if t.dtype.is_float:
-        pool = [0.0, 1.0, -1.0, t.max, -t.max, t.normal, -t.normal, t.subnormal, -t.subnormal]
-        return _pick(rng, n, np.array(pool))
-    pool = [0, 1, -1, t.max, t.min, t.max - 1, t.min + 1] if t.signed else [0, 1, t.max, t.max - 1]
-    return _pick(rng, n, np.array(pool, dtype=np.int64 if t.signed else np.uint64))
-
-
-def _nan_injected(rng: SeededRng, n: int, t: _Target) -> np.ndarray:
-    """Uniform, then 1-4 distinct positions (stream ``nan_injected``) set to NaN, Inf, -Inf, NaN.
-
-    The first is always NaN. Integers cannot hold NaN: they get the uniform values.
-    """
-    out = _uniform(rng, n, t)
-    if t.dtype.is_float and n:
-        inj = rng.derive("nan_injected")
-        drawn = inj.fill_u64(1 + inj.gen_u64() % 4) % np.uint64(n)
-        _, first = np.unique(drawn, return_index=True)
-        where = drawn[np.sort(first)]
-        out[where] = np.resize([np.nan, np.inf, -np.inf], len(where))
-    return out
-
-
-_DISTRIBUTIONS = {"uniform": _uniform, "normal": _normal, "tiny": _tiny, "huge": _huge,
-                  "mixed_sign": _mixed_sign, "equal": _equal, "zeros": _zeros, "boundary": _boundary,
-                  "nan_injected": _nan_injected}
-_BOOL = {"zeros": lambda rng, n: np.zeros(n, dtype=bool), "huge": lambda rng, n: np.ones(n, dtype=bool),
-         "equal": lambda rng, n: np.full(n, rng.gen_bool(0.5))}
-
-
-def _draw(t: _Target, distribution: str, rng: SeededRng, n: int) -> np.ndarray:
-    """``n`` values in C order; bool is gen_bool(0.5) except zeros (False), huge (True), equal."""
-    if t.dtype is DType.Bool:
-        return _BOOL.get(distribution, lambda rng, n: rng.fill_bool(n, 0.5))(rng, n)
-    return _DISTRIBUTIONS[distribution](rng, n, t)
-
-
-def _shrink(v: np.ndarray, t: _Target, nonzero: int | None, scale: float | None) -> np.ndarray:
-    """Apply the minimizer's knobs (see CaseSpec) to freshly drawn values."""
-    if nonzero is not None:
-        v[nonzero:] = 0
-    if scale is None or scale == 1:
-        return v
-    if t.dtype is DType.Bool:
-        return v & (scale != 0)
-    if t.dtype.is_float:
-        return v * scale
-    return _clip_int(np.trunc(v.astype(np.float64) * scale), t)
-
-
-def _cast(v: np.ndarray, dtype: DType) -> np.ndarray:
-    """Round to nearest even; float16/bfloat16 go through float32 (as the original's draws did)."""
-    if dtype is DType.Float64 or not dtype.is_float:
-        return v if v.dtype == dtype.numpy else v.astype(dtype.numpy)
-    with np.errstate(over="ignore"):  # a value_range beyond the dtype honestly becomes +-inf
-        v32 = v.astype(np.float32)
-        return v32 if dtype is DType.Float32 else v32.astype(dtype.numpy)
 
 
 # -- layouts: same logical values, different memory ---------------------------------------

@@ -19,10 +19,12 @@ from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..protocol import FuzzConfigPayload, OpSchemaPayload
 from ..rng import check_seed
+from .strategies import AXES, AXIS_KEYS, MIX_DISTRIBUTIONS, MIX_LAYOUTS
 
 _DEFAULTS = FuzzSettings()
 _SIZE_LISTS = ("batch_sizes", "seq_lengths", "hidden_dims")
 _INT_MINIMUMS = {"iterations": 1, "min_dims": 0, "max_dims": 1, "min_size": 0, "max_size": 1}
+_KNOBS = tuple(k for a in AXES for k in AXIS_KEYS[a] if k != "op_schema")
 _ORDERED_PAIRS = (("min_dims", "max_dims"), ("min_size", "max_size"))
 
 
@@ -60,6 +62,31 @@ class FuzzConfig:
     input_names: tuple[str, ...] = ("x",)
     schema: OpSchema | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    mix: frozenset[str] = frozenset()
+    """The axes (strategies.AXES) drawn from the default strategy mix instead of the
+    original's knobs above: ``from_op`` sets those the op's [ops.fuzz] table leaves unset;
+    empty (the default here) draws exactly as the original fuzzer."""
+
+    @property
+    def layout_pool(self) -> tuple[str, ...]:
+        """The layouts a case draws from: ``layouts``, or the mix's less those no schema
+        shape can have (channels_last needs 3-D or 4-D inputs, transposed 2-D or more)."""
+        if "layouts" not in self.mix:
+            return self.layouts
+        ranks = {len(s) for s in self.schema.inputs.values()} if self.schema else {1, 2, 3, 4}
+        unreachable = {"channels_last"} if not ranks & {3, 4} else set()
+        unreachable |= {"transposed"} if max(ranks, default=0) < 2 else set()
+        return tuple(name for name in MIX_LAYOUTS if name not in unreachable)
+
+    @property
+    def distribution_pool(self) -> tuple[str, ...]:
+        """The value distributions a case draws from: the mix's, or ``distributions``."""
+        return MIX_DISTRIBUTIONS if "values" in self.mix else self.distributions
+
+    @property
+    def mixed_shapes(self) -> bool:
+        """Whether shapes come from the mix's size classes (never with a schema)."""
+        return "shapes" in self.mix and self.schema is None
 
     def __post_init__(self) -> None:
         # Strings are the natural spelling for callers; the derivation needs DType members.
@@ -74,9 +101,12 @@ class FuzzConfig:
 
     @classmethod
     def from_op(cls, op: OpConfig) -> FuzzConfig:
-        """The op's ``[ops.fuzz]`` settings; empty fuzz dtypes mean the op's dtypes."""
+        """The op's ``[ops.fuzz]`` settings; empty fuzz dtypes mean the op's dtypes; the
+        axes whose knobs the table leaves unset come from the default mix."""
         f = op.fuzz
+        explicit = f.explicit | {k for k in _KNOBS if getattr(f, k) != getattr(_DEFAULTS, k)}
         return cls(
+            mix=frozenset(a for a in AXES if not explicit & set(AXIS_KEYS[a])),
             seed=f.seed, iterations=f.iterations, dtypes=f.dtypes or op.dtypes, layouts=f.layouts,
             distributions=f.distributions, value_range=f.value_range, batch_sizes=f.batch_sizes,
             seq_lengths=f.seq_lengths, hidden_dims=f.hidden_dims, min_dims=f.min_dims,
@@ -118,6 +148,9 @@ class FuzzConfig:
         if payload.op_schema is not None:
             changes["schema"] = self._schema_override(payload.op_schema)
             changes["input_names"] = tuple(changes["schema"].inputs)
+        overridden = {k for k in AXIS_KEYS["shapes"] + AXIS_KEYS["values"] + AXIS_KEYS["layouts"]
+                      if getattr(payload, k, None) is not None}
+        changes["mix"] = frozenset(a for a in self.mix if not overridden & set(AXIS_KEYS[a]))
         merged = replace(self, **changes)
         for lo, hi in _ORDERED_PAIRS:
             if getattr(merged, lo) > getattr(merged, hi):

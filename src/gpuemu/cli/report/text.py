@@ -98,6 +98,7 @@ def _coverage(c: FuzzCoverage) -> str:
     parts = [f"{c.cases} cases ({c.checked} checked, {c.filtered} filtered, {c.empty} empty,"
              f" {c.op_errors} op errors)", f"dtypes {_counts(c.dtypes)}",
              f"layouts {_counts(c.layouts)}", f"values {_counts(c.distributions)}",
+             *([f"sizes {_counts(c.size_classes)}"] if c.size_classes else []),
              f"{len(c.shapes)} distinct shapes, {c.distinct_inputs} distinct inputs"]
     return "; ".join(parts)
 
