@@ -12,12 +12,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import ml_dtypes
 import msgspec
 import numpy as np
 
 from .config import OpConfig
-from .dtypes import DType
+from .dtypes import DType, finfo
 from .errors import ConfigError
 from .tolerances import (
     OP_TYPE_MODELS, ToleranceConfig, get_recommended_tolerance, reduction_length,
@@ -112,7 +111,7 @@ def _within_dtype(failure: FailureReason, result: ValidationResult, dtype: DType
     if failure.kind != FailureKind.ToleranceExceeded or m is None or not dtype.is_float:
         return failure
     e = abs(m.expected_at_max)
-    info = ml_dtypes.finfo(dtype.numpy)
+    info = finfo(dtype.numpy)
     if not math.isfinite(e) or not math.isfinite(m.max_abs_diff):
         return failure
     ulp = max(float(info.smallest_subnormal), 2.0 ** (math.floor(math.log2(e)) - int(info.nmant))

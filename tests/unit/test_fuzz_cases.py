@@ -19,7 +19,7 @@ from gpuemu.fuzz import (
     EDGE_SHAPES, OFFSET_ELEMENTS, CaseSpec, FuzzConfig, apply_layout, case_seed, generate_case, materialize,
     shapes_for_seed, spec_for_seed,
 )
-from gpuemu.fuzz.values import TARGETS, large_range
+from gpuemu.fuzz.values import large_range, target
 from gpuemu.protocol import FuzzConfigPayload, OpSchemaPayload
 from gpuemu.rng import SeededRng, derive_seed
 from gpuemu.tensor import from_numpy
@@ -279,8 +279,8 @@ def test_float_distributions_are_finite_in_range_except_nan_injected(distributio
                                                            float(info.smallest_subnormal)},
         "nan_injected": lambda: (np.abs(x) <= 10).all(),
         "scaled": lambda: 0 < magnitude.max() <= 1e4 * 6 and len(np.unique(x)) > 100,
-        "large": lambda: (magnitude >= 0.99 * large_range(TARGETS[dtype])[0]).all()
-        and (magnitude <= 1.01 * large_range(TARGETS[dtype])[1]).all() and (x < 0).any() and (x > 0).any(),
+        "large": lambda: (magnitude >= 0.99 * large_range(target(dtype))[0]).all()
+        and (magnitude <= 1.01 * large_range(target(dtype))[1]).all() and (x < 0).any() and (x > 0).any(),
         "constant_rows": lambda: len(np.unique(x)) == 1 and (x * 8 == np.round(x * 8)).all(),
         "ties": lambda: 1 <= len(np.unique(x)) <= 4 and (x * 8 == np.round(x * 8)).all(),
     }
