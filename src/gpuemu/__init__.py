@@ -13,7 +13,9 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "client": ("Client", "ClientError", "ConnectionError", "ValidationError", "validate_op"),
+    "client": ("Client", "ClientError", "ConnectionError", "FuzzResults", "MinimizeResult",
+               "ReproduceResult", "ValidationError"),
+    "validation": ("ValidationContext", "validate_op"),
     "config": ("ProjectConfig", "load_config"),
     "dtypes": ("DType",),
     "errors": ("ConfigError", "GpuemuError", "InvalidRequest", "OpNotFound",

@@ -13,8 +13,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,12 @@ import msgspec
 import numpy as np
 import pynng
 
-from . import paths, shm
+from . import paths, protocol, shm
 from .errors import GpuemuError, InvalidRequest, NotFound, error_from_code
+from .client_results import (
+    MinimizeResult, PingReply, ReproduceResult, case_record, check_output_dtype, layout_name,
+    lint_record, minimize_result, reproduce_result,
+)
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
     Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactList, ArtifactStored,
@@ -32,17 +35,19 @@ from .protocol import (
     DiffArtifactBaseline, Error, FailureList, FailureSummary, FinishFuzzRun, Form,
     FuzzConfigPayload, FuzzHealth, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetResult,
     GetTestBatch, GetTestCase, LintKernel, LintResult, ListArtifacts, ListFailures, ListResults,
-    Minimize, MinimizeResult, OpSchemaPayload, Ping, Pong, Reproduce, ReproduceResult, Request,
+    PROTOCOL_VERSION, Minimize, OpSchemaPayload, Ping, Pong, Reproduce, Request,
     Response, ResultList, RunCi, Shutdown, StoreArtifact,
     StoreArtifactBaseline, StoreBaseline, SubmitOutput, TestBatch, TestCase, ValidateOp,
     ValidationResultResponse, decode_response, encode_message,
 )
 from .rng import generate_seed
 from .tensor import TensorData, from_numpy
+from .readable import Record
 from .validate.result import ReproductionInfo, ValidationResult
 
-__all__ = ["Client", "ClientError", "ConnectionError", "ValidationError", "ValidationResult",
-           "ReproductionInfo", "validate_op"]
+__all__ = ["Client", "ClientError", "ConnectionError", "FuzzResults", "MinimizeResult",
+           "ReproduceResult", "ReproductionInfo", "ValidationError", "ValidationResult",
+           "validate_op"]
 
 START_HINT = "start it with: gpuemu daemon start"
 
@@ -130,7 +135,7 @@ class Client:
         opts = dict(recv_timeout=self.timeout_ms, send_timeout=self.timeout_ms, recv_max_size=0,
                     resend_time=-1)
         try:
-            return pynng.Req0(dial=url, block_on_dial=True, **opts)
+            return self._checked(pynng.Req0(dial=url, block_on_dial=True, **opts))
         except pynng.exceptions.NNGException:
             if not self.auto_start:
                 raise ConnectionError(f"no gpuemu daemon answers on {self.socket_path}; "
@@ -139,10 +144,23 @@ class Client:
 
         start_background(self.config_path, socket_path=self.socket_path)
         try:
-            return pynng.Req0(dial=url, block_on_dial=True, **opts)
+            return self._checked(pynng.Req0(dial=url, block_on_dial=True, **opts))
         except pynng.exceptions.NNGException as exc:
             raise ConnectionError(f"started a daemon but cannot connect to {self.socket_path}:"
                                   f" {exc}; {START_HINT}") from None
+
+    def _checked(self, sock: pynng.Req0) -> pynng.Req0:
+        """``sock`` once its daemon's protocol version is ours (seed 000: the client pings on
+        connecting and refuses a daemon of another version)."""
+        with sock.new_context() as ctx:
+            ctx.send(encode_message(Ping(), self.form))
+            reply = decode_response(ctx.recv())
+        try:
+            _check_protocol(reply, self.socket_path)
+        except ClientError:
+            sock.close()
+            raise
+        return sock
 
     def request(self, request: Request) -> Response:
         """Send one request and return its reply; an Error reply is raised."""
@@ -193,21 +211,38 @@ class Client:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def ping(self) -> Pong:
-        return self._expect(Ping(), Pong)
+    def ping(self) -> PingReply:
+        """``"pong"`` when the daemon answers (seed 002), readable as its Pong too:
+        ``reply["version"]``, ``reply.protocol_version``, ``reply.uptime_secs``."""
+        pong = self._expect(Ping(), Pong)
+        _check_protocol(pong, self.socket_path)
+        return PingReply(pong)
 
     def shutdown(self) -> None:
         self.request(Shutdown())
 
     def validate_op(self, op_name: str, inputs: Mapping[str, Any], output: Any,
-                    kwargs: Mapping[str, Any] | None = None,
-                    seed: int | None = None) -> ValidationResult:
-        """Client-side mode: validate ``output`` (computed by you) against the op's reference."""
+                    dtype: str | None = None, seed: int | None = None, *,
+                    kwargs: Mapping[str, Any] | None = None, **extra: Any) -> ValidationResult:
+        """Client-side mode: validate ``output`` (computed by you) against the op's reference.
+
+        ``dtype`` names the dtype whose tolerance applies; it must be the output's (None:
+        the output's). ``seed`` is recorded with the result. Keyword arguments other than
+        these (or a ``kwargs`` mapping) go to the reference script."""
+        if isinstance(dtype, Mapping):  # the kwargs mapping, passed in its old position
+            kwargs, dtype = dtype, None
         req = ValidateOp(op_name=op_name,
                          inputs={k: _wire(v) for k, v in inputs.items()},
-                         output=_wire(output), kwargs=dict(kwargs or {}),
+                         output=_wire(output), kwargs={**(kwargs or {}), **extra},
                          seed=seed)
-        return self._with_tensors(req, [*req.inputs.values(), req.output]).result
+        tensors = [*req.inputs.values(), req.output]
+        if dtype is not None:
+            try:
+                check_output_dtype(dtype, req.output)
+            except ValueError:
+                shm.discard(shm.names(tensors))
+                raise
+        return self._with_tensors(req, tensors).result
 
     def get_result(self, seed: int, op_name: str | None = None) -> ValidationResult | None:
         try:
@@ -216,7 +251,7 @@ class Client:
         except NotFound:
             return None
 
-    def list_results(self, limit: int = 50, op_name: str | None = None) -> list[ValidationResult]:
+    def list_results(self, limit: int = 100, op_name: str | None = None) -> list[ValidationResult]:
         return self._expect(ListResults(limit=limit, op_name=op_name), ResultList).results
 
     def store_baseline(self, tag: str) -> int:
@@ -233,47 +268,118 @@ class Client:
     def fuzz_op(self, op_name: str, iterations: int | None = None, seed: int | None = None,
                 fail_fast: bool = False,
                 fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
-                start: int = 0, determinism: int | None = None) -> FuzzResults:
+                start: int = 0, determinism: int | None = None, *,
+                batch_sizes: list[int] | None = None, seq_lengths: list[int] | None = None,
+                hidden_dims: list[int] | None = None, dtypes: list[str] | None = None,
+                layouts: list[str] | None = None) -> FuzzResults:
         """Script-based mode: the daemon runs the op script and the reference on seeded cases.
-        ``determinism`` N runs the op N times per case and requires identical outputs."""
+        ``iterations`` None: the op's configured count (100 unless set). The size lists,
+        ``dtypes`` and ``layouts`` (either spelling: "strided" or "Strided") override the
+        op's fuzz config. ``determinism`` N runs the op N times per case and requires
+        identical outputs.
+
+        Positionally this is seed 002's ``fuzz_op(op_name, iterations, seed)``; its client's
+        ``fuzz_op(op_name, seed, iterations)`` order is recognised when the first number is
+        too large to be a case count (a u64 seed), and works with keywords anyway."""
+        if iterations is not None and iterations > MAX_ITERATIONS and (seed or 0) <= MAX_ITERATIONS:
+            iterations, seed = seed, iterations
+        overrides = {k: v for k, v in (("batch_sizes", batch_sizes), ("seq_lengths", seq_lengths),
+                                       ("hidden_dims", hidden_dims), ("dtypes", dtypes),
+                                       ("layouts", layouts and [layout_name(x) for x in layouts]))
+                     if v is not None}
+        if overrides:
+            base = msgspec.to_builtins(_fuzz_config(fuzz_config)) if fuzz_config else {}
+            fuzz_config = {**base, **overrides}
         return self._expect(FuzzOp(op_name=op_name, iterations=iterations, seed=seed,
                                    fail_fast=fail_fast, fuzz_config=_fuzz_config(fuzz_config),
                                    start=start, determinism=determinism), FuzzResults)
 
-    def get_test_case(self, op_name: str, seed: int | None = None,
-                      fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None) -> TestCase:
+    def test_case(self, op_name: str, seed: int | None = None,
+                  fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None) -> TestCase:
+        """The daemon's TestCase reply itself (inputs as TensorData, for adapters)."""
         return self._expect(GetTestCase(op_name=op_name, seed=seed,
                                         fuzz_config=_fuzz_config(fuzz_config)), TestCase)
 
-    def get_test_batch(self, op_name: str, count: int = 10, seed: int | None = None,
-                       fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
-                       start: int = 0) -> list[TestCase]:
+    def test_cases(self, op_name: str, count: int = 10, seed: int | None = None,
+                   fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
+                   start: int = 0) -> list[TestCase]:
+        """Cases ``start .. start+count-1`` of the run with root ``seed``, as TestCase replies."""
         return self._expect(GetTestBatch(op_name=op_name, count=count, seed=seed, start=start,
                                          fuzz_config=_fuzz_config(fuzz_config)), TestBatch).cases
 
-    def submit_output(self, op_name: str, seed: int, output: Any,
-                      fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None
-                      ) -> ValidationResult:
-        """Daemon-orchestrated mode: the output you computed for the case named by ``seed``."""
+    def get_test_case(self, op_name: str, seed: int | None = None,
+                      fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None) -> Record:
+        """The case named by ``seed`` (None: a fresh one) as a dict, also readable by
+        attribute: ``seed``, ``inputs`` (numpy arrays), ``shape``, ``dtype``, ``layout``,
+        ``op_name``, ``kwargs``, ``distribution``."""
+        return case_record(self.test_case(op_name, seed, fuzz_config))
+
+    def get_test_batch(self, op_name: str, count: int = 10, seed: int | None = None,
+                       op_schema: OpSchemaPayload | Mapping[str, Any] | None = None,
+                       dtypes: list[str] | None = None, *, seeds: list[int] | None = None,
+                       fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
+                       start: int = 0) -> list[Record]:
+        """``count`` cases of the run with root ``seed`` (as get_test_case returns them), or
+        with ``seeds`` exactly the cases those seeds name. ``op_schema`` and ``dtypes``
+        override the op's fuzz config."""
+        if op_schema is not None or dtypes is not None:
+            base = msgspec.to_builtins(_fuzz_config(fuzz_config)) if fuzz_config else {}
+            extra = {"op_schema": op_schema, "dtypes": dtypes}
+            fuzz_config = {**base, **{k: v for k, v in extra.items() if v is not None}}
+        if seeds is not None:
+            return [self.get_test_case(op_name, s, fuzz_config) for s in seeds]
+        return [case_record(c) for c in self.test_cases(op_name, count, seed, fuzz_config, start)]
+
+    def submit_output(self, op_name: str, inputs: Mapping[str, Any] | int | None = None,
+                      output: Any = None, seed: int | None = None, *,
+                      fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
+                      **kwargs: Any) -> ValidationResult:
+        """Validate the output you computed for the case named by ``seed``.
+
+        Both of the seeds' forms: ``submit_output(op_name, seed, output)`` (the daemon
+        regenerates the case's inputs from its seed) and ``submit_output(op_name, inputs,
+        output, seed, **kwargs)`` (the reference runs on exactly ``inputs`` and ``kwargs``)."""
+        if inputs is not None and not isinstance(inputs, Mapping):
+            if seed is not None:
+                raise TypeError(f"submit_output({op_name!r}): two seeds given ({inputs} and "
+                                f"seed={seed}); give the case's seed once")
+            inputs, seed = None, inputs
+        if seed is None or output is None:
+            raise TypeError(f"submit_output({op_name!r}) needs the case's seed and your output:"
+                            " submit_output(op_name, seed, output)")
+        if inputs is not None:
+            if fuzz_config is not None:
+                raise TypeError("submit_output: fuzz_config regenerates a case's inputs; with "
+                                "inputs given there is nothing to regenerate: drop one")
+            return self.validate_op(op_name, inputs, output, seed=seed, kwargs=kwargs)
+        if kwargs:
+            raise TypeError(f"submit_output: kwargs {sorted(kwargs)} go with inputs; a case "
+                            "named by its seed has the kwargs of the op's config")
         req = SubmitOutput(op_name=op_name, seed=seed, output=_wire(output),
                            fuzz_config=_fuzz_config(fuzz_config))
         return self._with_tensors(req, [req.output]).result
 
-    def fuzz_op_client_side(self, op_name: str, run_op: Callable[..., Any],
+    def fuzz_op_client_side(self, op_name: str, run_op: Callable[..., Any] | None = None,
                             iterations: int = 100, seed: int | None = None,
                             fail_fast: bool = False,
                             op_schema: OpSchemaPayload | Mapping[str, Any] | None = None,
                             dtypes: list[str] | None = None, batch: int = 32,
-                            framework: str | None = None) -> FuzzResults:
+                            framework: str | None = None,
+                            op_fn: Callable[..., Any] | None = None) -> FuzzResults:
         """Fuzz an op that runs here (maybe on a GPU): the daemon hands out seeded cases,
-        ``run_op(inputs, **kwargs)`` computes each output, the daemon validates it.
-        ``framework`` ("torch", "jax", "tensorflow") hands ``run_op`` its inputs as that
-        framework's tensors (CPU, layout kept where the framework has one) instead of numpy.
+        ``run_op(inputs, **kwargs)`` (seed 002 calls it ``op_fn``) computes each output, the
+        daemon validates it. ``framework`` ("torch", "jax", "tensorflow") hands ``run_op``
+        its inputs as that framework's tensors (CPU, layout kept where the framework has
+        one) instead of numpy.
 
         An exception in ``run_op`` is recorded as an ExecutionError failure of that case
         (with its traceback), not raised, so one bad case does not end the run. The results
         carry the run's coverage and health, as a script-based fuzz run's do.
         """
+        if (run_op is None) == (op_fn is None):
+            raise TypeError(f"fuzz_op_client_side({op_name!r}): give the op to run once, as "
+                            "run_op or op_fn")
+        run_op = run_op or op_fn
         schema = (op_schema if op_schema is None or isinstance(op_schema, OpSchemaPayload)
                   else msgspec.convert(dict(op_schema), OpSchemaPayload))
         cfg = FuzzConfigPayload(dtypes=dtypes, op_schema=schema)
@@ -283,9 +389,7 @@ class Client:
         results: list[ValidationResult] = []
         for first in range(0, iterations, batch):
             count = min(batch, iterations - first)
-            cases = self.get_test_batch(op_name, count=count, seed=root, fuzz_config=cfg,
-                                        start=first)
-            for case in cases:
+            for case in self.test_cases(op_name, count, root, cfg, first):
                 inputs = {k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}
                 try:
                     output, error = run_op(inputs, **case.kwargs), None
@@ -314,17 +418,40 @@ class Client:
 
     def reproduce(self, seed: int, op_name: str | None = None, *, reproducer: bool = False,
                   embed_inputs: bool = False) -> ReproduceResult:
-        """Re-run the case named by ``seed``; ``reproducer`` also returns it as a portable
-        Reproducer (gpuemu.reproducer), ``embed_inputs`` with its inputs whatever their size."""
-        return self._expect(Reproduce(seed=seed, op_name=op_name, reproducer=reproducer,
-                                      embed_inputs=embed_inputs), ReproduceResult)
+        """Re-run the case named by ``seed``: ``result`` is the new verdict, ``inputs`` the
+        case's inputs (numpy arrays). ``reproducer`` also returns it as a portable Reproducer
+        (gpuemu.reproducer), ``embed_inputs`` with its inputs whatever their size."""
+        reply = self._expect(Reproduce(seed=seed, op_name=op_name, reproducer=True,
+                                       embed_inputs=embed_inputs), protocol.ReproduceResult)
+        again = reproduce_result(reply)
+        if not reproducer:
+            again.reproducer = None
+        return again
 
-    def minimize(self, seed: int, op_name: str | None = None, strategy: str = "BinarySearchDims",
-                 max_iters: int = 100) -> MinimizeResult:
+    def minimize(self, seed: int, strategy: str | None = None, max_iters: int = 100, *,
+                 op_name: str | None = None) -> MinimizeResult:
+        """Shrink the failing case ``seed``; ``strategy`` "binary-search-dims" (None: the
+        default) or "binary-search-values" (or BinarySearchDims/BinarySearchValues)."""
+        from .fuzz.minimize import parse_strategy
+
+        return minimize_result(self.minimize_case(
+            seed, op_name, parse_strategy(strategy or "binary-search-dims"), max_iters))
+
+    def minimize_case(self, seed: int, op_name: str | None = None,
+                      strategy: str = "BinarySearchDims",
+                      max_iters: int = 100) -> protocol.MinimizeResult:
+        """The daemon's MinimizeResult itself (per-input shapes, steps, the minimized case)."""
         return self._expect(Minimize(seed=seed, op_name=op_name, strategy=strategy,
-                                     max_iters=max_iters), MinimizeResult)
+                                     max_iters=max_iters), protocol.MinimizeResult)
 
-    def list_failures(self, limit: int = 50, op_name: str | None = None) -> list[FailureSummary]:
+    def list_failures(self, limit: int = 20, op_name: str | None = None) -> list[ValidationResult]:
+        """The newest stored failures' results (seed 002); ``failure_summaries`` also says
+        when each was stored."""
+        return [f.result or ValidationResult(passed=False, op_name=f.op_name, seed=f.seed)
+                for f in self.failure_summaries(limit, op_name)]
+
+    def failure_summaries(self, limit: int = 20, op_name: str | None = None
+                          ) -> list[FailureSummary]:
         return self._expect(ListFailures(limit=limit, op_name=op_name), FailureList).failures
 
     # -- CI and artifacts -------------------------------------------------------------------
@@ -337,8 +464,21 @@ class Client:
     def get_ci_summary(self) -> CiRunComplete | None:
         return self._expect(GetCiSummary(), CiSummary).run
 
-    def lint_kernel(self, kernel_name: str | None = None, ptx_content: str | None = None,
-                    ptx_path: str | None = None) -> LintResult:
+    def lint_kernel(self, ptx_content: str | None = None, kernel_name: str | None = None, *,
+                    ptx_path: str | None = None) -> list[dict[str, Any]]:
+        """Lint PTX (or the configured kernel ``kernel_name``) as seed 002's client did: a list
+        of dicts with kernel_name, passed, metrics, violations, timestamp (``lint`` returns
+        the daemon's LintResult itself)."""
+        names: list[str | None] = [kernel_name]
+        if kernel_name is None and ptx_content is not None:  # the original linted them all
+            from .artifacts.ptx import PtxParser
+
+            names = [k.name for k in PtxParser().parse(ptx_content).kernels] or [None]
+        return [lint_record(self.lint(name, ptx_content=ptx_content, ptx_path=ptx_path))
+                for name in names]
+
+    def lint(self, kernel_name: str | None = None, ptx_content: str | None = None,
+             ptx_path: str | None = None) -> LintResult:
         return self._expect(LintKernel(kernel_name=kernel_name, ptx_content=ptx_content,
                                        ptx_path=ptx_path), LintResult)
 
@@ -365,6 +505,21 @@ class Client:
                             ArtifactDiff)
 
 
+MAX_ITERATIONS = 2**32
+"""More cases than any run asks for: a larger first number in fuzz_op is a seed."""
+
+
+def _check_protocol(reply: Response, socket_path: Path) -> None:
+    if not isinstance(reply, Pong):
+        raise ClientError(f"the daemon on {socket_path} answered {type(reply).__name__} to a "
+                          "Ping; is it a gpuemu daemon?")
+    if reply.protocol_version != PROTOCOL_VERSION:
+        newer = "client" if reply.protocol_version > PROTOCOL_VERSION else "daemon"
+        raise ClientError(f"protocol version mismatch: this client speaks {PROTOCOL_VERSION}, "
+                          f"the daemon on {socket_path} speaks {reply.protocol_version}; "
+                          f"upgrade the {newer} (then restart the daemon)")
+
+
 def _fuzz_config(value: FuzzConfigPayload | Mapping[str, Any] | None) -> FuzzConfigPayload | None:
     if value is None or isinstance(value, FuzzConfigPayload):
         return value
@@ -374,22 +529,5 @@ def _fuzz_config(value: FuzzConfigPayload | Mapping[str, Any] | None) -> FuzzCon
         raise InvalidRequest(f"fuzz_config: {exc}", field="fuzz_config") from None
 
 
-class ValidationContext(dict):
-    """What ``validate_op`` yields: set ``ctx["output"]``; read ``ctx.result`` afterwards."""
-
-    result: ValidationResult | None = None
-
-
-@contextmanager
-def validate_op(client: Client, op_name: str, inputs: Mapping[str, Any],
-                kwargs: Mapping[str, Any] | None = None) -> Iterator[ValidationContext]:
-    """Run your op inside the block and put its output in ``ctx["output"]``; on exit the
-    daemon validates it and a failure raises ValidationError (an AssertionError)."""
-    ctx = ValidationContext(inputs=inputs)
-    yield ctx
-    if "output" not in ctx:
-        raise ClientError(f'validate_op({op_name!r}): the block ended without setting'
-                          ' ctx["output"] to the op\'s result')
-    ctx.result = client.validate_op(op_name, inputs, ctx["output"], kwargs)
-    if not ctx.result.passed:
-        raise ValidationError(ctx.result)
+# The context manager lives in gpuemu.validation (seed 002's module); it needs Client.
+from .validation import ValidationContext, validate_op  # noqa: E402

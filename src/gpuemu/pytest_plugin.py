@@ -162,7 +162,7 @@ def _replay(client: Client, op_name: str, run_op: Callable[..., Any], seed: int,
             fuzz_config: Mapping[str, Any], framework: str | None) -> FuzzResults:
     """The one case named by ``seed``; exceptions in ``run_op`` propagate, to be debugged."""
     started = time.perf_counter()
-    case = client.get_test_case(op_name, seed=seed, fuzz_config=fuzz_config)
+    case = client.test_case(op_name, seed=seed, fuzz_config=fuzz_config)
     decode = get_adapter(framework or "numpy").from_tensor_data
     output = run_op({k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}, **case.kwargs)
     result = client.submit_output(op_name, seed, output, fuzz_config=fuzz_config)

@@ -177,8 +177,8 @@ def minimize(seed, op_name, strategy, max_iters, write_test, config_path) -> Rep
     from ..fuzz.minimize import parse_strategy
 
     with connect(config_path) as client:
-        small = client.minimize(seed, op_name, strategy=parse_strategy(strategy),
-                                max_iters=max_iters)
+        small = client.minimize_case(seed, op_name, strategy=parse_strategy(strategy),
+                                     max_iters=max_iters)
     notes = []
     if write_test is not None:
         from ..fuzz.cases import CaseSpec
@@ -208,7 +208,7 @@ def failures(limit, op_name, config_path) -> Report:
       gpuemu failures --op softmax --format json
     """
     with connect(config_path) as client:
-        found = client.list_failures(limit=limit, op_name=op_name)
+        found = client.failure_summaries(limit=limit, op_name=op_name)
     if not found and sys.stdout.isatty():
         click.echo("no stored failures", err=True)
     # Listing is not a check: it exits 0 whatever it lists.

@@ -11,6 +11,9 @@ from enum import StrEnum
 
 import msgspec
 
+from ..dtypes import DType
+from ..readable import KeyAccess
+
 
 class FailureKind(StrEnum):
     ShapeMismatch = "ShapeMismatch"
@@ -28,7 +31,7 @@ class FailureKind(StrEnum):
     """The op wrote into one of its inputs."""
 
 
-class FailureReason(msgspec.Struct, omit_defaults=True, frozen=True):
+class FailureReason(msgspec.Struct, KeyAccess, omit_defaults=True, frozen=True):
     """One reason a case failed. ``kind`` is a FailureKind; the optional fields
     carry the numbers a reader needs (counts, indices, the invariant's name)."""
 
@@ -70,7 +73,7 @@ class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
     error_histogram: list[int] = []
 
 
-class ReproductionInfo(msgspec.Struct, omit_defaults=True):
+class ReproductionInfo(msgspec.Struct, KeyAccess, omit_defaults=True):
     """How to get the same case again: the seed and the command that replays it. For
     fuzz cases also the layout the inputs really had and the value distribution drawn
     (what ``gpuemu coverage`` counts)."""
@@ -85,12 +88,40 @@ class ReproductionInfo(msgspec.Struct, omit_defaults=True):
     layout: str = ""
     distribution: str = ""
 
+    __key_aliases__ = ("shape", "strides", "dtype", "fuzz_config", "input_snapshot")
+
+    # Seed 002's fields, read from the first input (the original described one input).
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(next(iter(self.input_shapes.values()), ()))
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(next(iter(self.input_strides.values()), ()))
+
+    @property
+    def dtype(self) -> str:
+        """The first input's dtype as numpy names it (``"float32"``)."""
+        first = next(iter(self.input_dtypes.values()), "")
+        return first and DType.parse(first).short_name
+
+    @property
+    def fuzz_config(self) -> None:
+        """A case is regenerated from its seed and the op's config (``command``), so no
+        fuzz config travels with it."""
+        return None
+
+    @property
+    def input_snapshot(self) -> dict:
+        """Client inputs are kept in the daemon's store (``gpuemu reproduce``), not here."""
+        return {}
+
     @classmethod
     def from_dict(cls, data: dict) -> ReproductionInfo:
         return msgspec.convert(data, cls)
 
 
-class ValidationResult(msgspec.Struct, omit_defaults=True):
+class ValidationResult(msgspec.Struct, KeyAccess, omit_defaults=True):
     """The verdict of one case. ``atol``/``rtol`` are the tolerance actually applied
     (None in ULP mode, where ``max_ulp`` is), ``tolerance_source`` says where it came
     from (e.g. scaled for a reduction over K terms). ``max_ulp_diff`` is the greatest ULP
