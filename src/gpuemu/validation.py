@@ -46,10 +46,10 @@ def validate_op(client: Client | str, op_name: str | None = None,
     """``validate_op([client,] op_name, inputs, kwargs=None)``: without a client, one
     ``Client(**options)`` (the default socket) is opened for the block. ``kwargs`` go to
     the reference script."""
-    if isinstance(client, str):  # seed 002's form: no client
-        if inputs is not None:
+    if isinstance(client, str):  # seed 002's form, validate_op(op_name, inputs): no client
+        if op_name is not None and inputs is not None:
             raise TypeError(f"validate_op({client!r}, ...): inputs given twice")
-        client, op_name, inputs, owned = Client(**options), client, op_name, True
+        client, op_name, inputs, owned = Client(**options), client, inputs or op_name, True
     else:
         if options:
             raise TypeError(f"validate_op: {sorted(options)} configure a new Client; "
