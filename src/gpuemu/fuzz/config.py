@@ -78,7 +78,7 @@ class FuzzConfig:
             seq_lengths=f.seq_lengths, hidden_dims=f.hidden_dims, min_dims=f.min_dims,
             max_dims=f.max_dims, min_size=f.min_size, max_size=f.max_size,
             edge_case_prob=f.edge_case_prob,
-            input_names=op.input_names, schema=op.schema, kwargs=op.kwargs)
+            input_names=op.case_inputs, schema=op.schema, kwargs=op.kwargs)
 
     def with_overrides(self, payload: FuzzConfigPayload | None) -> FuzzConfig:
         """This config with a request's ``fuzz_config`` applied; None fields keep ours.

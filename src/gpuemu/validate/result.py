@@ -24,7 +24,8 @@ class FailureKind(StrEnum):
     InvariantViolation = "InvariantViolation"
     ExecutionError = "ExecutionError"
     VacuousCheck = "VacuousCheck"
-    """An impostor (zeros, a constant, NaN, a copy of an input) would pass the same check."""
+    """An impostor (zeros, a constant, NaN, a copy of an input) would pass the same check.
+    Only ever a warning: a right output passes such a check too."""
     NonDeterministic = "NonDeterministic"
     """Runs of the op on copies of the same inputs gave outputs that differ bitwise."""
     InputMutated = "InputMutated"
@@ -126,8 +127,9 @@ class ValidationResult(msgspec.Struct, KeyAccess, omit_defaults=True):
     (None in ULP mode, where ``max_ulp`` is), ``tolerance_source`` says where it came
     from (e.g. scaled for a reduction over K terms). ``max_ulp_diff`` is the greatest ULP
     distance (ULP mode only). ``impostors`` names the outputs that would also have passed
-    this check ("zeros", "constant", "nan", "copy:NAME"); the guard fails the case on them
-    (VacuousCheck) or, in fuzz runs, the run-level health check weighs them."""
+    this check ("zeros", "constant", "nan", "copy:NAME"); the guard adds a VacuousCheck
+    entry to ``warnings`` for them or, in fuzz runs, the run-level health check weighs them.
+    ``warnings`` never change the verdict: they say how much a pass proves."""
 
     passed: bool
     op_name: str
@@ -147,6 +149,7 @@ class ValidationResult(msgspec.Struct, KeyAccess, omit_defaults=True):
     max_ulp_diff: float | None = None
     tolerance_source: str | None = None
     impostors: list[str] = []
+    warnings: list[FailureReason] = []
 
     @property
     def failure_kinds(self) -> list[str]:
