@@ -98,6 +98,11 @@ class TestCase:
         return self.spec.distribution
 
     @property
+    def shape(self) -> tuple[int, ...]:
+        """The first input's shape (seed 002's TestCase has one shape)."""
+        return tuple(next(iter(self.spec.shapes.values()), ()))
+
+    @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: tuple(shape) for name, shape in self.spec.shapes.items()}
 
