@@ -245,3 +245,15 @@ def test_validation_context_managers(daemon, monkeypatch):
         with pytest.raises(ValidationError, match="my_relu failed validation"):
             with validate_with_client(client, "my_relu", inputs={"x": x}) as ctx:
                 ctx["output"] = x
+
+
+def test_calibrate_tolerance_through_the_daemon(client):
+    from gpuemu.tolerances import calibrate_tolerance
+
+    # the FAQ's call, for a script-based op: the daemon runs it
+    buggy = calibrate_tolerance(client, "buggy_relu", dtype="float32", iterations=5)
+    assert buggy["atol"] >= 2.0 and set(dict(buggy)) == {"atol", "rtol"}  # |x| of a negative x
+    # a client-side op: run_op computes each case here
+    exact = calibrate_tolerance(client, "my_relu", dtype="float32", iterations=5,
+                                run_op=lambda inputs: relu(inputs["x"]))
+    assert exact.atol < 1e-30 and exact.rtol <= 2**-24  # the floors: nothing to absorb
