@@ -421,12 +421,17 @@ class Client:
         """Re-run the case named by ``seed``: ``result`` is the new verdict, ``inputs`` the
         case's inputs (numpy arrays). ``reproducer`` also returns it as a portable Reproducer
         (gpuemu.reproducer), ``embed_inputs`` with its inputs whatever their size."""
-        reply = self._expect(Reproduce(seed=seed, op_name=op_name, reproducer=True,
-                                       embed_inputs=embed_inputs), protocol.ReproduceResult)
-        again = reproduce_result(reply)
+        again = reproduce_result(self.reproduce_case(seed, op_name, reproducer=True,
+                                                     embed_inputs=embed_inputs))
         if not reproducer:
             again.reproducer = None
         return again
+
+    def reproduce_case(self, seed: int, op_name: str | None = None, *, reproducer: bool = False,
+                       embed_inputs: bool = False) -> protocol.ReproduceResult:
+        """The daemon's ReproduceResult itself (no inputs decoded here)."""
+        return self._expect(Reproduce(seed=seed, op_name=op_name, reproducer=reproducer,
+                                      embed_inputs=embed_inputs), protocol.ReproduceResult)
 
     def minimize(self, seed: int, strategy: str | None = None, max_iters: int = 100, *,
                  op_name: str | None = None) -> MinimizeResult:

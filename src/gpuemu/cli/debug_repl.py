@@ -232,7 +232,7 @@ class DebugRepl(cmd.Cmd):
         """replay SEED
         Run the case again in the daemon (Reproduce) and show the new verdict."""
         seed = self._one_seed(arg, "replay SEED")
-        again = self.client.reproduce(seed)
+        again = self.client.reproduce_case(seed)
         self.say(f"seed {seed}: {'still fails' if again.still_fails else 'passes now'}")
         self._show(again.result)
 
