@@ -52,6 +52,16 @@ if __name__ == "__main__":
 
 CONFIG = """
 [[ops]]
+name = "faq_relu"
+reference = "refs/relu.py"
+
+[[ops]]
+name = "gated_relu"
+reference = "refs/relu.py"
+op_script = "ops/identity.py"
+execution_mode = "client_side"
+
+[[ops]]
 name = "my_relu"
 reference = "refs/relu.py"
 input_names = ["x"]
@@ -257,3 +267,20 @@ def test_calibrate_tolerance_through_the_daemon(client):
     exact = calibrate_tolerance(client, "my_relu", dtype="float32", iterations=5,
                                 run_op=lambda inputs: relu(inputs["x"]))
     assert exact.atol < 1e-30 and exact.rtol <= 2**-24  # the floors: nothing to absorb
+
+
+def test_faq_op_without_input_names(client):
+    """The FAQ's [[ops]] (name and reference only): a client names the inputs; generated
+    cases take the names the reference reads."""
+    x = np.linspace(-1, 1, 8, dtype=np.float32)
+    assert client.validate_op("faq_relu", {"x": x}, relu(x)).passed
+    assert list(client.get_test_case("faq_relu", seed=3)["inputs"]) == ["x"]
+
+
+def test_a_client_side_op_is_never_run_by_the_daemon(client):
+    from gpuemu.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match=r"op 'gated_relu' is execution_mode 'client_side', so "
+                                             r"the daemon does not run its op_script; set "
+                                             r"execution_mode = \"script_based\""):
+        client.fuzz_op("gated_relu", iterations=2)

@@ -114,3 +114,16 @@ def test_module_names_of_the_seeds():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         import gpuemu.validate as v
         v.nope  # noqa: B018
+
+
+def test_the_client_refuses_a_daemon_of_another_protocol_version():
+    from pathlib import Path
+
+    from gpuemu.client import ClientError, _check_protocol
+    from gpuemu.protocol import PROTOCOL_VERSION, Pong
+
+    _check_protocol(Pong(version="0.1.0", protocol_version=PROTOCOL_VERSION, uptime_secs=1.0), Path("s"))
+    newer = Pong(version="9.0.0", protocol_version=PROTOCOL_VERSION + 1, uptime_secs=1.0)
+    with pytest.raises(ClientError, match=r"protocol version mismatch: this client speaks 1, the "
+                                          r"daemon on s speaks 2; upgrade the client"):
+        _check_protocol(newer, Path("s"))
