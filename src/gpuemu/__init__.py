@@ -13,7 +13,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "client": ("Client", "ClientError", "ConnectionError", "FuzzResults", "MinimizeResult",
+    "client": ("Client", "ClientError", "ConnectionError", "FuzzResults", "GpuemuClient",
+               "MinimizeResult",
                "ReproduceResult", "ValidationError"),
     "validation": ("ValidationContext", "validate_op"),
     "config": ("ProjectConfig", "load_config"),

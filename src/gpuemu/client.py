@@ -37,7 +37,7 @@ from .protocol import (
 )
 from .validate.result import ReproductionInfo, ValidationResult
 
-__all__ = ["Client", "ClientError", "ConnectionError", "FuzzResults", "MinimizeResult",
+__all__ = ["Client", "ClientError", "ConnectionError", "FuzzResults", "GpuemuClient", "MinimizeResult",
            "ReproduceResult", "ReproductionInfo", "ValidationContext", "ValidationError",
            "ValidationResult", "as_tensor_data", "validate_op"]
 
@@ -384,6 +384,9 @@ def _check_protocol(reply: Response, socket_path: Path) -> None:
                           f"the daemon on {socket_path} speaks {reply.protocol_version}; "
                           f"upgrade the {newer} (then restart the daemon)")
 
+
+GpuemuClient = Client
+"""Seed 001's name for the client class."""
 
 # The context manager lives in gpuemu.validation (seed 002's module); it needs Client.
 from .validation import ValidationContext, validate_op  # noqa: E402

@@ -190,7 +190,7 @@ def get_recommended_tolerance(
     """The tolerance an op of ``op_type`` over ``k`` terms needs in ``dtype``; never
     below ``floor`` (default: the dtype default). ``accumulate`` is the sum's dtype
     (default: ``dtype``; pass "float32" for the usual half-precision kernels that
-    accumulate in float32).
+    accumulate in float32). Seed 001's order, ``(op_type, dtype)``, is read the same way.
 
     The rule ops get (``gpuemu.op_checks``): an op whose config declares op_type
     reduction, softmax, matmul or attention is checked with this tolerance, floored at
@@ -207,6 +207,8 @@ def get_recommended_tolerance(
     of order one, as normalised activations and weights are. Elementwise ops need only
     rtol = 2u, so their defaults stand. Integers and bool stay exact.
     """
+    if dtype in _OP_MODELS and op_type not in _OP_MODELS:  # seed 001's (op, dtype) order
+        dtype, op_type = op_type, dtype
     d = DType.parse(dtype)
     base = ToleranceConfig.for_dtype(d) if floor is None else floor
     return base.looser(_error_bound(d, op_type, k, accumulate or d))

@@ -1,7 +1,7 @@
-"""``validate_op`` as a context manager: run your op inside the block, set its output, and
-the daemon validates it on exit.
+"""``validate_op`` in every form the seeds show, and the ``fuzz_op``/``reproduce`` wrappers
+seed 001 lists beside it.
 
-Both of the seeds' forms work::
+As a context manager, it validates the output set in the block when the block ends::
 
     from gpuemu.validation import validate_op          # seed 002: a default Client
     with validate_op("softmax", inputs={"logits": x}) as ctx:
@@ -13,7 +13,9 @@ Both of the seeds' forms work::
         ctx["output"] = np.maximum(x, 0)
 
 A failing output raises ValidationError (an AssertionError) with the seed and the replay
-command when the block ends; ``check=False`` only records it in ``ctx.result``.
+command when the block ends; ``check=False`` only records it in ``ctx.result``. Given the
+output as well (seed 001: "accepts an op name, input tensors, and the computed output"),
+it validates at once and returns the ValidationResult.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from .client import Client, ClientError, ValidationError
+from .protocol import FuzzResults
 from .validate.result import ValidationResult
 
-__all__ = ["ValidationContext", "ValidationError", "validate_op"]
+__all__ = ["ValidationContext", "ValidationError", "fuzz_op", "reproduce", "validate_op"]
+
+_UNSET: Any = object()
 
 
 class ValidationContext(dict):
@@ -38,26 +43,45 @@ class ValidationContext(dict):
         self["output"] = output
 
 
+def validate_op(*args: Any, inputs: Mapping[str, Any] | None = None, output: Any = _UNSET,
+                kwargs: Mapping[str, Any] | None = None, check: bool = True,
+                **options: Any) -> Any:
+    """``validate_op([client,] op_name, inputs[, output[, kwargs]])``.
+
+    Without a client, one ``Client(**options)`` (the default socket) serves the call.
+    Without ``output``: a context manager yielding a ValidationContext. With it: the
+    ValidationResult, at once. ``kwargs`` go to the reference script.
+    """
+    client, rest = (args[0], list(args[1:])) if args and not isinstance(args[0], str) else (
+        None, list(args))
+    if client is not None and options:
+        raise TypeError(f"validate_op: {sorted(options)} configure a new Client; with a client "
+                        "given there is none to configure")
+    if not rest or len(rest) > 4:
+        raise TypeError('validate_op([client,] "op_name", inputs[, output[, kwargs]])')
+    op_name = rest.pop(0)
+    given = dict(zip(("inputs", "output", "kwargs"), rest))
+    for name, value in (("inputs", inputs), ("output", output), ("kwargs", kwargs)):
+        if name in given and value not in (None, _UNSET):
+            raise TypeError(f"validate_op({op_name!r}): {name} given twice")
+    inputs, output, kwargs = (given.get("inputs", inputs), given.get("output", output),
+                              given.get("kwargs", kwargs))
+    if inputs is None:
+        raise TypeError(f'validate_op({op_name!r}) needs the op\'s inputs: inputs={{"x": x}}')
+    owned = client is None
+    client = Client(**options) if owned else client
+    if output is _UNSET:
+        return _validating(client, owned, op_name, inputs, kwargs, check)
+    try:
+        return client.validate_op(op_name, inputs, output, kwargs=kwargs)
+    finally:
+        if owned:
+            client.close()
+
+
 @contextmanager
-def validate_op(client: Client | str, op_name: str | None = None,
-                inputs: Mapping[str, Any] | None = None,
-                kwargs: Mapping[str, Any] | None = None, *, check: bool = True,
-                **options: Any) -> Iterator[ValidationContext]:
-    """``validate_op([client,] op_name, inputs, kwargs=None)``: without a client, one
-    ``Client(**options)`` (the default socket) is opened for the block. ``kwargs`` go to
-    the reference script."""
-    if isinstance(client, str):  # seed 002's form, validate_op(op_name, inputs): no client
-        if op_name is not None and inputs is not None:
-            raise TypeError(f"validate_op({client!r}, ...): inputs given twice")
-        client, op_name, inputs, owned = Client(**options), client, inputs or op_name, True
-    else:
-        if options:
-            raise TypeError(f"validate_op: {sorted(options)} configure a new Client; "
-                            "with a client given there is none to configure")
-        owned = False
-    if op_name is None or inputs is None:
-        raise TypeError("validate_op needs the op's name and its inputs: "
-                        'validate_op("op", inputs={"x": x})')
+def _validating(client: Client, owned: bool, op_name: str, inputs: Mapping[str, Any],
+                kwargs: Mapping[str, Any] | None, check: bool) -> Iterator[ValidationContext]:
     ctx = ValidationContext(inputs=inputs)
     try:
         yield ctx
@@ -70,3 +94,21 @@ def validate_op(client: Client | str, op_name: str | None = None,
             client.close()
     if check and not ctx.result.passed:
         raise ValidationError(ctx.result)
+
+
+def fuzz_op(*args: Any, **kwargs: Any) -> FuzzResults:
+    """``Client.fuzz_op([client,] op_name, ...)``: without a client, a default Client's."""
+    client, rest = _split(args)
+    with client or Client() as c:
+        return c.fuzz_op(*rest, **kwargs)
+
+
+def reproduce(*args: Any, **kwargs: Any) -> Any:
+    """``Client.reproduce([client,] seed, ...)``: without a client, a default Client's."""
+    client, rest = _split(args)
+    with client or Client() as c:
+        return c.reproduce(*rest, **kwargs)
+
+
+def _split(args: tuple) -> tuple[Client | None, tuple]:
+    return (args[0], args[1:]) if args and isinstance(args[0], Client) else (None, args)

@@ -284,3 +284,14 @@ def test_a_client_side_op_is_never_run_by_the_daemon(client):
                                              r"the daemon does not run its op_script; set "
                                              r"execution_mode = \"script_based\""):
         client.fuzz_op("gated_relu", iterations=2)
+
+
+def test_seed_001_validate_helpers(client):
+    from gpuemu.validate import fuzz_op, reproduce, validate_op
+
+    x = np.linspace(-1, 1, 8, dtype=np.float32)
+    assert validate_op(client, "my_relu", {"x": x}, relu(x)).passed  # output given: at once
+    assert not validate_op(client, "my_relu", inputs={"x": x}, output=x).passed
+    run = fuzz_op(client, "buggy_relu", iterations=3, seed=11)
+    assert run.total == 3 and run.failed
+    assert reproduce(client, run.failures[0].seed).result.op_name == "buggy_relu"

@@ -31,6 +31,7 @@ def test_tolerance_config_and_profiles():
         ToleranceProfile.get("nightly")
     assert get_recommended_tolerance("float32") == ToleranceConfig(1e-5, 1e-5)
     assert get_recommended_tolerance("float32", op_type="matmul").atol >= 1e-5
+    assert get_recommended_tolerance("matmul", "float16") == get_recommended_tolerance("float16", "matmul")
 
 
 def test_calibrate_tolerance_signature_and_defaults():
@@ -63,7 +64,10 @@ def test_fuzz_generators_and_fuzzer():
 
     assert [p.default for p in inspect.signature(fuzz_shapes).parameters.values()][:4] == [None] * 4
     shapes = list(islice(fuzz_shapes(), 20))  # defaults: 1..4 dims of 1..1024
-    assert all(1 <= len(s) <= 4 and all(1 <= d <= 1024 for d in s) for s in shapes)
+    # (edge-case shapes, one draw in ten, keep their size-0 dims: the FAQ's fuzzer tries them)
+    assert all(1 <= len(s) <= 4 and all(0 <= d <= 1024 for d in s) for s in shapes)
+    regular = islice(fuzz_shapes(n=None, config=FuzzConfig(edge_case_prob=0.0), seed=5), 50)
+    assert all(1 <= len(s) <= 4 and all(1 <= d <= 1024 for d in s) for s in regular)
     assert list(islice(fuzz_shapes_seeded(9, max_dims=2), 5)) == list(islice(fuzz_shapes_seeded(9, max_dims=2), 5))
     assert set(islice(fuzz_dtypes(exclude=["bfloat16", "float64"]), 40)) == {"float32", "float16"}
     assert all(np.dtype(d) for d in islice(fuzz_dtypes_seeded(1), 10))  # numpy accepts them
@@ -73,8 +77,8 @@ def test_fuzz_generators_and_fuzzer():
     assert t.dtype == np.float64 and ((2.0 <= t) & (t <= 3.0)).all()
 
     config = FuzzConfig()
-    assert (config.iterations, config.seed, config.min_dims, config.max_dims, config.min_size) == (
-        100, None, 1, 4, 1)
+    assert (config.iterations, config.seed, config.min_dims, config.max_dims, config.min_size,
+            config.max_size) == (100, None, 1, 4, 1, 1024)
     assert config.dtypes == ("Float32",) and config.layouts == ("contiguous",)
     case = SeededFuzzer(42, FuzzConfig(iterations=3)).next_test_case()
     assert isinstance(case, TestCase)
@@ -108,7 +112,11 @@ def test_data_classes_read_by_attribute_and_key():
 def test_module_names_of_the_seeds():
     import gpuemu.frameworks.base as base
     import gpuemu.validation as validation
-    from gpuemu.validate import validate_op
+    from gpuemu import Client, GpuemuClient
+    from gpuemu.validate import fuzz_op, reproduce, validate_op
+
+    assert GpuemuClient is Client  # seed 001's name
+    assert (fuzz_op, reproduce) == (validation.fuzz_op, validation.reproduce)
 
     assert validate_op is validation.validate_op and inspect.isabstract(base.BaseAdapter)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -37,7 +37,7 @@ def _validate(framework: str, client: Client, op_name: str, inputs: Mapping[str,
     adapter = get_adapter(framework)
     tensors = {k: v if adapter.is_tensor(v) else adapter.from_numpy(adapter_for(v).to_numpy(v))
                for k, v in inputs.items()}
-    with validate_op(client, op_name, tensors, kwargs) as ctx:
+    with validate_op(client, op_name, tensors, kwargs=kwargs) as ctx:
         yield ctx
 
 

@@ -51,7 +51,7 @@ class FuzzConfig:
     min_dims: int = _DEFAULTS.min_dims
     max_dims: int = _DEFAULTS.max_dims
     min_size: int = _DEFAULTS.min_size
-    max_size: int = _DEFAULTS.max_size
+    max_size: int = 1024  # seed 002's FuzzConfig; an op's [ops.fuzz] defaults to 256
     edge_case_prob: float = _DEFAULTS.edge_case_prob
     input_names: tuple[str, ...] = ("x",)
     schema: OpSchema | None = None

@@ -34,10 +34,6 @@ T = TypeVar("T")
 DEFAULT_DTYPES = (DType.Float32, DType.Float16, DType.BFloat16, DType.Float64)
 """What ``fuzz_dtypes`` draws from when given no dtypes."""
 
-SHAPE_LIMITS = {"min_dims": 1, "max_dims": 4, "min_size": 1, "max_size": 1024}
-"""Seed 002's defaults for ``fuzz_shapes`` when no FuzzConfig is given."""
-
-
 def _draws(item: Callable[[int], T], n: int | None) -> list[T] | Iterator[T]:
     """Items 0..n-1 as a list, or (n None) every item, lazily: seed 002's iterators."""
     return [item(i) for i in range(n)] if n is not None else map(item, count())
@@ -45,9 +41,7 @@ def _draws(item: Callable[[int], T], n: int | None) -> list[T] | Iterator[T]:
 
 def _shape_config(config: FuzzConfig | None, limits: dict[str, int | None]) -> FuzzConfig:
     given = {k: v for k, v in limits.items() if v is not None}
-    if config is None:
-        return FuzzConfig(**{**SHAPE_LIMITS, **given})
-    return replace(config, **given) if given else config
+    return replace(config or FuzzConfig(), **given)
 
 
 def fuzz_shapes_seeded(seed: int, n: int | None = None, config: FuzzConfig | None = None, *,
@@ -55,8 +49,8 @@ def fuzz_shapes_seeded(seed: int, n: int | None = None, config: FuzzConfig | Non
                        min_size: int | None = None, max_size: int | None = None
                        ) -> list[tuple[int, ...]] | Iterator[tuple[int, ...]]:
     """The first input's shape of cases 0, 1, ... of a run with root ``seed``: the first
-    ``n`` as a list, or all of them as an iterator. The limits override the config's (no
-    config: seed 002's 1..4 dims of 1..1024)."""
+    ``n`` as a list, or all of them as an iterator. The limits override the config's
+    (default FuzzConfig: seed 002's 1..4 dims of 1..1024)."""
     config = _shape_config(config, dict(min_dims=min_dims, max_dims=max_dims,
                                         min_size=min_size, max_size=max_size))
     root = check_seed(seed)

@@ -14,16 +14,18 @@ __all__ = [
     "ReproductionInfo",
     "ValidationResult",
     "ulp_distance",
+    "fuzz_op",
+    "reproduce",
     "validate_op",
     "validate_output",
 ]
 
 
 def __getattr__(name: str):
-    # Seed 004 imports the client's context manager from here; importing it lazily keeps
+    # Seeds 001 and 004 import the client's helpers from here; importing them lazily keeps
     # this package free of the client (and of pynng) for the daemon and the scripts.
-    if name == "validate_op":
-        from ..validation import validate_op
+    if name in ("validate_op", "fuzz_op", "reproduce"):
+        from .. import validation
 
-        return validate_op
+        return getattr(validation, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
