@@ -13,31 +13,10 @@ import pytest
 
 from gpuemu import Client, ValidationError
 from gpuemu.protocol import PROTOCOL_VERSION
+from tests.conformance.scripts import IDENTITY_OP, RELU_REF
 from tests.conftest import write
 
 pytestmark = pytest.mark.e2e
-
-RELU_REF = """
-import numpy as np
-from gpuemu.script import main
-
-def reference(inputs, **kwargs):
-    return np.maximum(inputs["x"], 0)
-
-if __name__ == "__main__":
-    main(reference)
-"""
-
-# An op script with a bug: negative inputs pass through.
-IDENTITY_OP = """
-from gpuemu.script import main
-
-def run(inputs, **kwargs):
-    return inputs["x"].copy()
-
-if __name__ == "__main__":
-    main(run)
-"""
 
 MATMUL_REF = """
 import numpy as np

@@ -15,29 +15,11 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from tests.conformance.scripts import IDENTITY_OP, RELU_REF
 from tests.conftest import run_cli, write
 
 pytestmark = pytest.mark.e2e
 
-RELU_REF = """
-import numpy as np
-from gpuemu.script import main
-
-def reference(inputs, **kwargs):
-    return np.maximum(inputs["x"], 0)
-
-if __name__ == "__main__":
-    main(reference)
-"""
-IDENTITY_OP = """
-from gpuemu.script import main
-
-def run(inputs, **kwargs):
-    return inputs["x"].copy()
-
-if __name__ == "__main__":
-    main(run)
-"""
 # The FAQ's [[ops]] form (no input_names) plus seed 004's modes. "matmul" is the FAQ's op
 # name; here it is a relu with a bug, so that fuzzing finds failures to reproduce.
 CONFIG = """
