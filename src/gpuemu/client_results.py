@@ -36,6 +36,8 @@ class PingReply(str):
         return reply
 
     def __getattr__(self, name: str) -> Any:
+        if name == "pong":  # not set yet (a copy being rebuilt): no recursion
+            raise AttributeError(name)
         return getattr(self.pong, name)
 
     def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
