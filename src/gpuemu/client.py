@@ -333,12 +333,19 @@ class Client(CaseMethods):
                     ptx_path: str | None = None) -> list[dict[str, Any]]:
         """Lint PTX (or the configured kernel ``kernel_name``) as seed 002's client did: a list
         of dicts with kernel_name, passed, metrics, violations, timestamp (``lint`` returns
-        the daemon's LintResult itself)."""
+        the daemon's LintResult itself). Without a name, every kernel: of the PTX given, else
+        of the daemon's gpuemu.toml."""
         names: list[str | None] = [kernel_name]
-        if kernel_name is None and ptx_content is not None:  # the original linted them all
+        if kernel_name is None and ptx_content is not None:
             from .artifacts.ptx import PtxParser
 
             names = [k.name for k in PtxParser().parse(ptx_content).kernels] or [None]
+        elif kernel_name is None and ptx_path is None:
+            served = self.ping().config_path
+            if served is not None:
+                from .config import load_config
+
+                names = list(load_config(Path(served), user_config=None).kernels) or [None]
         return [lint_record(self.lint(name, ptx_content=ptx_content, ptx_path=ptx_path))
                 for name in names]
 

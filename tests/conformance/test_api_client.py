@@ -57,6 +57,10 @@ batch_sizes = [2, 3]
 seq_lengths = [4, 5]
 hidden_dims = [6, 7]
 
+[[kernels]]
+name = "saxpy"
+ptx = "kernels/saxpy.ptx"
+
 [[ops]]
 name = "my_matmul"
 reference = "refs/matmul.py"
@@ -85,6 +89,7 @@ def daemon(tmp_path_factory):
     write(root / "refs/relu.py", RELU_REF)
     write(root / "refs/matmul.py", MATMUL_REF)
     write(root / "ops/identity.py", IDENTITY_OP)
+    write(root / "kernels/saxpy.ptx", (Path(__file__).parents[1] / "data/ptx/saxpy.ptx").read_text())
     config = write(root / "gpuemu.toml", CONFIG)
     home = Path(tempfile.mkdtemp(prefix="ge-", dir="/tmp")) / "home"
     env = {**os.environ, "GPUEMU_HOME": str(home), "GPUEMU_AUTO_START": "0"}
@@ -213,6 +218,8 @@ def test_lint_kernel_returns_lint_dicts(client):
     assert lint and set(lint[0]) >= {"kernel_name", "passed", "metrics", "violations", "timestamp"}
     assert isinstance(lint[0]["metrics"], dict) and len(lint) == 2  # one per kernel
     assert [d["kernel_name"] for d in client.lint_kernel(ptx, kernel_name="_Z5scalePffi")] == ["_Z5scalePffi"]
+    (configured,) = client.lint_kernel()  # no PTX, no name: the configured kernels
+    assert configured["kernel_name"] == "saxpy" and "violations" in configured
 
 
 def test_validation_context_managers(daemon, monkeypatch):

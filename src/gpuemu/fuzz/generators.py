@@ -34,6 +34,7 @@ T = TypeVar("T")
 DEFAULT_DTYPES = (DType.Float32, DType.Float16, DType.BFloat16, DType.Float64)
 """What ``fuzz_dtypes`` draws from when given no dtypes."""
 
+
 def _draws(item: Callable[[int], T], n: int | None) -> list[T] | Iterator[T]:
     """Items 0..n-1 as a list, or (n None) every item, lazily: seed 002's iterators."""
     return [item(i) for i in range(n)] if n is not None else map(item, count())
