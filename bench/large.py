@@ -102,7 +102,7 @@ def _figures(session: Session, size: int) -> list[Figure]:
             "memcpy": lambda: np.copyto(scratch, out),
             "compare": lambda: compare("relu", out, expected),
             "guard": lambda: must_pass(validate_output(out, expected, op_name="relu",
-                                                       inputs={"x": x}, vacuous="fail")),
+                                                       inputs={"x": x}, vacuous="warn")),
             "ref_compare": lambda: compare("relu", out, reference({"x": x})),
             "worker_compare": worker_compare,
             "codec_msgpack": _codec(x, out, Form.MSGPACK),

@@ -14,7 +14,10 @@ __version__ = "0.1.0"
 PROTOCOL_VERSION = 1  # the wire protocol (gpuemu.protocol); here so `gpuemu version` stays light
 
 _EXPORTS = {
-    "client": ("Client", "ClientError", "ConnectionError", "ValidationError", "validate_op"),
+    "client": ("Client", "ClientError", "ConnectionError", "FuzzResults", "GpuemuClient",
+               "MinimizeResult",
+               "ReproduceResult", "ValidationError"),
+    "validation": ("ValidationContext", "validate_op"),
     "config": ("ProjectConfig", "load_config"),
     "dtypes": ("DType",),
     "errors": ("ConfigError", "GpuemuError", "InvalidRequest", "OpNotFound",

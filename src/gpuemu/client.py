@@ -11,40 +11,36 @@ from __future__ import annotations
 import builtins
 import os
 import threading
-import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 import pynng
 
-from . import __version__, paths, shm
-from .errors import GpuemuError, InvalidRequest, NotFound, error_from_code
-from .frameworks.base import adapter_for, get_adapter
-from .protocol import (
-    Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
-    ArtifactMetricsResult, ArtifactStored,
-    BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary, CompareBaseline,
-    CoverageReport, GetCoverage, OpCoverage,
-    DiffArtifactBaseline, Error, FailureList, FailureSummary, FinishFuzzRun, Form,
-    FuzzConfigPayload, FuzzHealth, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetResult,
-    GetTestBatch, GetTestCase, LintKernel, LintResult, LintResults, ListArtifacts, ListFailures,
-    ListResults, Minimize, MinimizeReply, MinimizeResult, Ok, OpSchemaPayload, Ping, Pong,
-    Reproduce, ReproduceResult, Request, Response, ResultList, Results, RunCi, Shutdown,
-    StoreArtifact, StoreArtifactBaseline, StoreBaseline, SubmitOutput, SubmitResult, TestBatch,
-    TestCase, ValidateOp, ValidationResultResponse, decode_response, encode_message,
-    PROTOCOL_VERSION,
+from . import __version__, paths, protocol, shm
+from .client_cases import CaseMethods, _fuzz_config, _wire, as_tensor_data
+from .client_results import (
+    MinimizeResult, PingReply, ReproduceResult, check_output_dtype, layout_name, lint_record,
+    minimize_result, reproduce_result,
 )
-from .rng import generate_seed
-from .tensor import TensorData, from_numpy
+from .errors import GpuemuError, NotFound, error_from_code
+from .protocol import (
+    PROTOCOL_VERSION, Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
+    ArtifactMetricsResult, ArtifactStored, BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary,
+    CompareBaseline, CoverageReport, DiffArtifactBaseline, Error, FailureList, FailureSummary,
+    Form, FuzzConfigPayload, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetCoverage,
+    GetResult, LintKernel, LintResult, LintResults, ListArtifacts, ListFailures, ListResults,
+    Minimize, MinimizeReply, OpCoverage, Ping, Pong, Reproduce, Request, Response, ResultList,
+    Ok, Results, RunCi, Shutdown,
+    StoreArtifact, StoreArtifactBaseline, StoreBaseline, SubmitResult, ValidateOp, ValidationResultResponse,
+    decode_response, encode_message,
+)
 from .validate.result import ReproductionInfo, ValidationResult
 
-__all__ = ["Client", "ClientError", "ConnectionError", "ValidationError", "ValidationResult",
-           "ReproductionInfo", "validate_op"]
+__all__ = ["Client", "ClientError", "ConnectionError", "FuzzResults", "GpuemuClient", "MinimizeResult",
+           "ReproduceResult", "ReproductionInfo", "ValidationContext", "ValidationError",
+           "ValidationResult", "as_tensor_data", "validate_op"]
 
 START_HINT = "start it with: gpuemu daemon start"
 
@@ -84,21 +80,7 @@ def remote_error(reply: Error) -> GpuemuError:
     return exc
 
 
-def _wire(value: Any) -> TensorData:
-    """``value`` for a request to the daemon, which is on this host (the socket is ipc):
-    large tensors through shared memory (gpuemu.shm), numpy arrays without a copy first."""
-    if isinstance(value, np.ndarray):
-        return from_numpy(value, shared=True)
-    return shm.spill(as_tensor_data(value))
-
-
-def as_tensor_data(value: Any) -> TensorData:
-    """A TensorData for a numpy array, a torch/JAX/TensorFlow tensor (any device), or
-    anything np.asarray accepts."""
-    return value if isinstance(value, TensorData) else adapter_for(value).to_tensor_data(value)
-
-
-class Client:
+class Client(CaseMethods):
     """A connection to the gpuemu daemon.
 
     ``auto_start`` (default: on unless ``GPUEMU_AUTO_START=0``) starts a daemon for the
@@ -124,16 +106,16 @@ class Client:
             if self._sock is None:
                 sock = self._dial()
                 try:
-                    self._check_version(sock)
+                    self._check_version(self._round_trip(sock, Ping()))
                 except BaseException:
                     sock.close()
                     raise
                 self._sock = sock
             return self._sock
 
-    def _check_version(self, sock: pynng.Req0) -> None:
-        """Seeds 000/001: on connecting, compare the daemon's protocol version with ours."""
-        reply = self._round_trip(sock, Ping())
+    def _check_version(self, reply: Response) -> None:
+        """Seeds 000/001: on connecting (and in ping), compare the daemon's protocol version
+        with ours."""
         theirs = getattr(reply, "protocol_version", None)
         if theirs != PROTOCOL_VERSION:
             newer = "daemon" if isinstance(theirs, int) and theirs > PROTOCOL_VERSION else "client"
@@ -219,21 +201,38 @@ class Client:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def ping(self) -> Pong:
-        return self._expect(Ping(), Pong)
+    def ping(self) -> PingReply:
+        """``"pong"`` when the daemon answers (seed 002), readable as its Pong too:
+        ``reply["version"]``, ``reply.protocol_version``, ``reply.uptime_secs``."""
+        pong = self._expect(Ping(), Pong)
+        self._check_version(pong)
+        return PingReply(pong)
 
     def shutdown(self) -> None:
         self.request(Shutdown())
 
     def validate_op(self, op_name: str, inputs: Mapping[str, Any], output: Any,
-                    kwargs: Mapping[str, Any] | None = None,
-                    seed: int | None = None) -> ValidationResult:
-        """Client-side mode: validate ``output`` (computed by you) against the op's reference."""
+                    dtype: str | None = None, seed: int | None = None, *,
+                    kwargs: Mapping[str, Any] | None = None, **extra: Any) -> ValidationResult:
+        """Client-side mode: validate ``output`` (computed by you) against the op's reference.
+
+        ``dtype`` names the dtype whose tolerance applies; it must be the output's (None:
+        the output's). ``seed`` is recorded with the result. Keyword arguments other than
+        these (or a ``kwargs`` mapping) go to the reference script."""
+        if isinstance(dtype, Mapping):  # the kwargs mapping, passed in its old position
+            kwargs, dtype = dtype, None
         req = ValidateOp(op_name=op_name,
                          inputs={k: _wire(v) for k, v in inputs.items()},
-                         output=_wire(output), kwargs=dict(kwargs or {}),
+                         output=_wire(output), kwargs={**(kwargs or {}), **extra},
                          seed=seed)
-        return self._with_tensors(req, [*req.inputs.values(), req.output]).result
+        tensors = [*req.inputs.values(), req.output]
+        if dtype is not None:
+            try:
+                check_output_dtype(dtype, req.output)
+            except ValueError:
+                shm.discard(shm.names(tensors))
+                raise
+        return self._with_tensors(req, tensors).result
 
     def get_result(self, seed: int, op_name: str | None = None) -> ValidationResult | None:
         try:
@@ -242,7 +241,7 @@ class Client:
         except NotFound:
             return None
 
-    def list_results(self, limit: int = 50, op_name: str | None = None) -> list[ValidationResult]:
+    def list_results(self, limit: int = 100, op_name: str | None = None) -> list[ValidationResult]:
         return self._expect(ListResults(limit=limit, op_name=op_name),
                             (Results, ResultList)).results
 
@@ -260,83 +259,32 @@ class Client:
     def fuzz_op(self, op_name: str, iterations: int | None = None, seed: int | None = None,
                 fail_fast: bool = False,
                 fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
-                start: int = 0, determinism: int | None = None,
-                cluster: str | None = None) -> FuzzResults:
+                start: int = 0, determinism: int | None = None, *,
+                batch_sizes: list[int] | None = None, seq_lengths: list[int] | None = None,
+                hidden_dims: list[int] | None = None, dtypes: list[str] | None = None,
+                layouts: list[str] | None = None, cluster: str | None = None) -> FuzzResults:
         """Script-based mode: the daemon runs the op script and the reference on seeded cases.
-        ``determinism`` N runs the op N times per case and requires identical outputs.
-        ``cluster`` spreads the cases over a Ray cluster (docs/cluster.md)."""
+        ``iterations`` None: the op's configured count (100 unless set). The size lists,
+        ``dtypes`` and ``layouts`` (either spelling: "strided" or "Strided") override the
+        op's fuzz config. ``determinism`` N runs the op N times per case and requires
+        identical outputs. ``cluster`` spreads the cases over a Ray cluster (docs/cluster.md).
+
+        Positionally this is seed 002's ``fuzz_op(op_name, iterations, seed)``; its client's
+        ``fuzz_op(op_name, seed, iterations)`` order is recognised when the first number is
+        too large to be a case count (a u64 seed), and works with keywords anyway."""
+        if iterations is not None and iterations > MAX_ITERATIONS and (seed or 0) <= MAX_ITERATIONS:
+            iterations, seed = seed, iterations
+        overrides = {k: v for k, v in (("batch_sizes", batch_sizes), ("seq_lengths", seq_lengths),
+                                       ("hidden_dims", hidden_dims), ("dtypes", dtypes),
+                                       ("layouts", layouts and [layout_name(x) for x in layouts]))
+                     if v is not None}
+        if overrides:
+            base = msgspec.to_builtins(_fuzz_config(fuzz_config)) if fuzz_config else {}
+            fuzz_config = {**base, **overrides}
         return self._expect(FuzzOp(op_name=op_name, iterations=iterations, seed=seed,
                                    fail_fast=fail_fast, fuzz_config=_fuzz_config(fuzz_config),
                                    start=start, determinism=determinism, cluster=cluster),
                             FuzzResults)
-
-    def get_test_case(self, op_name: str, seed: int | None = None,
-                      fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None) -> TestCase:
-        return self._expect(GetTestCase(op_name=op_name, seed=seed,
-                                        fuzz_config=_fuzz_config(fuzz_config)), TestCase)
-
-    def get_test_batch(self, op_name: str, count: int = 10, seed: int | None = None,
-                       fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None,
-                       start: int = 0) -> list[TestCase]:
-        return self._expect(GetTestBatch(op_name=op_name, count=count, seed=seed, start=start,
-                                         fuzz_config=_fuzz_config(fuzz_config)), TestBatch).cases
-
-    def submit_output(self, op_name: str, seed: int, output: Any,
-                      fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None
-                      ) -> ValidationResult:
-        """Daemon-orchestrated mode: the output you computed for the case named by ``seed``."""
-        req = SubmitOutput(op_name=op_name, seed=seed, output=_wire(output),
-                           fuzz_config=_fuzz_config(fuzz_config))
-        return self._with_tensors(req, [req.output]).result
-
-    def fuzz_op_client_side(self, op_name: str, run_op: Callable[..., Any],
-                            iterations: int = 100, seed: int | None = None,
-                            fail_fast: bool = False,
-                            op_schema: OpSchemaPayload | Mapping[str, Any] | None = None,
-                            dtypes: list[str] | None = None, batch: int = 32,
-                            framework: str | None = None) -> FuzzResults:
-        """Fuzz an op that runs here (maybe on a GPU): the daemon hands out seeded cases,
-        ``run_op(inputs, **kwargs)`` computes each output, the daemon validates it.
-        ``framework`` ("torch", "jax", "tensorflow") hands ``run_op`` its inputs as that
-        framework's tensors (CPU, layout kept where the framework has one) instead of numpy.
-
-        An exception in ``run_op`` is recorded as an ExecutionError failure of that case
-        (with its traceback), not raised, so one bad case does not end the run. The results
-        carry the run's coverage and health, as a script-based fuzz run's do.
-        """
-        schema = (op_schema if op_schema is None or isinstance(op_schema, OpSchemaPayload)
-                  else msgspec.convert(dict(op_schema), OpSchemaPayload))
-        cfg = FuzzConfigPayload(dtypes=dtypes, op_schema=schema)
-        decode = get_adapter(framework or "numpy").from_tensor_data
-        root = generate_seed() if seed is None else seed
-        started = time.perf_counter()
-        results: list[ValidationResult] = []
-        for first in range(0, iterations, batch):
-            count = min(batch, iterations - first)
-            cases = self.get_test_batch(op_name, count=count, seed=root, fuzz_config=cfg,
-                                        start=first)
-            for case in cases:
-                inputs = {k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}
-                try:
-                    output, error = run_op(inputs, **case.kwargs), None
-                except Exception:
-                    output, error = None, traceback.format_exc(limit=8)
-                submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg,
-                                      error=error, run=root,
-                                      output=None if error else _wire(output))
-                results.append(self._with_tensors(submit, [submit.output]).result)
-                if fail_fast and not results[-1].passed:
-                    break
-            if fail_fast and results and not results[-1].passed:
-                break
-        failures = [r for r in results if not r.passed]
-        run = FuzzResults(op_name=op_name, seed=root, iterations=len(results),
-                          passed=len(results) - len(failures), failed=len(failures),
-                          failures=failures, duration_ms=(time.perf_counter() - started) * 1e3)
-        if results:
-            health = self._expect(FinishFuzzRun(op_name=op_name, run=root), FuzzHealth)
-            run.coverage, run.health, run.vacuous = health.coverage, health.health, health.vacuous
-        return run
 
     def coverage(self, op_name: str | None = None) -> list[OpCoverage]:
         """Which configured dtypes, layouts and shape classes have stored results, per op."""
@@ -344,17 +292,45 @@ class Client:
 
     def reproduce(self, seed: int, op_name: str | None = None, *, reproducer: bool = False,
                   embed_inputs: bool = False) -> ReproduceResult:
-        """Re-run the case named by ``seed``; ``reproducer`` also returns it as a portable
-        Reproducer (gpuemu.reproducer), ``embed_inputs`` with its inputs whatever their size."""
-        return self._expect(Reproduce(seed=seed, op_name=op_name, reproducer=reproducer,
-                                      embed_inputs=embed_inputs), ReproduceResult)
+        """Re-run the case named by ``seed``: ``result`` is the new verdict, ``inputs`` the
+        case's inputs (numpy arrays). ``reproducer`` also returns it as a portable Reproducer
+        (gpuemu.reproducer), ``embed_inputs`` with its inputs whatever their size."""
+        again = reproduce_result(self.reproduce_case(seed, op_name, reproducer=True,
+                                                     embed_inputs=embed_inputs))
+        if not reproducer:
+            again.reproducer = None
+        return again
 
-    def minimize(self, seed: int, op_name: str | None = None, strategy: str = "BinarySearchDims",
-                 max_iters: int = 100) -> MinimizeResult:
+    def reproduce_case(self, seed: int, op_name: str | None = None, *, reproducer: bool = False,
+                       embed_inputs: bool = False) -> protocol.ReproduceResult:
+        """The daemon's ReproduceResult itself (no inputs decoded here)."""
+        return self._expect(Reproduce(seed=seed, op_name=op_name, reproducer=reproducer,
+                                      embed_inputs=embed_inputs), protocol.ReproduceResult)
+
+    def minimize(self, seed: int, strategy: str | None = None, max_iters: int = 100, *,
+                 op_name: str | None = None) -> MinimizeResult:
+        """Shrink the failing case ``seed``; ``strategy`` "binary-search-dims" (None: the
+        default) or "binary-search-values" (or BinarySearchDims/BinarySearchValues)."""
+        from .fuzz.minimize import parse_strategy
+
+        return minimize_result(self.minimize_case(
+            seed, op_name, parse_strategy(strategy or "binary-search-dims"), max_iters))
+
+    def minimize_case(self, seed: int, op_name: str | None = None,
+                      strategy: str = "BinarySearchDims",
+                      max_iters: int = 100) -> protocol.MinimizeResult:
+        """The daemon's MinimizeResult itself (per-input shapes, steps, the minimized case)."""
         return self._expect(Minimize(seed=seed, op_name=op_name, strategy=strategy,
                                      max_iters=max_iters), MinimizeReply).as_result()
 
-    def list_failures(self, limit: int = 50, op_name: str | None = None) -> list[FailureSummary]:
+    def list_failures(self, limit: int = 20, op_name: str | None = None) -> list[ValidationResult]:
+        """The newest stored failures' results (seed 002); ``failure_summaries`` also says
+        when each was stored."""
+        return [f.result or ValidationResult(passed=False, op_name=f.op_name, seed=f.seed)
+                for f in self.failure_summaries(limit, op_name)]
+
+    def failure_summaries(self, limit: int = 20, op_name: str | None = None
+                          ) -> list[FailureSummary]:
         reply = self._expect(ListFailures(limit=limit, op_name=op_name), (Results, FailureList))
         return reply.failures or []
 
@@ -368,8 +344,28 @@ class Client:
     def get_ci_summary(self) -> CiRunComplete | None:
         return self._expect(GetCiSummary(), CiSummary).run
 
-    def lint_kernel(self, kernel_name: str | None = None, ptx_content: str | None = None,
-                    ptx_path: str | None = None) -> LintResult:
+    def lint_kernel(self, ptx_content: str | None = None, kernel_name: str | None = None, *,
+                    ptx_path: str | None = None) -> list[dict[str, Any]]:
+        """Lint PTX (or the configured kernel ``kernel_name``) as seed 002's client did: a list
+        of dicts with kernel_name, passed, metrics, violations, timestamp (``lint`` returns
+        the daemon's LintResult itself). Without a name, every kernel: of the PTX given, else
+        of the daemon's gpuemu.toml."""
+        names: list[str | None] = [kernel_name]
+        if kernel_name is None and ptx_content is not None:
+            from .artifacts.ptx import PtxParser
+
+            names = [k.name for k in PtxParser().parse(ptx_content).kernels] or [None]
+        elif kernel_name is None and ptx_path is None:
+            served = self.ping().config_path
+            if served is not None:
+                from .config import load_config
+
+                names = list(load_config(Path(served), user_config=None).kernels) or [None]
+        return [lint_record(self.lint(name, ptx_content=ptx_content, ptx_path=ptx_path))
+                for name in names]
+
+    def lint(self, kernel_name: str | None = None, ptx_content: str | None = None,
+             ptx_path: str | None = None) -> LintResult:
         reply = self._expect(LintKernel(kernel_name=kernel_name, ptx_content=ptx_content,
                                         ptx_path=ptx_path), (LintResults, LintResult))
         return reply.lint[0] if isinstance(reply, LintResults) else reply
@@ -401,31 +397,12 @@ class Client:
         return reply.diffs[0] if isinstance(reply, ArtifactDiffs) else reply
 
 
-def _fuzz_config(value: FuzzConfigPayload | Mapping[str, Any] | None) -> FuzzConfigPayload | None:
-    if value is None or isinstance(value, FuzzConfigPayload):
-        return value
-    try:
-        return msgspec.convert(dict(value), FuzzConfigPayload)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"fuzz_config: {exc}", field="fuzz_config") from None
+MAX_ITERATIONS = 2**32
+"""More cases than any run asks for: a larger first number in fuzz_op is a seed."""
 
 
-class ValidationContext(dict):
-    """What ``validate_op`` yields: set ``ctx["output"]``; read ``ctx.result`` afterwards."""
+GpuemuClient = Client
+"""Seed 001's name for the client class."""
 
-    result: ValidationResult | None = None
-
-
-@contextmanager
-def validate_op(client: Client, op_name: str, inputs: Mapping[str, Any],
-                kwargs: Mapping[str, Any] | None = None) -> Iterator[ValidationContext]:
-    """Run your op inside the block and put its output in ``ctx["output"]``; on exit the
-    daemon validates it and a failure raises ValidationError (an AssertionError)."""
-    ctx = ValidationContext(inputs=inputs)
-    yield ctx
-    if "output" not in ctx:
-        raise ClientError(f'validate_op({op_name!r}): the block ended without setting'
-                          ' ctx["output"] to the op\'s result')
-    ctx.result = client.validate_op(op_name, inputs, ctx["output"], kwargs)
-    if not ctx.result.passed:
-        raise ValidationError(ctx.result)
+# The context manager lives in gpuemu.validation (seed 002's module); it needs Client.
+from .validation import ValidationContext, validate_op  # noqa: E402

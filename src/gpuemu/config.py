@@ -19,6 +19,7 @@ from . import paths
 from .config_schema import Where
 from .dtypes import DType
 from .errors import ConfigError, KernelNotFound, OpNotFound
+from .script_inputs import input_names_read_by
 from .tolerances import ToleranceConfig
 from .validate.rule import COMPARE_MODES
 
@@ -132,6 +133,21 @@ class OpConfig:
     schema: OpSchema | None = None
     global_tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict, repr=False)
     """[validation.tolerances], kept here so that ``tolerance_for`` needs nothing else."""
+    inferred_inputs: tuple[str, ...] = ()
+    """Without ``input_names``: the names the reference (else the op script) reads
+    (gpuemu.script_inputs). Only generated cases use them; a client's inputs are taken
+    as it names them."""
+
+    @property
+    def case_inputs(self) -> tuple[str, ...]:
+        """The inputs a generated case has: declared, else inferred (maybe none)."""
+        return self.input_names or self.inferred_inputs
+
+    @property
+    def runs_in_daemon(self) -> bool:
+        """Script-based ops only: the daemon never runs a client-side or daemon-orchestrated
+        op, even one that has an op_script (seed 004)."""
+        return self.execution_mode == "script_based"
 
     def tolerance_for(self, dtype: DType | str) -> ToleranceConfig:
         """Per-op override, else [validation.tolerances], else the dtype's default."""
@@ -356,8 +372,10 @@ def _build_op(raw: Mapping[str, Any], where: Where, validation: ValidationSettin
                 f"names the inputs {sorted(schema.inputs)}, but input_names is {list(names)}; "
                 "give every input a shape, and no others")
         kw["schema"] = OpSchema(schema.dims, {n: schema.inputs[n] for n in names}, schema.output)
-    elif "input_names" not in kw:
-        raise where.error("missing required key 'input_names' (or declare the inputs in [ops.schema.inputs])")
+    elif "input_names" not in kw:  # the FAQ's form: inputs as the scripts read them
+        kw["inferred_inputs"] = (input_names_read_by(kw["reference"])
+                                 or ("op_script" in kw and input_names_read_by(kw["op_script"]))
+                                 or ())
     if kw.get("reduce_dims") and kw.get("op_type", "elementwise") not in REDUCING_OP_TYPES:
         raise where.at("reduce_dims").error(
             f"reduce_dims applies to reductions, but op_type is {kw.get('op_type', 'elementwise')!r}; "

@@ -19,6 +19,7 @@ import msgspec
 
 from . import PROTOCOL_VERSION
 from .errors import GpuemuError, InvalidRequest
+from .readable import KeyAccess
 from .reproducer import Reproducer
 from .tensor import TensorData
 from .validate.result import ValidationResult
@@ -323,7 +324,7 @@ AnyRequest = Union[REQUEST_TYPES]  # type: ignore[valid-type]
 # -- responses ---------------------------------------------------------------------------------
 
 
-class Response(Message, forbid_unknown_fields=False):
+class Response(Message, KeyAccess, forbid_unknown_fields=False):
     """A client ignores response fields it does not know, so a newer daemon's optional
     additions do not break an older client; requests stay strict, so a misspelt field
     is an error rather than a silently ignored option."""
@@ -488,6 +489,13 @@ class FuzzResults(Response):
     coverage: FuzzCoverage | None = None
     health: list[HealthIssue] = []
     vacuous: bool = False
+
+    __key_aliases__ = ("total",)
+
+    @property
+    def total(self) -> int:
+        """Seed 002's name for the number of cases run."""
+        return self.iterations
 
 
 class ReproduceResult(Response):

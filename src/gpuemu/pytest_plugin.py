@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,14 +130,20 @@ def gpuemu(gpuemu_daemon: SessionDaemon) -> Iterator[Client]:
         yield client
 
 
+class GpuemuHealthWarning(UserWarning):
+    """A fuzz run passed but could not have failed a wrong op (its health issues say why)."""
+
+
+def vacuous_message(fuzz: FuzzResults) -> str:
+    """What a passing but vacuous ``gpuemu_fuzz`` run warns: its health errors."""
+    return "\n".join([f"gpuemu: op {fuzz.op_name!r} passed {fuzz.passed} fuzz cases, but"
+                      f" the run is vacuous (root seed {fuzz.seed}):",
+                      *(f"  {i.kind}: {i.message}" for i in fuzz.health
+                        if i.severity == "error")])
+
+
 def failure_message(fuzz: FuzzResults, nodeid: str, home: Path | None = None) -> str:
-    """What a failing ``gpuemu_fuzz`` says: the first failing seed, why, and how to replay it;
-    or, for a run whose every case passed but proved nothing, its health errors."""
-    if not fuzz.failures:
-        return "\n".join([f"gpuemu: op {fuzz.op_name!r} passed {fuzz.passed} fuzz cases, but"
-                          f" the run is vacuous (root seed {fuzz.seed}):",
-                          *(f"  {i.kind}: {i.message}" for i in fuzz.health
-                            if i.severity == "error")])
+    """What a failing ``gpuemu_fuzz`` says: the first failing seed, why, and how to replay it."""
     first = fuzz.failures[0]
     info = first.repro_info
     shapes = ", ".join(f"{k}: {info.input_dtypes.get(k, '?')}{shape} strides"
@@ -162,7 +169,7 @@ def _replay(client: Client, op_name: str, run_op: Callable[..., Any], seed: int,
             fuzz_config: Mapping[str, Any], framework: str | None) -> FuzzResults:
     """The one case named by ``seed``; exceptions in ``run_op`` propagate, to be debugged."""
     started = time.perf_counter()
-    case = client.get_test_case(op_name, seed=seed, fuzz_config=fuzz_config)
+    case = client.test_case(op_name, seed=seed, fuzz_config=fuzz_config)
     decode = get_adapter(framework or "numpy").from_tensor_data
     output = run_op({k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}, **case.kwargs)
     result = client.submit_output(op_name, seed, output, fuzz_config=fuzz_config)
@@ -192,10 +199,12 @@ def gpuemu_fuzz(gpuemu: Client, gpuemu_daemon: SessionDaemon,
             config = {k: v for k, v in (("dtypes", dtypes), ("op_schema", op_schema))
                       if v is not None}
             results = _replay(gpuemu, op_name, run_op, replay_seed, config, framework)
-        if results.failed or results.vacuous:
+        if results.failed:
             gpuemu_daemon.keep = True
             pytest.fail(failure_message(results, request.node.nodeid, gpuemu_daemon.home),
                         pytrace=False)
+        if results.vacuous:  # a right op passes such a run too: say so, do not fail it
+            warnings.warn(GpuemuHealthWarning(vacuous_message(results)), stacklevel=2)
         return results
 
     return fuzz

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -14,10 +15,12 @@ import msgspec
 import numpy as np
 
 from .dtypes import DType
+from .readable import KeyAccess
 
 
-class ToleranceConfig(msgspec.Struct, frozen=True):
-    """An absolute and a relative tolerance. Integers and bool compare exactly (0, 0)."""
+class ToleranceConfig(msgspec.Struct, KeyAccess, frozen=True):
+    """An absolute and a relative tolerance. Integers and bool compare exactly (0, 0).
+    Reads as ``tol.atol`` and as ``tol["atol"]`` (``dict(tol)`` is ``{"atol": ..., "rtol": ...}``)."""
 
     atol: float
     rtol: float
@@ -89,21 +92,56 @@ _OP_MODELS: dict[str, tuple[int, bool, bool]] = {
 }
 
 
+class _ProfileGet:
+    """``ToleranceProfile.get(name)`` (seed 002) on the class, ``profile.get(dtype)`` on one."""
+
+    def __get__(self, profile: ToleranceProfile | None, cls: type[ToleranceProfile]):
+        return cls.named if profile is None else profile.for_dtype
+
+
 @dataclass(frozen=True, slots=True)
 class ToleranceProfile:
     """A named table DType -> ToleranceConfig; dtypes it leaves out get their default
-    (integers and bool: exact)."""
+    (integers and bool: exact). Seed 002 reads a profile as one ToleranceConfig: its
+    ``atol``/``rtol`` are the float32 entry's."""
 
     name: str
     table: Mapping[DType, ToleranceConfig]
+
+    get = _ProfileGet()
 
     def __post_init__(self) -> None:
         table = {DType.parse(d): t for d, t in self.table.items()}
         object.__setattr__(self, "table", MappingProxyType(table))
 
-    def get(self, dtype: DType | str) -> ToleranceConfig:
+    def for_dtype(self, dtype: DType | str) -> ToleranceConfig:
         d = DType.parse(dtype)
         return self.table.get(d) or ToleranceConfig.for_dtype(d)
+
+    @property
+    def atol(self) -> float:
+        return self.for_dtype(DType.Float32).atol
+
+    @property
+    def rtol(self) -> float:
+        return self.for_dtype(DType.Float32).rtol
+
+    def __getitem__(self, key: str) -> float:
+        if key not in ("atol", "rtol"):
+            raise KeyError(f"a tolerance profile reads as 'atol' and 'rtol' (float32's); "
+                           f"use .for_dtype(dtype) for another dtype, not {key!r}")
+        return getattr(self, key)
+
+    @classmethod
+    def named(cls, name: str) -> ToleranceProfile:
+        """The profile called ``name``: "testing", "production" or "cross_framework" (any case,
+        "-" or " " for "_", "for_" in front; "test"/"dev", "prod", "cross" also do)."""
+        key = name.strip().lower().replace("-", "_").replace(" ", "_").removeprefix("for_")
+        key = _PROFILE_ALIASES.get(key, key)
+        if key not in _PROFILES:
+            raise ValueError(f"no tolerance profile {name!r}; the profiles are "
+                             f"{', '.join(map(repr, _PROFILES))}")
+        return getattr(cls, _PROFILES[key])()
 
     @classmethod
     def for_testing(cls) -> ToleranceProfile:
@@ -133,6 +171,14 @@ class ToleranceProfile:
         return cls("cross_framework", {d: bound(d) for d in DEFAULT_TOLERANCES})
 
 
+_PROFILES = {"testing": "for_testing", "production": "for_production",
+             "cross_framework": "for_cross_framework"}
+_PROFILE_ALIASES = {"test": "testing", "tests": "testing", "dev": "testing",
+                    "development": "testing", "prod": "production", "strict": "production",
+                    "cross": "cross_framework", "crossframework": "cross_framework",
+                    "cross_frameworks": "cross_framework"}
+
+
 def get_recommended_tolerance(
     dtype: DType | str,
     op_type: str = "elementwise",
@@ -144,7 +190,7 @@ def get_recommended_tolerance(
     """The tolerance an op of ``op_type`` over ``k`` terms needs in ``dtype``; never
     below ``floor`` (default: the dtype default). ``accumulate`` is the sum's dtype
     (default: ``dtype``; pass "float32" for the usual half-precision kernels that
-    accumulate in float32).
+    accumulate in float32). Seed 001's order, ``(op_type, dtype)``, is read the same way.
 
     The rule ops get (``gpuemu.op_checks``): an op whose config declares op_type
     reduction, softmax, matmul or attention is checked with this tolerance, floored at
@@ -161,6 +207,8 @@ def get_recommended_tolerance(
     of order one, as normalised activations and weights are. Elementwise ops need only
     rtol = 2u, so their defaults stand. Integers and bool stay exact.
     """
+    if dtype in _OP_MODELS and op_type not in _OP_MODELS:  # seed 001's (op, dtype) order
+        dtype, op_type = op_type, dtype
     d = DType.parse(dtype)
     base = ToleranceConfig.for_dtype(d) if floor is None else floor
     return base.looser(_error_bound(d, op_type, k, accumulate or d))
@@ -225,24 +273,41 @@ CALIBRATION_MARGIN = 4.0
 
 
 def calibrate_tolerance(
-    op_fn: Callable[..., np.ndarray],
-    ref_fn: Callable[..., np.ndarray],
-    shapes: Sequence[Sequence[int]],
-    dtype: DType | str,
-    n_samples: int = 32,
+    op_fn: Callable[..., np.ndarray] | Any,
+    ref_fn: Callable[..., np.ndarray] | str | None = None,
+    shapes: Sequence[Sequence[int]] | None = None,
+    dtype: DType | str = "float32",
+    n_samples: int = 100,
     rng: np.random.Generator | int | None = None,
     *,
-    margin: float = CALIBRATION_MARGIN,
+    margin: float | None = None,
+    iterations: int | None = None,
+    run_op: Callable[..., Any] | None = None,
 ) -> ToleranceConfig:
     """Observe how far ``op_fn`` strays from ``ref_fn`` and return a tolerance with margin.
 
     Each sample draws one standard-normal input per entry of ``shapes`` (cast to
     ``dtype``) and calls both functions with the same arrays. ``rng`` is a Generator or a
-    seed (None means seed 0): calibration is repeatable. rtol is ``margin`` times the
-    largest relative error among the larger half of |reference| values (where relative
-    error means something); atol covers, with the same margin, whatever rtol leaves over
-    near zero. Floors: rtol >= u, atol >= the dtype's smallest normal number.
+    seed (None means seed 0): calibration is repeatable. rtol is ``margin`` (default
+    CALIBRATION_MARGIN) times the largest relative error among the larger half of
+    |reference| values (where relative error means something); atol covers, with the
+    same margin, whatever rtol leaves over near zero. Floors: rtol >= u, atol >= the
+    dtype's smallest normal number.
+
+    The FAQ's form, ``calibrate_tolerance(client, "my_op", dtype="float32",
+    iterations=100)``, measures a configured op through the daemon instead: on
+    ``iterations`` seeded cases (root seed ``rng``, default 0) of ``dtype``, run by the
+    daemon (a script-based op) or by ``run_op(inputs, **kwargs)`` here, it returns the
+    tightest tolerance that passes them all (margin 1): the largest absolute and the
+    largest relative difference seen.
     """
+    if isinstance(ref_fn, str):
+        return _calibrate_op(op_fn, ref_fn, dtype, iterations or n_samples, run_op,
+                             0 if rng is None else rng, 1.0 if margin is None else margin)
+    if ref_fn is None or shapes is None:
+        raise TypeError("calibrate_tolerance(op_fn, ref_fn, shapes, dtype) or "
+                        "calibrate_tolerance(client, op_name, dtype=..., iterations=...)")
+    margin = CALIBRATION_MARGIN if margin is None else margin
     d = DType.parse(dtype)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.Generator(
         np.random.PCG64(0 if rng is None else rng))
@@ -278,6 +343,32 @@ def observed_tolerance(err: np.ndarray, mag: np.ndarray, dtype: DType | str,
     slack = float((err - rel * mag).max(initial=0.0))
     tiny = float(np.finfo(d.numpy).smallest_normal)
     return ToleranceConfig(atol=max(margin * slack, tiny), rtol=max(margin * rel, UNIT_ROUNDOFF[d]))
+
+
+def _calibrate_op(client: Any, op_name: str, dtype: DType | str, n: int,
+                  run_op: Callable[..., Any] | None, seed: int, margin: float) -> ToleranceConfig:
+    """The FAQ's calibration through a daemon (``client`` is a gpuemu.Client)."""
+    from .fuzz.cases import case_seed
+
+    d = DType.parse(dtype)
+    if run_op is None:  # a script-based op: the daemon runs it, and stores every case
+        run = client.fuzz_op(op_name, iterations=n, seed=seed, dtypes=[d.short_name])
+        results = [client.get_result(case_seed(seed, i), op_name) for i in range(run.total)]
+    else:
+        results = [client.submit_output(op_name, case["seed"], run_op(case["inputs"], **case["kwargs"]))
+                   for case in client.get_test_batch(op_name, count=n, seed=seed,
+                                                     dtypes=[d.short_name])]
+    atol = rtol = 0.0
+    for r in results:
+        other = [f for f in r.failures if f.kind != "ToleranceExceeded"]
+        if other or r.max_diff is None:
+            why = other[0].message if other else "op and reference disagree on NaN/Inf"
+            raise ValueError(f"calibrate_tolerance({op_name!r}): case {r.seed} cannot pass at any "
+                             f"tolerance: {why}; fix the op first")
+        atol, rtol = max(atol, r.max_diff), max(rtol, r.max_rel_diff or 0.0)
+    tiny = float(np.finfo(d.numpy).smallest_normal) if d.is_float else 0.0
+    return ToleranceConfig(atol=max(margin * atol, tiny),
+                           rtol=max(margin * rtol, UNIT_ROUNDOFF.get(d, 0.0)))
 
 
 def _draw(gen: np.random.Generator, shape: tuple[int, ...], d: DType) -> np.ndarray:

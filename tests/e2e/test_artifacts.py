@@ -1,4 +1,7 @@
-"""Artifact requests through a real daemon and the Client, on real kernels from gpuemu.toml."""
+"""Artifact requests through a real daemon and the Client, on real kernels from gpuemu.toml.
+
+``Client.lint`` returns the daemon's LintResult; ``lint_kernel`` is seed 002's form
+(ptx_content first, a list of dicts), tested in tests/conformance/test_api_client.py."""
 
 from __future__ import annotations
 
@@ -57,7 +60,7 @@ def names(changes) -> list[str]:
 def test_store_baseline_then_more_registers_is_a_regression(daemon, project):
     kernel_file = project / "kernels" / "saxpy.ptx"
     with daemon.client() as c:
-        lint = c.lint_kernel("saxpy")
+        lint = c.lint("saxpy")
         assert lint.kernel_name == "saxpy" and lint.passed, lint.findings
         assert lint.metrics["ptx"]["registers"] == PtxParser().parse(kernel_file.read_text()).kernels[0].registers
         assert ("ptxas" in lint.metrics) == (TOOLS.ptxas is not None)
@@ -86,8 +89,8 @@ def test_store_baseline_then_more_registers_is_a_regression(daemon, project):
 
 def test_unregistered_spilling_kernel_by_path_and_content(daemon):
     with daemon.client() as c:
-        by_path = c.lint_kernel(ptx_path="kernels/local_spill.ptx")
-        by_content = c.lint_kernel(ptx_content=committed("local_spill.ptx"))
+        by_path = c.lint(ptx_path="kernels/local_spill.ptx")
+        by_content = c.lint(ptx_content=committed("local_spill.ptx"))
         assert by_path.kernel_name == by_content.kernel_name == "local_spill"  # found in the PTX
         assert by_path.metrics == by_content.metrics and not by_path.passed
         errors = {f.metric: (f.rule, f.value) for f in by_path.findings if f.severity == "error"}
@@ -104,9 +107,9 @@ def test_kernel_from_cuda_source(daemon):
     with daemon.client() as c:
         if TOOLS.nvcc is None:
             with pytest.raises(ArtifactNotFound, match="nvcc is not installed to compile it"):
-                c.lint_kernel("saxpy_src")
+                c.lint("saxpy_src")
             return
-        result = c.lint_kernel("saxpy_src")
+        result = c.lint("saxpy_src")
         assert result.kernel_name == "saxpy_src" and result.passed and result.metrics["kernel"] == "saxpy"
         assert result.metrics["ptx"]["registers"] == PtxParser().parse(ptx_text("saxpy")).kernels[0].registers
 
@@ -114,7 +117,7 @@ def test_kernel_from_cuda_source(daemon):
 def test_errors_name_what_is_missing(daemon):
     with daemon.client() as c:
         with pytest.raises(KernelNotFound, match=r"kernel 'sxapy' is not configured .*configured kernels: saxpy, saxpy_src"):
-            c.lint_kernel("sxapy")
+            c.lint("sxapy")
         with pytest.raises(ArtifactNotFound, match="no artifact for kernel 'saxpy'"):
             c.get_artifact("saxpy")
         with pytest.raises(ArtifactNotFound, match="no artifact for kernel 'saxpy'"):
@@ -123,9 +126,9 @@ def test_errors_name_what_is_missing(daemon):
         with pytest.raises(BaselineNotFound, match="no artifact baseline tagged 'v9' for kernel 'saxpy'"):
             c.diff_artifact_baseline("v9", "saxpy")
         with pytest.raises(PtxParseError, match=r"<ptx_content of the request>:1: unexpected 'this is not PTX'"):
-            c.lint_kernel(ptx_content="this is not PTX;")
+            c.lint(ptx_content="this is not PTX;")
         with pytest.raises(ArtifactNotFound, match=r"ptx_path 'kernels/gone.ptx': no file at .*kernels/gone\.ptx"):
-            c.lint_kernel(ptx_path="kernels/gone.ptx")
+            c.lint(ptx_path="kernels/gone.ptx")
         # seeds 000/002: a LintKernel naming no kernel and sending no PTX lints every kernel
         every = c.request(LintKernel())
         assert [r.kernel_name for r in every.lint] == ["saxpy", "saxpy_src"]

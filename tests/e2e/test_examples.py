@@ -104,14 +104,14 @@ def test_buggy_kernel_is_found_reproduced_and_minimized(buggy, op, shows_bug):
     assert again.result.max_diff == worst.max_diff  # the same inputs, the same wrong output
 
     small = buggy.minimize(worst.seed, strategy="BinarySearchDims", max_iters=60)
-    print(f"{op}: {small.original_shape} -> {small.minimized_shape} in {small.calls} runs:"
+    print(f"{op}: {small.original_shape} -> {small.minimized_shapes} in {small.calls} runs:"
           f" {small.steps}")
-    assert _elements(small.minimized_shape) < _elements(small.original_shape)
-    assert shows_bug(small.minimized_shape), small.minimized_shape
+    assert _elements(small.minimized_shapes) < _elements(small.original_shape)
+    assert shows_bug(small.minimized_shapes), small.minimized_shapes
     assert small.result.failure_kinds == ["ToleranceExceeded"]
     replay = buggy.reproduce(small.minimized_seed)
     assert replay.still_fails
-    assert replay.result.repro_info.input_shapes == small.minimized_shape
+    assert replay.result.repro_info.input_shapes == small.minimized_shapes
 
 
 def _ptx_version(path: Path) -> str:

@@ -164,15 +164,16 @@ def test_fuzz_finds_reproduces_and_minimizes_each_bug(client, op, kinds):
 
     small = client.minimize(first.seed, strategy="BinarySearchDims", max_iters=60)
     before = np.prod(small.original_shape["x"])
-    after = np.prod(small.minimized_shape["x"])
-    print(f"{op}: shape {small.original_shape['x']} -> {small.minimized_shape['x']}"
+    after = np.prod(small.minimized_shapes["x"])  # minimized_shape: seed 002's tuple, input 0's
+    assert small.minimized_shape == tuple(small.minimized_shapes["x"])
+    print(f"{op}: shape {small.original_shape['x']} -> {small.minimized_shapes['x']}"
           f" in {small.calls} runs; steps: {small.steps}")
     assert after < before
     assert not small.result.passed
     assert set(small.result.failure_kinds) == set(first.failure_kinds)
     replay = client.reproduce(small.minimized_seed)  # the minimized case from what was returned
     assert replay.still_fails
-    assert replay.result.repro_info.input_shapes["x"] == small.minimized_shape["x"]
+    assert replay.result.repro_info.input_shapes["x"] == small.minimized_shapes["x"]
 
 
 def test_minimized_stride_bug_stays_non_contiguous(client):
@@ -199,14 +200,14 @@ def test_fail_fast_stops_early(client):
 
 
 def test_daemon_orchestrated_cases_match_the_pure_python_generator(client, project):
-    cases = client.get_test_batch("softmax", count=8, seed=5)
+    cases = client.test_cases("softmax", count=8, seed=5)  # the TestCase replies themselves
     op = load_config(project / "gpuemu.toml").op("softmax")
     for case in cases:
         local = generate_case(FuzzConfig.from_op(op), case.seed, "softmax")
         remote = to_numpy(case.inputs["x"])
         assert remote.tobytes() == local.inputs["x"].tobytes()
         assert remote.strides == local.inputs["x"].strides
-        assert client.get_test_case("softmax", seed=case.seed).inputs == case.inputs
+        assert client.test_case("softmax", seed=case.seed).inputs == case.inputs
         x = remote.astype(np.float64)
         e = np.exp(x - x.max(-1, keepdims=True))
         good = (e / e.sum(-1, keepdims=True)).astype(remote.dtype)

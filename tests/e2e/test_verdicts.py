@@ -213,8 +213,9 @@ def test_zeros_softmax_over_huge_rows_is_caught(client):
     assert run.coverage.impostors["zeros"] == 4
     x = np.random.default_rng(0).standard_normal((2, 16384)).astype(np.float32)
     single = client.validate_op("zeros_softmax", {"x": x}, np.zeros_like(x))
-    assert single.failure_kinds == [FailureKind.VacuousCheck]
-    assert "the tolerance swallows the reference" in single.failures[0].message
+    # The check cannot tell zeros from the right output, so it fails neither: it warns.
+    assert single.passed and [w.kind for w in single.warnings] == [FailureKind.VacuousCheck]
+    assert "the tolerance swallows the reference" in single.warnings[0].message
 
 
 def test_identity_op_passing_as_a_no_op_relu_is_caught(client):

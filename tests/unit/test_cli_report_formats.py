@@ -185,3 +185,17 @@ def test_html_is_self_contained_escaped_and_complete(report):
     assert "<was>" not in page  # ... because it was escaped
     assert "gpuemu reproduce 18446744073709551615 --op relu" in text
     assert "uses 96 registers > 64" in text and "max diff 1e-6 -> 0.5" in text
+
+
+def test_a_vacuous_run_is_a_warning_in_every_format(report):
+    """A run that cannot tell a right op from a wrong one passes, with a warning (issue 18)."""
+    from xml.etree import ElementTree as ET
+
+    text = render(report, "text")
+    assert "WARN softmax: 20/20 cases passed" in text and "health: every case <was> filtered" in text
+    junit = ET.fromstring(render(report, "junit"))
+    (health,) = [c for c in junit.iter("testcase") if c.get("name") == "softmax[fuzz health]"]
+    assert health.find("failure") is None
+    assert health.find("system-out").text.startswith("warning: VacuousFuzz")
+    sarif = json.loads(render(report, "sarif"))["runs"][0]["results"]
+    assert {r["level"] for r in sarif if r["ruleId"].startswith("health/")} == {"warning"}

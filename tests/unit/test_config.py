@@ -505,8 +505,6 @@ def test_wrong_values(project, extra, head, match):
 @pytest.mark.parametrize("text, match", [
     ('[[ops]]\nreference = "refs/softmax_ref.py"\ninput_names = ["x"]\n', r"ops\[0\]: missing required key 'name'"),
     ('[[ops]]\nname = "a"\ninput_names = ["x"]\n', r"ops\[0\] \(a\): missing required key 'reference'"),
-    ('[[ops]]\nname = "a"\nreference = "refs/softmax_ref.py"\n',
-     r"ops\[0\] \(a\): missing required key 'input_names' \(or declare the inputs in \[ops\.schema\.inputs\]\)"),
     ('[[ops]]\nname = " a"\n', r"ops\[0\] \( a\)\.name: expected a non-empty name without leading"),
     ('[[ops]]\nname = "a"\nreference = "refs/softmax_ref.py"\ninput_names = ["x", "x"]\n',
      r"input_names: 'x' repeats an earlier entry"),

@@ -77,3 +77,14 @@ def test_graph_mode_tensors_are_refused_with_the_way_out():
 def test_unconvertible_values_are_refused(value, match):
     with pytest.raises(UnsupportedTensor, match=match):
         as_tensor_data(value())
+
+
+def test_seed_module_name_gpuemu_frameworks_tensorflow():
+    """Seeds 001 and 003 name the module gpuemu.frameworks.tensorflow (checked here, in
+    the TensorFlow child process, rather than in a process of its own)."""
+    from gpuemu.frameworks.base import BaseAdapter
+    from gpuemu.frameworks.tensorflow import TensorFlowAdapter, validate_tensorflow
+
+    assert issubclass(TensorFlowAdapter, BaseAdapter) and callable(validate_tensorflow)
+    a = TensorFlowAdapter().to_numpy(tf.constant([[1.0, 2.0]]))
+    assert np.array_equal(a, [[1.0, 2.0]]) and a.dtype == np.float32

@@ -16,7 +16,7 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
               determinism=None, cluster=None) -> Report:
     config = project_config(config_path)
     ops = [config.op(n) for n in names] if names else list(config.ops.values())
-    runnable = [op for op in ops if op.op_script is not None]
+    runnable = [op for op in ops if op.runs_in_daemon]
     from ..daemon.ci import skipped_ops
 
     skipped = skipped_ops(ops)
@@ -26,14 +26,16 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
             results.append(with_progress(f"{command} {op.name}", lambda: client.fuzz_op(
                 op.name, iterations=iterations, seed=seed, fail_fast=fail_fast,
                 determinism=determinism, cluster=cluster), client.socket_path))
-    passed = all(r.failed == 0 and not r.vacuous for r in results)
+    passed = all(r.failed == 0 for r in results)  # vacuity is a warning (health)
     return Report(command=command, passed=passed, ops=results, skipped=skipped,
                   config_path=str(config.path))
 
 
 @click.command()
 @click.option("--op", "ops", multiple=True, help="Only this op (repeatable). Default: every op.")
-@click.option("--seed", type=int, help="Root seed (default: the op's [ops.fuzz] seed, else random).")
+@click.option("--seed", type=int, help="A stored case's seed (as a failure prints it): reproduce that"
+              " case; any other seed is the root seed of the run (default: the op's [ops.fuzz]"
+              " seed, else random).")
 @click.option("--iterations", type=click.IntRange(0), help="Cases per op (default: the op's config).")
 @click.option("--determinism", type=click.IntRange(2), metavar="N",
               help="Run the op N times per case: outputs must be bitwise identical, inputs untouched.")
@@ -42,15 +44,21 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
 @format_option
 @result_command
 def test(ops, seed, iterations, determinism, cluster, config_path) -> Report:
-    """Check every configured op: the daemon runs each op script against its reference
-    on seeded cases. Client-side ops (no op_script) are listed as skipped.
+    """Check every configured op: the daemon runs each script-based op against its
+    reference on seeded cases. Client-side and daemon-orchestrated ops are listed as skipped.
 
     \b
     Examples:
       gpuemu test
       gpuemu test --op softmax --seed 2024 --format junit > gpuemu.xml
+      gpuemu test --seed 98765         # reproduce the stored case 98765 (a fuzz failure)
       gpuemu test --determinism 3      # also catch nondeterministic kernels
     """
+    if seed is not None and len(ops) <= 1:
+        with connect(config_path) as client:
+            stored = client.get_result(seed, ops[0] if ops else None)
+        if stored is not None:  # the FAQ: `gpuemu test --seed S` reproduces case S
+            return _reproduce(seed, stored.op_name, None, False, config_path, "test")
     return _fuzz_ops(config_path, ops, iterations, seed, False, "test", determinism, cluster)
 
 
@@ -111,9 +119,15 @@ def reproduce(seed_arg, seed, op_name, write_to, embed_inputs, read_from, config
     if seed is None:
         raise click.UsageError("give the failing case's seed (`gpuemu reproduce SEED`, see"
                                " `gpuemu failures`) or a reproducer file (--from FILE)")
+    return _reproduce(seed, op_name, write_to, embed_inputs, config_path, "reproduce")
+
+
+def _reproduce(seed: int, op_name: str | None, write_to: Path | None, embed_inputs: bool,
+               config_path: Path | None, command: str) -> Report:
+    """Re-run case ``seed`` in the daemon; ``write_to`` also writes it as a reproducer file."""
     with connect(config_path) as client:
-        again = client.reproduce(seed, op_name, reproducer=write_to is not None,
-                                 embed_inputs=embed_inputs)
+        again = client.reproduce_case(seed, op_name, reproducer=write_to is not None,
+                                      embed_inputs=embed_inputs)
     notes = [f"{'still fails' if again.still_fails else 'passes now'}: seed {seed}"
              f" ({again.op_name})"]
     if write_to is not None:
@@ -124,7 +138,7 @@ def reproduce(seed_arg, seed, op_name, write_to, embed_inputs, read_from, config
         write_to.write_bytes(encode_reproducer(rep))
         how = "embedded" if rep.inputs else "regenerated from the spec"
         notes.append(f"wrote reproducer {write_to} (inputs {how}); replay it with `{rep.replay}`")
-    return Report(command="reproduce", passed=not again.still_fails, results=[again.result],
+    return Report(command=command, passed=not again.still_fails, results=[again.result],
                   notes=notes)
 
 
@@ -180,8 +194,8 @@ def minimize(seed, op_name, strategy, max_iters, write_test, config_path) -> Rep
     from ..fuzz.minimize import parse_strategy
 
     with connect(config_path) as client:
-        small = client.minimize(seed, op_name, strategy=parse_strategy(strategy),
-                                max_iters=max_iters)
+        small = client.minimize_case(seed, op_name, strategy=parse_strategy(strategy),
+                                     max_iters=max_iters)
     notes = []
     if write_test is not None:
         from ..fuzz.cases import CaseSpec
@@ -211,7 +225,7 @@ def failures(limit, op_name, config_path) -> Report:
       gpuemu failures --op softmax --format json
     """
     with connect(config_path) as client:
-        found = client.list_failures(limit=limit, op_name=op_name)
+        found = client.failure_summaries(limit=limit, op_name=op_name)
     if not found and sys.stdout.isatty():
         click.echo("no stored failures", err=True)
     # Listing is not a check: it exits 0 whatever it lists.

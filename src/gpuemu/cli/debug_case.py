@@ -52,7 +52,7 @@ def load_case(client: Client, seed: int) -> Case:
     if info is None:
         return Case(result, None, "the result carries no reproduction info")
     try:
-        case = client.get_test_case(result.op_name, seed=seed)
+        case = client.test_case(result.op_name, seed=seed)
     except GpuemuError as exc:
         return Case(result, None, f"the daemon cannot regenerate it: {exc}")
     inputs = {name: td.to_numpy(f"inputs.{name}") for name, td in case.inputs.items()}

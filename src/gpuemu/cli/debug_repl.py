@@ -188,7 +188,7 @@ class DebugRepl(cmd.Cmd):
         """failures [N] [OP]
         The N newest stored failures (default 20), of one op if OP is given."""
         limit, op = self._listing(arg, "failures")
-        failures = self.client.list_failures(limit=limit, op_name=op)
+        failures = self.client.failure_summaries(limit=limit, op_name=op)
         self._table([f.result for f in failures if f.result is not None], "no stored failures")
 
     # -- one case ------------------------------------------------------------------------
@@ -232,7 +232,7 @@ class DebugRepl(cmd.Cmd):
         """replay SEED
         Run the case again in the daemon (Reproduce) and show the new verdict."""
         seed = self._one_seed(arg, "replay SEED")
-        again = self.client.reproduce(seed)
+        again = self.client.reproduce_case(seed)
         self.say(f"seed {seed}: {'still fails' if again.still_fails else 'passes now'}")
         self._show(again.result)
 

@@ -40,7 +40,7 @@ def baseline_store(tag, config_path) -> Report:
     with connect(config_path) as client:
         ops = client.store_baseline(tag)
         for name in kernels:  # lint measures and stores the kernel's current artifact
-            client.lint_kernel(name)
+            client.lint(name)
             client.store_artifact_baseline(tag, name)
     return Report(command="baseline store", passed=True,
                   notes=[f"stored baseline {tag!r} ({ops} ops, {len(kernels)} kernels)"])
@@ -67,7 +67,7 @@ def baseline_compare(tag, fail_on_regression, config_path) -> Report:
     with connect(config_path) as client:
         cmp = client.compare_baseline(tag, fail_on_regression=fail_on_regression)
         for name in kernels:
-            client.lint_kernel(name)  # measure the kernel as it is now
+            client.lint(name)  # measure the kernel as it is now
             try:
                 diffs.append(client.diff_artifact_baseline(tag, name, fail_on_regression))
             except BaselineNotFound:
@@ -96,10 +96,10 @@ def lint(kernel, ptx_path, config_path) -> Report:
     config = project_config(config_path)
     with connect(config_path) as client:
         if ptx_path is not None:
-            results = [client.lint_kernel(kernel, ptx_content=ptx_path.read_text())]
+            results = [client.lint(kernel, ptx_content=ptx_path.read_text())]
         else:
             names = [kernel] if kernel else list(config.kernels)
-            results = [client.lint_kernel(name) for name in names]
+            results = [client.lint(name) for name in names]
     notes = [] if results else ["no [[kernels]] in the config: nothing to lint"]
     return Report(command="lint", passed=all(r.passed for r in results), lint=results, notes=notes,
                   config_path=str(config.path))

@@ -21,7 +21,8 @@ from .base import (BaseAdapter, FrameworkNotInstalled, NumpyAdapter, Unsupported
                    adapter_for, framework_names, get_adapter)
 
 if TYPE_CHECKING:
-    from ..client import Client, ValidationContext
+    from ..client import Client
+    from ..validation import ValidationContext
 
 __all__ = ["BaseAdapter", "FrameworkNotInstalled", "NumpyAdapter", "UnsupportedTensor",
            "adapter_for", "framework_names", "get_adapter", "validate_jax", "validate_pytorch",
@@ -31,12 +32,12 @@ __all__ = ["BaseAdapter", "FrameworkNotInstalled", "NumpyAdapter", "UnsupportedT
 @contextmanager
 def _validate(framework: str, client: Client, op_name: str, inputs: Mapping[str, Any],
               kwargs: Mapping[str, Any] | None) -> Iterator[ValidationContext]:
-    from ..client import validate_op  # the client imports this package: import it late
+    from ..validation import validate_op  # the client imports this package: import it late
 
     adapter = get_adapter(framework)
     tensors = {k: v if adapter.is_tensor(v) else adapter.from_numpy(adapter_for(v).to_numpy(v))
                for k, v in inputs.items()}
-    with validate_op(client, op_name, tensors, kwargs) as ctx:
+    with validate_op(client, op_name, tensors, kwargs=kwargs) as ctx:
         yield ctx
 
 

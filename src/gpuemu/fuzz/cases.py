@@ -26,7 +26,7 @@ import numpy as np
 
 from ..config import DISTRIBUTIONS, LAYOUTS
 from ..dtypes import DType
-from ..errors import InvalidRequest
+from ..errors import ConfigError, InvalidRequest
 from ..rng import SeededRng, check_seed, derive_seed
 from .config import FuzzConfig, check_choice
 from .strategies import mix_shape
@@ -98,6 +98,11 @@ class TestCase:
         return self.spec.distribution
 
     @property
+    def shape(self) -> tuple[int, ...]:
+        """The first input's shape (seed 002's TestCase has one shape)."""
+        return tuple(next(iter(self.spec.shapes.values()), ()))
+
+    @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: tuple(shape) for name, shape in self.spec.shapes.items()}
 
@@ -121,6 +126,11 @@ def spec_for_seed(config: FuzzConfig, seed: int, op_name: str = "") -> CaseSpec:
     ``[choice(batch_sizes), choice(seq_lengths), choice(hidden_dims)]``, and every input
     gets that shape, adjusted only where it breaks a limit (see ``_limit``).
     """
+    if not config.input_names:
+        raise ConfigError(
+            f"op {op_name!r} declares no input_names and its scripts read no input by a literal"
+            " name (inputs[\"x\"]), so the daemon cannot name the inputs of the cases it"
+            " generates; add input_names = [\"x\", ...] to its [[ops]] entry in gpuemu.toml")
     rng = SeededRng(check_seed(seed))
     return CaseSpec(
         op_name=op_name, seed=rng.seed,

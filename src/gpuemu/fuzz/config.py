@@ -55,7 +55,7 @@ class FuzzConfig:
     min_dims: int = _DEFAULTS.min_dims
     max_dims: int = _DEFAULTS.max_dims
     min_size: int = _DEFAULTS.min_size
-    max_size: int = _DEFAULTS.max_size
+    max_size: int = 1024  # seed 002's FuzzConfig; an op's [ops.fuzz] defaults to 256
     edge_case_prob: float = _DEFAULTS.edge_case_prob
     edge_cases: tuple[tuple[int, ...], ...] | None = None
     """The shapes an edge-case draw picks from; None: gpuemu's EDGE_SHAPES (fuzz.cases)."""
@@ -112,7 +112,7 @@ class FuzzConfig:
             seq_lengths=f.seq_lengths, hidden_dims=f.hidden_dims, min_dims=f.min_dims,
             max_dims=f.max_dims, min_size=f.min_size, max_size=f.max_size,
             edge_case_prob=f.edge_case_prob,
-            input_names=op.input_names, schema=op.schema, kwargs=op.kwargs)
+            input_names=op.case_inputs, schema=op.schema, kwargs=op.kwargs)
 
     def with_overrides(self, payload: FuzzConfigPayload | None) -> FuzzConfig:
         """This config with a request's ``fuzz_config`` applied; None fields keep ours.

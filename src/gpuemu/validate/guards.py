@@ -30,10 +30,11 @@ SAMPLE = 256
 """Elements each impostor is tried on before a full pass: a right output usually refutes
 an impostor within its first few elements, and numpy's per-call cost dominates below this."""
 
-VACUOUS_MODES = ("fail", "report", "off")
-"""What validate_output does with impostors: fail the case (VacuousCheck), only list
-them in ``ValidationResult.impostors`` (fuzz runs judge them over the whole run), or
-not look for them."""
+VACUOUS_MODES = ("warn", "report", "off")
+"""What validate_output does with impostors: warn (a VacuousCheck entry in
+``ValidationResult.warnings``; the verdict stands, since a right output passes such a
+check too), only list them in ``ValidationResult.impostors`` (fuzz runs judge them over
+the whole run), or not look for them."""
 
 
 _WORDS: dict[str, tuple[str, str]] = {
@@ -97,15 +98,15 @@ def find_impostors(expected: np.ndarray, rule: ElementRule, checks: Sequence[tup
     return found
 
 
-def vacuous_failure(found: Sequence[Impostor], rule: ElementRule) -> FailureReason:
-    """The VacuousCheck reason for ``found`` (non-empty): who would pass, why, what to do."""
+def vacuous_warning(found: Sequence[Impostor], rule: ElementRule) -> FailureReason:
+    """The VacuousCheck warning for ``found`` (non-empty): who would pass, why, what to do."""
     who = "; ".join(f"{i.what} would also pass ({i.why})" for i in found)
     fixes = "; ".join(dict.fromkeys(i.fix for i in found))
     return FailureReason(
         kind=FailureKind.VacuousCheck,
-        message=f"vacuous check under {rule.describe()}: {who}. This verdict cannot tell the "
-                f"op from such an impostor; to make it mean something: {fixes}. (If that is "
-                "intended, set vacuous_guard = false for this op.)",
+        message=f"vacuous check under {rule.describe()}: {who}. This check cannot tell the "
+                f"op from such an impostor, so its pass proves little; to make it mean something:"
+                f" {fixes}. (If that is intended, set vacuous_guard = false for this op.)",
         count=len(found), actual=", ".join(i.name for i in found),
     )
 

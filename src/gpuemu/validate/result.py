@@ -11,6 +11,9 @@ from enum import StrEnum
 
 import msgspec
 
+from ..dtypes import DType
+from ..readable import KeyAccess
+
 
 class FailureKind(StrEnum):
     ShapeMismatch = "ShapeMismatch"
@@ -21,14 +24,15 @@ class FailureKind(StrEnum):
     InvariantViolation = "InvariantViolation"
     ExecutionError = "ExecutionError"
     VacuousCheck = "VacuousCheck"
-    """An impostor (zeros, a constant, NaN, a copy of an input) would pass the same check."""
+    """An impostor (zeros, a constant, NaN, a copy of an input) would pass the same check.
+    Only ever a warning: a right output passes such a check too."""
     NonDeterministic = "NonDeterministic"
     """Runs of the op on copies of the same inputs gave outputs that differ bitwise."""
     InputMutated = "InputMutated"
     """The op wrote into one of its inputs."""
 
 
-class FailureReason(msgspec.Struct, omit_defaults=True, frozen=True):
+class FailureReason(msgspec.Struct, KeyAccess, omit_defaults=True, frozen=True):
     """One reason a case failed. ``kind`` is a FailureKind; the optional fields
     carry the numbers a reader needs (counts, indices, the invariant's name)."""
 
@@ -70,7 +74,7 @@ class MismatchReport(msgspec.Struct, omit_defaults=True, frozen=True):
     error_histogram: list[int] = []
 
 
-class ReproductionInfo(msgspec.Struct, omit_defaults=True):
+class ReproductionInfo(msgspec.Struct, KeyAccess, omit_defaults=True):
     """How to get the same case again: the seed and the command that replays it. For
     fuzz cases also the layout the inputs really had and the value distribution drawn
     (what ``gpuemu coverage`` counts)."""
@@ -85,18 +89,47 @@ class ReproductionInfo(msgspec.Struct, omit_defaults=True):
     layout: str = ""
     distribution: str = ""
 
+    __key_aliases__ = ("shape", "strides", "dtype", "fuzz_config", "input_snapshot")
+
+    # Seed 002's fields, read from the first input (the original described one input).
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(next(iter(self.input_shapes.values()), ()))
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(next(iter(self.input_strides.values()), ()))
+
+    @property
+    def dtype(self) -> str:
+        """The first input's dtype as numpy names it (``"float32"``)."""
+        first = next(iter(self.input_dtypes.values()), "")
+        return first and DType.parse(first).short_name
+
+    @property
+    def fuzz_config(self) -> None:
+        """A case is regenerated from its seed and the op's config (``command``), so no
+        fuzz config travels with it."""
+        return None
+
+    @property
+    def input_snapshot(self) -> dict:
+        """Client inputs are kept in the daemon's store (``gpuemu reproduce``), not here."""
+        return {}
+
     @classmethod
     def from_dict(cls, data: dict) -> ReproductionInfo:
         return msgspec.convert(data, cls)
 
 
-class ValidationResult(msgspec.Struct, omit_defaults=True):
+class ValidationResult(msgspec.Struct, KeyAccess, omit_defaults=True):
     """The verdict of one case. ``atol``/``rtol`` are the tolerance actually applied
     (None in ULP mode, where ``max_ulp`` is), ``tolerance_source`` says where it came
     from (e.g. scaled for a reduction over K terms). ``max_ulp_diff`` is the greatest ULP
     distance (ULP mode only). ``impostors`` names the outputs that would also have passed
-    this check ("zeros", "constant", "nan", "copy:NAME"); the guard fails the case on them
-    (VacuousCheck) or, in fuzz runs, the run-level health check weighs them."""
+    this check ("zeros", "constant", "nan", "copy:NAME"); the guard adds a VacuousCheck
+    entry to ``warnings`` for them or, in fuzz runs, the run-level health check weighs them.
+    ``warnings`` never change the verdict: they say how much a pass proves."""
 
     passed: bool
     op_name: str
@@ -116,6 +149,7 @@ class ValidationResult(msgspec.Struct, omit_defaults=True):
     max_ulp_diff: float | None = None
     tolerance_source: str | None = None
     impostors: list[str] = []
+    warnings: list[FailureReason] = []
 
     @property
     def failure_kinds(self) -> list[str]:

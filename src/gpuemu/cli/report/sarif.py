@@ -79,8 +79,9 @@ def render_sarif(report: Report) -> str:
             run.case(r)
         for h in op.health:
             if h.severity == "error":
+                # a warning: a right op cannot fix a run that cannot tell it from a wrong one
                 run.add(f"health/{h.kind}", "The fuzz run could not have failed a wrong op.",
-                        "error", f"{op.op_name}: {h.message}", locate_op(report.config_path, op.op_name),
+                        "warning", f"{op.op_name}: {h.message}", locate_op(report.config_path, op.op_name),
                         f"{op.op_name}:{h.kind}", {"op": op.op_name, "seed": op.seed})
     for r in report.results:
         if not r.passed and r.op_name not in in_ops:

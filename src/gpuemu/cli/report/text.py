@@ -14,14 +14,15 @@ SHOWN_FAILURES = 5
 
 
 def render_text(report: Report, *, color: bool = False) -> str:
-    def mark(ok: bool) -> str:
-        return click.style("PASS", fg="green", bold=True) if ok else click.style(
-            "FAIL", fg="red", bold=True)
+    def mark(ok: bool, warn: bool = False) -> str:
+        if not ok:
+            return click.style("FAIL", fg="red", bold=True)
+        return click.style("WARN", fg="yellow", bold=True) if warn else click.style(
+            "PASS", fg="green", bold=True)
 
     out: list[str] = []
     for op in report.ops:
-        ok = op.failed == 0 and not op.vacuous
-        out.append(f"{mark(ok)} {op.op_name}: {op.passed}/{op.iterations} cases passed"
+        out.append(f"{mark(op.failed == 0, op.vacuous)} {op.op_name}: {op.passed}/{op.iterations} cases passed"
                    f" (seed {op.seed}, {op.duration_ms / 1e3:.1f}s)")
         for r in op.failures[:SHOWN_FAILURES]:
             out += _case(r, indent="    ")
@@ -34,7 +35,8 @@ def render_text(report: Report, *, color: bool = False) -> str:
     shown = {o.op_name for o in report.ops}
     for r in report.results:
         if r.op_name not in shown:
-            out.append(f"{mark(r.passed)} {r.op_name} seed {r.seed}" + _diffs(r))
+            out.append(f"{mark(r.passed, bool(r.warnings))} {r.op_name} seed {r.seed}" + _diffs(r))
+            out += [f"    warning: {w.kind}: {w.message}" for w in r.warnings]
             out += _case(r, indent="    ", header=False)
     out += [f"{click.style('SKIP', fg='yellow')} {s.op_name}: {s.reason}" for s in report.skipped]
     for lint in report.lint:
