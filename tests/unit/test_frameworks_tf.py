@@ -24,7 +24,7 @@ def run_in_child(cases: Path) -> None:
     """Run the test file ``cases`` in a child pytest; fail with its output unless every
     test in it passed."""
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(cases)], capture_output=True, text=True, timeout=300)
+                           str(cases)], capture_output=True, text=True, timeout=800)
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and " skipped" not in proc.stdout, proc.stdout[-2000:]
 
