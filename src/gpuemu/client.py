@@ -82,12 +82,18 @@ def remote_error(reply: Error) -> GpuemuError:
     return exc
 
 
-def _wire(value: Any) -> TensorData:
-    """``value`` for a request to the daemon, which is on this host (the socket is ipc):
-    large tensors through shared memory (gpuemu.shm), numpy arrays without a copy first."""
+def _wire(value: Any, socket: Path) -> TensorData:
+    """``value`` for a request to the daemon on ``socket``, which is on this host (the
+    socket is ipc): large tensors through its shared-memory directory (gpuemu.shm) when
+    it has a trusted one, numpy arrays without a copy first; inline otherwise."""
     if isinstance(value, np.ndarray):
-        return from_numpy(value, shared=True)
-    return shm.spill(as_tensor_data(value))
+        return from_numpy(value, shared=_segments(value.nbytes, socket) or False)
+    td = as_tensor_data(value)
+    return shm.spill(td, _segments(len(td.data), socket))
+
+
+def _segments(nbytes: int, socket: Path) -> Path | None:
+    return shm.locate(socket) if nbytes >= shm.MIN_BYTES else None
 
 
 def as_tensor_data(value: Any) -> TensorData:
@@ -177,7 +183,8 @@ class Client:
         try:
             return self._expect(request, ValidationResultResponse)
         finally:
-            shm.discard(shm.names(tensors))
+            if files := shm.names(tensors):
+                shm.discard(files, shm.locate(self.socket_path))
 
     def close(self) -> None:
         with self._lock:
@@ -204,8 +211,8 @@ class Client:
                     seed: int | None = None) -> ValidationResult:
         """Client-side mode: validate ``output`` (computed by you) against the op's reference."""
         req = ValidateOp(op_name=op_name,
-                         inputs={k: _wire(v) for k, v in inputs.items()},
-                         output=_wire(output), kwargs=dict(kwargs or {}),
+                         inputs={k: _wire(v, self.socket_path) for k, v in inputs.items()},
+                         output=_wire(output, self.socket_path), kwargs=dict(kwargs or {}),
                          seed=seed)
         return self._with_tensors(req, [*req.inputs.values(), req.output]).result
 
@@ -255,7 +262,7 @@ class Client:
                       fuzz_config: FuzzConfigPayload | Mapping[str, Any] | None = None
                       ) -> ValidationResult:
         """Daemon-orchestrated mode: the output you computed for the case named by ``seed``."""
-        req = SubmitOutput(op_name=op_name, seed=seed, output=_wire(output),
+        req = SubmitOutput(op_name=op_name, seed=seed, output=_wire(output, self.socket_path),
                            fuzz_config=_fuzz_config(fuzz_config))
         return self._with_tensors(req, [req.output]).result
 
@@ -293,7 +300,7 @@ class Client:
                     output, error = None, traceback.format_exc(limit=8)
                 submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg,
                                       error=error, run=root,
-                                      output=None if error else _wire(output))
+                                      output=None if error else _wire(output, self.socket_path))
                 results.append(self._with_tensors(submit, [submit.output]).result)
                 if fail_fast and not results[-1].passed:
                     break
