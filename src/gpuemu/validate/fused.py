@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from ..shm import release
 from .tally import Best, Count
 
 try:
@@ -59,13 +60,5 @@ def compare(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float,
         for best, (value, index) in zip(bests, found[3:]):
             if index is not None:
                 best.offer_one(value, base + index)
-        release(a)
+        release(a)  # pages of a received tensor go back as soon as they are read
         release(e)
-
-
-def release(view: np.ndarray) -> None:
-    """Hand back the pages under ``view`` when it lies in a shared-memory mapping
-    (gpuemu.shm): they stay in the file, and come back on the next touch."""
-    from .. import shm
-
-    shm.release(view)
