@@ -121,10 +121,11 @@ typedef struct { float atol, rtol, ba, bm; } screen32_t;
 typedef struct { double atol, rtol, ba, bm; } screen64_t;
 
 /* Whether a block of `m` elements from `s` holds a violation, NaN or Inf (bit 0), a
- * difference above the best (bit 1) or a relative difference that may be (bit 2; tiny
- * |e| always, where the product rounds). No branches on the data: the compiler
+ * difference above the best (bit 1) or a relative difference that may be (bit 2: also
+ * any nonzero difference where bm*|e| falls below LOW, near the subnormals, where the
+ * product's rounding could outweigh the margin). No branches on the data: the compiler
  * vectorises these loops. */
-#define DEFINE_SCREEN(NAME, T, SCREEN_T, LOAD, FABS, MAX, TINY)                            \
+#define DEFINE_SCREEN(NAME, T, SCREEN_T, LOAD, FABS, MAX, LOW)                            \
 WIDE static int NAME(const void *x, const void *y, Py_ssize_t s, Py_ssize_t m,                 \
                 const SCREEN_T *c) {                                                       \
     int bad = 0, abs_up = 0, rel_up = 0;                                                   \
@@ -133,7 +134,8 @@ WIDE static int NAME(const void *x, const void *y, Py_ssize_t s, Py_ssize_t m,  
         T d = FABS(a - e), mag = FABS(e);                                                  \
         bad |= !((d <= c->atol + c->rtol * mag) & (d <= MAX));                             \
         abs_up |= d > c->ba;                                                               \
-        rel_up |= ((d > c->bm * mag) | (mag < TINY)) & (mag > 0);                          \
+        T bound = c->bm * mag;                                                             \
+        rel_up |= ((d > bound) | ((bound < LOW) & (d > 0))) & (mag > 0);                   \
     }                                                                                      \
     return bad | abs_up << 1 | rel_up << 2;                                                \
 }
@@ -149,17 +151,17 @@ static inline float load_bf16f(const void *p, Py_ssize_t i) {
     return f;
 }
 
-DEFINE_SCREEN(screen64_f64, double, screen64_t, load_f64, fabs, DBL_MAX, 0x1p-900)
-DEFINE_SCREEN(screen64_f32, double, screen64_t, load_f32, fabs, DBL_MAX, 0x1p-900)
-DEFINE_SCREEN(screen64_f16, double, screen64_t, load_f16, fabs, DBL_MAX, 0x1p-900)
-DEFINE_SCREEN(screen64_bf16, double, screen64_t, load_bf16, fabs, DBL_MAX, 0x1p-900)
-DEFINE_SCREEN(screen32_f32, float, screen32_t, load_f32f, fabsf, FLT_MAX, 0x1p-100f)
-DEFINE_SCREEN(screen32_f16, float, screen32_t, load_f16f, fabsf, FLT_MAX, 0x1p-100f)
-DEFINE_SCREEN(screen32_bf16, float, screen32_t, load_bf16f, fabsf, FLT_MAX, 0x1p-100f)
+DEFINE_SCREEN(screen64_f64, double, screen64_t, load_f64, fabs, DBL_MAX, 0x1p-1000)
+DEFINE_SCREEN(screen64_f32, double, screen64_t, load_f32, fabs, DBL_MAX, 0x1p-1000)
+DEFINE_SCREEN(screen64_f16, double, screen64_t, load_f16, fabs, DBL_MAX, 0x1p-1000)
+DEFINE_SCREEN(screen64_bf16, double, screen64_t, load_bf16, fabs, DBL_MAX, 0x1p-1000)
+DEFINE_SCREEN(screen32_f32, float, screen32_t, load_f32f, fabsf, FLT_MAX, 0x1p-120f)
+DEFINE_SCREEN(screen32_f16, float, screen32_t, load_f16f, fabsf, FLT_MAX, 0x1p-120f)
+DEFINE_SCREEN(screen32_bf16, float, screen32_t, load_bf16f, fabsf, FLT_MAX, 0x1p-120f)
 
 /* A best value lowered by the margin for a screen of `limit` range: -1 while there is
  * none (everything may beat it), +Inf once a NaN holds it (nothing can), 0 below 2^-100
- * (where the screen's products lose precision: any nonzero difference may beat it). */
+ * (beyond float32's normal range after products: any nonzero difference may beat it). */
 static double lowered(const best_t *b, double limit) {
     if (b->i < 0) return -1.0;
     if (isnan(b->v)) return INFINITY;

@@ -115,3 +115,16 @@ def test_integers_strided_and_mixed_dtypes_take_the_numpy_path(actual, expected)
 def test_ulp_mode_takes_the_numpy_path():
     a = np.ones(4, np.float32)
     assert not fused.applies(a, a, ulp_mode=True, exact=False)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e-30), (np.float32, 1e-37),
+                                          (np.float64, 1e-300), (np.float64, 1e-305)])
+def test_the_greatest_relative_difference_among_tiny_values_is_found(dtype, scale):
+    g = np.random.default_rng(11)
+    e = (g.random(5000) * scale + scale).astype(dtype)
+    a = (e.astype(np.float64) * (1 + g.random(5000) * 1e-6)).astype(dtype)
+    got = validate_output(a, e, tolerance=ToleranceConfig(1.0, 0.0), vacuous="off")
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    rel = np.abs(a64 - e64) / np.abs(e64)
+    assert got.passed and got.max_rel_diff == rel.max()
+    assert got.max_diff == np.abs(a64 - e64).max()
