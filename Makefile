@@ -3,11 +3,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py src/gpuemu/_rngfast.c | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py src/gpuemu/_rngfast.c src/gpuemu/_cmpfast.c | cksum | cut -d' ' -f1)
 
 .PHONY: demo test bench vscode browser
 
-$(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c
+$(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c src/gpuemu/_cmpfast.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,examples,torch,jax,tensorflow,ray]'
 	rm -f $(VENV)/.installed-* && touch $@

@@ -1,21 +1,22 @@
-"""Only the optional C accelerator for gpuemu.rng; all metadata lives in pyproject.toml.
+"""Only the optional C accelerators (gpuemu.rng's generator, gpuemu.validate's fused
+compare); all metadata lives in pyproject.toml.
 
-optional=True: without a compiler the install still succeeds and gpuemu.rng uses its
-pure-Python loops. -ffp-contract=off keeps the compiler from fusing multiply-adds, so
-the C Box-Muller rounds exactly as Python's math module does.
+optional=True: without a compiler the install still succeeds and both modules use their
+numpy/pure-Python paths. -ffp-contract=off keeps the compiler from fusing multiply-adds,
+so the C code rounds exactly as Python and numpy do.
 """
 
 import sys
 
 from setuptools import Extension, setup
 
+FLAGS = [] if sys.platform == "win32" else ["-ffp-contract=off"]
+
 setup(
     ext_modules=[
-        Extension(
-            "gpuemu._rngfast",
-            ["src/gpuemu/_rngfast.c"],
-            optional=True,
-            extra_compile_args=[] if sys.platform == "win32" else ["-ffp-contract=off"],
-        )
+        Extension("gpuemu._rngfast", ["src/gpuemu/_rngfast.c"], optional=True,
+                  extra_compile_args=FLAGS),
+        Extension("gpuemu._cmpfast", ["src/gpuemu/_cmpfast.c"], optional=True,
+                  extra_compile_args=FLAGS + ([] if sys.platform == "win32" else ["-O3"])),
     ]
 )

@@ -185,7 +185,8 @@ class Client(CaseMethods):
         try:
             return self._expect(request, (ValidationResultResponse, SubmitResult))
         finally:
-            shm.discard(shm.names(tensors))
+            if files := shm.names(tensors):
+                shm.discard(files, shm.locate(self.socket_path))
 
     def close(self) -> None:
         with self._lock:
@@ -222,8 +223,8 @@ class Client(CaseMethods):
         if isinstance(dtype, Mapping):  # the kwargs mapping, passed in its old position
             kwargs, dtype = dtype, None
         req = ValidateOp(op_name=op_name,
-                         inputs={k: _wire(v) for k, v in inputs.items()},
-                         output=_wire(output), kwargs={**(kwargs or {}), **extra},
+                         inputs={k: _wire(v, self.socket_path) for k, v in inputs.items()},
+                         output=_wire(output, self.socket_path), kwargs={**(kwargs or {}), **extra},
                          seed=seed)
         tensors = [*req.inputs.values(), req.output]
         if dtype is not None:

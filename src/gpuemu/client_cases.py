@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,12 +30,18 @@ from .tensor import TensorData, from_numpy
 from .validate.result import ValidationResult
 
 
-def _wire(value: Any) -> TensorData:
-    """``value`` for a request to the daemon, which is on this host (the socket is ipc):
-    large tensors through shared memory (gpuemu.shm), numpy arrays without a copy first."""
+def _wire(value: Any, socket: Path) -> TensorData:
+    """``value`` for a request to the daemon on ``socket``, which is on this host (the
+    socket is ipc): large tensors through its shared-memory directory (gpuemu.shm) when
+    it has a trusted one, numpy arrays without a copy first; inline otherwise."""
     if isinstance(value, np.ndarray):
-        return from_numpy(value, shared=True)
-    return shm.spill(as_tensor_data(value))
+        return from_numpy(value, shared=_segments(value.nbytes, socket) or False)
+    td = as_tensor_data(value)
+    return shm.spill(td, _segments(len(td.data), socket))
+
+
+def _segments(nbytes: int, socket: Path) -> Path | None:
+    return shm.locate(socket) if nbytes >= shm.MIN_BYTES else None
 
 
 def as_tensor_data(value: Any) -> TensorData:
@@ -117,7 +124,7 @@ class CaseMethods:
         if kwargs:
             raise TypeError(f"submit_output: kwargs {sorted(kwargs)} go with inputs; a case "
                             "named by its seed has the kwargs of the op's config")
-        req = SubmitOutput(op_name=op_name, seed=seed, output=_wire(output),
+        req = SubmitOutput(op_name=op_name, seed=seed, output=_wire(output, self.socket_path),
                            fuzz_config=_fuzz_config(fuzz_config))
         return self._with_tensors(req, [req.output]).result
 
@@ -159,7 +166,7 @@ class CaseMethods:
                     output, error = None, traceback.format_exc(limit=8)
                 submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg,
                                       error=error, run=root,
-                                      output=None if error else _wire(output))
+                                      output=None if error else _wire(output, self.socket_path))
                 results.append(self._with_tensors(submit, [submit.output]).result)
                 if fail_fast and not results[-1].passed:
                     break

@@ -3,26 +3,41 @@
 Every hop of a tensor (client to daemon over NNG, daemon to a warm worker and back over
 a pipe) used to copy its bytes several times through message buffers: ~0.03 GiB/s end
 to end for a 64 MiB ValidateOp (docs/performance.md). A TensorData of at least
-``MIN_BYTES`` now travels as the name of a file in a private shared-memory directory
-(``/dev/shm/gpuemu-UID``, mode 0700): the sender writes the bytes once, the receiver
-maps the file copy-on-write (so the op under test may still write into its inputs) and
-unlinks it at once -- Linux keeps a mapped file alive until the mapping goes. The
-sender unlinks its files after the reply too, in case the receiver never took them;
-what a crash leaves behind ``sweep`` removes when a daemon starts.
+``MIN_BYTES`` now travels as the name of a file in the daemon's shared-memory directory:
+the sender writes the bytes once, the receiver maps the file and unlinks it at once --
+Linux keeps a mapped file alive until the mapping goes.
 
-Only names matching ``NAME`` inside that directory are ever opened, so a request cannot
-make the daemon read another file. ``GPUEMU_SHM=0`` turns the path off (every tensor
-then travels inline, as before).
+The directory: each daemon creates its own when it starts (``publish``), a fresh
+``mkdtemp`` under /dev/shm (mode 0700, an unguessable name), and names it in a file
+beside its socket (``<socket>.shm``, 0600) for its clients and in ``GPUEMU_SHM_DIR``
+for its workers. Whoever uses a directory first checks that it is a real directory of
+this user that no one else can enter (``trusted``); if it is not, or there is none,
+tensors travel inline, as they always can. So no other local user can make a daemon
+refuse tensors by squatting a well-known name (issue 22), and cleanup is exact: the
+next start of a daemon removes its previous directory and whatever a crashed client,
+daemon or worker left in it, and a daemon that exits removes its own.
+
+In the daemon a received file is kept under a second name (``.held``) for as long as
+its mapping lives, mapped read-only: the daemon hands that same file to its worker
+(``held``) instead of writing the tensor again, and the worker maps it copy-on-write
+(the op may write into its inputs) without unlinking it. Read-only mappings also let
+the compare hand pages back as it goes (``release``), so the daemon never holds a
+whole received tensor in memory at once.
+
+Only names matching ``NAME`` inside the directory are ever opened, so a request cannot
+make a receiver read another file. ``GPUEMU_SHM=0`` turns the path off.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import secrets
+import shutil
 import stat
 import tempfile
-import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,74 +50,199 @@ from .errors import InvalidTensorData
 MIN_BYTES = 1 << 20
 """Smaller tensors stay inline: a file per tensor costs more than copying them."""
 
-NAME = re.compile(r"^[0-9a-f]{32}\.tensor$")
-STALE_S = 3600.0
+NAME = re.compile(r"^[0-9a-f]{32}\.(tensor|held)$")
+ENV = "GPUEMU_SHM_DIR"
+
+_own: Path | None = None  # set in the daemon by publish()
+_held: dict[int, tuple[int, str]] = {}  # mapping address -> (bytes, held name), daemon only
 
 
 def enabled() -> bool:
     return os.environ.get("GPUEMU_SHM", "1") != "0"
 
 
-def directory() -> Path:
-    """The per-user directory, created private; one that someone else could write to is
-    refused rather than used."""
-    base = Path("/dev/shm") if os.path.isdir("/dev/shm") else Path(tempfile.gettempdir())
-    path = base / f"gpuemu-{os.getuid()}"
-    path.mkdir(mode=0o700, exist_ok=True)
-    info = path.lstat()
-    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
-            or info.st_mode & 0o077):
-        raise PermissionError(f"{path}: not a private directory of this user; remove it, or"
-                              " set GPUEMU_SHM=0 to send tensors inline")
+def trusted(path: Path) -> bool:
+    """A real directory (not a link) of this user, closed to everyone else."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and not info.st_mode & 0o077)
+
+
+def pointer(socket: Path) -> Path:
+    """The file beside a daemon's socket that names its shared-memory directory."""
+    return socket.with_name(socket.name + ".shm")
+
+
+def publish(socket: Path) -> Path | None:
+    """The daemon's start: remove the directory its previous run left (with whatever a
+    crash left in it), create a fresh private one, and name it for clients and workers.
+    None when shared memory is off or cannot be had (tensors then travel inline)."""
+    global _own
+    _remove(socket)
+    if not enabled():
+        return None
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    try:
+        path = Path(tempfile.mkdtemp(prefix="gpuemu-", dir=base))  # 0700, unguessable
+        tmp = pointer(socket).with_name(f".{pointer(socket).name}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(str(path))
+        os.replace(tmp, pointer(socket))
+    except OSError:
+        return None
+    _own = path
+    os.environ[ENV] = str(path)  # the daemon's workers inherit it
     return path
 
 
-def wanted(nbytes: int) -> bool:
-    """Whether a tensor of ``nbytes`` should travel through shared memory."""
-    return nbytes >= MIN_BYTES and enabled()
+def withdraw(socket: Path) -> None:
+    """The daemon's exit: its directory and the file naming it go."""
+    global _own
+    _remove(socket)
+    _own = None
+    os.environ.pop(ENV, None)
 
 
-def write(*chunks: Any) -> str:
-    """A new shared-memory file holding ``chunks`` (bytes or contiguous arrays) in order,
-    written straight from their memory; returns its name."""
+def _remove(socket: Path) -> None:
+    where = locate(socket)
+    if where is not None:
+        shutil.rmtree(where, ignore_errors=True)
+    try:
+        os.unlink(pointer(socket))
+    except FileNotFoundError:
+        pass
+
+
+def locate(socket: Path) -> Path | None:
+    """The shared-memory directory of the daemon on ``socket``, if it has a trusted one."""
+    if not enabled():
+        return None
+    try:
+        fd = os.open(pointer(socket), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd) as f:
+        info = os.fstat(f.fileno())
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return None
+        path = Path(f.read(4096).strip())
+    return path if path.is_absolute() and trusted(path) else None
+
+
+def directory() -> Path | None:
+    """This process's directory: the daemon's own, or the one its daemon named for it
+    (a worker); None (inline) when there is none or it cannot be trusted."""
+    if not enabled():
+        return None
+    if _own is not None:
+        return _own
+    env = os.environ.get(ENV)
+    return Path(env) if env and trusted(Path(env)) else None
+
+
+def wanted(nbytes: int, where: Path | None) -> bool:
+    """Whether a tensor of ``nbytes`` should travel through shared memory in ``where``."""
+    return where is not None and nbytes >= MIN_BYTES and enabled()
+
+
+def write(*chunks: Any, where: Path) -> str:
+    """A new shared-memory file in ``where`` holding ``chunks`` (bytes or contiguous
+    arrays) in order, written straight from their memory; returns its name."""
     name = f"{secrets.token_hex(16)}.tensor"
-    fd = os.open(directory() / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(where / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         for chunk in chunks:
             f.write(chunk if isinstance(chunk, bytes) else memoryview(chunk.view(np.uint8)))
     return name
 
 
-def spill(td: Any) -> Any:
-    """``td`` (a TensorData) with its bytes moved to a shared-memory file when they are
-    large and the path is on; otherwise ``td`` itself. (``tensor.from_numpy(...,
-    shared=True)`` does the same without first copying an array into ``data``.)"""
-    if td.shm is not None or not wanted(len(td.data)):
+def spill(td: Any, where: Path | None) -> Any:
+    """``td`` (a TensorData) with its bytes moved to a shared-memory file in ``where``
+    when they are large; otherwise ``td`` itself. (``tensor.from_numpy(..., shared=...)``
+    does the same without first copying an array into ``data``.)"""
+    if td.shm is not None or not wanted(len(td.data), where):
         return td
-    return msgspec.structs.replace(td, data=b"", shm=write(td.data))
+    return msgspec.structs.replace(td, data=b"", shm=write(td.data, where=where))
+
+
+def held(arr: np.ndarray) -> str | None:
+    """The held file whose whole mapping ``arr`` is (daemon only), to hand on by name."""
+    if not _held or not arr.flags.c_contiguous:
+        return None
+    found = _held.get(arr.__array_interface__["data"][0])
+    return found[1] if found is not None and found[0] == arr.nbytes else None
 
 
 def take(name: str, nbytes: int, field: str) -> np.ndarray:
-    """The bytes of shared-memory file ``name`` as a private (copy-on-write) uint8 array;
-    the file is unlinked, so it goes when the array does."""
+    """The bytes of shared-memory file ``name`` as a uint8 array that is the receiver's
+    own: copy-on-write, or read-only in the daemon, which keeps the file as held (see
+    the module docstring). A ``.tensor`` file is unlinked: it goes when the array does."""
     if not isinstance(name, str) or not NAME.match(name):
         raise InvalidTensorData(f"{field}.shm: {name!r} is not a gpuemu shared-memory name",
                                 field=f"{field}.shm")
-    path = directory() / name
+    where = directory()
+    if where is None:
+        raise InvalidTensorData(
+            f"{field}.shm: this process has no trusted shared-memory directory; send the"
+            " tensor inline (GPUEMU_SHM=0)", field=f"{field}.shm")
+    path, keep = where / name, name.endswith(".held")
     try:
         size = path.stat().st_size
         if size != nbytes:
             raise InvalidTensorData(
                 f"{field}.shm: the file holds {size} bytes but the tensor's shape, strides"
                 f" and offset cover {nbytes}", field=f"{field}.shm")
-        return np.memmap(path, dtype=np.uint8, mode="c", shape=(nbytes,)) if nbytes else \
-            np.empty(0, np.uint8)
+        if not nbytes:
+            return np.empty(0, np.uint8)
+        if _own is None or keep:
+            return np.memmap(path, dtype=np.uint8, mode="c", shape=(nbytes,))
+        return _hold(path, nbytes)
     except FileNotFoundError:
         raise InvalidTensorData(
             f"{field}.shm: no shared-memory file {name!r} (taken already, or the sender is on"
             " another host: set GPUEMU_SHM=0 there)", field=f"{field}.shm") from None
     finally:
-        discard([name])
+        if not keep:
+            discard([name], where)
+
+
+def _hold(path: Path, nbytes: int) -> np.ndarray:
+    """Map ``path`` read-only under a held name that lives as long as the mapping."""
+    held_path = path.with_name(f"{secrets.token_hex(16)}.held")
+    os.link(path, held_path)
+    arr = np.memmap(held_path, dtype=np.uint8, mode="r", shape=(nbytes,))
+    address = arr.__array_interface__["data"][0]
+    _held[address] = (nbytes, held_path.name)
+    weakref.finalize(arr, _let_go, address, held_path)
+    return arr
+
+
+def _let_go(address: int, path: Path) -> None:
+    _held.pop(address, None)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def release(view: np.ndarray) -> None:
+    """Hand back the whole pages under ``view`` when it lies in a read-only memory map
+    (a tensor the daemon received): they stay in the file and come back on the next
+    touch. Anything else is left alone (a private page would lose its writes)."""
+    owner = view  # up the chain of bases (views, as_strided's holders) to the mapping
+    while owner is not None and not isinstance(getattr(owner, "base", None), mmap.mmap):
+        owner = getattr(owner, "base", None)
+    if not isinstance(owner, np.memmap) or owner.mode != "r":
+        return
+    start = view.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE  # our maps start at offset 0
+    last = (start + view.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        owner.base.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
 def names(tensors: Iterable[Any]) -> list[str]:
@@ -110,24 +250,13 @@ def names(tensors: Iterable[Any]) -> list[str]:
     return [td.shm for td in tensors if td is not None and td.shm is not None]
 
 
-def discard(files: Iterable[str]) -> None:
-    """Unlink these files if they are still there (the receiver normally took them)."""
+def discard(files: Iterable[str], where: Path | None = None) -> None:
+    """Unlink these files (in ``where``, default this process's directory) if they are
+    still there: the receiver normally took them. Held files are their holder's."""
+    where = where or directory()
     for name in files:
-        if NAME.match(name):
+        if where is not None and NAME.match(name) and not name.endswith(".held"):
             try:
-                os.unlink(directory() / name)
+                os.unlink(where / name)
             except FileNotFoundError:
                 pass
-
-
-def sweep(max_age_s: float = STALE_S) -> int:
-    """Remove files older than ``max_age_s`` (left by a crash); returns how many."""
-    removed, now = 0, time.time()
-    for path in directory().iterdir():
-        try:
-            if NAME.match(path.name) and now - path.stat().st_mtime > max_age_s:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed

@@ -69,11 +69,13 @@ def span(shape, strides) -> int:
     return 1 + sum((n - 1) * s for n, s in zip(shape, strides))
 
 
-def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool = False) -> TensorData:
+def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool | Any = False
+               ) -> TensorData:
     """``keep_offset``: also send the elements between the start of the view's base buffer
     and the view (as ``offset``), so a misaligned view stays misaligned on the other side.
     Off by default: most senders want only the bytes the view covers. ``shared``: a large
-    tensor's bytes go to a shared-memory file (gpuemu.shm), for a receiver on this host."""
+    tensor's bytes go to a shared-memory file (gpuemu.shm), for a receiver on this host:
+    True for this process's directory, or the directory (a Path) to use."""
     arr = np.asarray(array)
     dtype = DType.from_numpy(arr.dtype)
     if arr.dtype != dtype.numpy:  # big-endian input: same values, wire byte order
@@ -93,10 +95,12 @@ def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool = False) -
     if shared:
         from . import shm
 
-        if shm.wanted(len(lead) + covering.nbytes):
+        where = shm.directory() if shared is True else shared
+        if shm.wanted(len(lead) + covering.nbytes, where):
+            name = None if lead else shm.held(arr)  # a file the daemon holds: hand it on
             return TensorData(shape=list(arr.shape), dtype=dtype.value, data=b"",
                               strides=strides, offset=len(lead) // item,
-                              shm=shm.write(lead, covering))
+                              shm=name or shm.write(lead, covering, where=where))
     return TensorData(shape=list(arr.shape), dtype=dtype.value, data=lead + covering.tobytes(),
                       strides=strides, offset=len(lead) // item)
 

@@ -66,6 +66,7 @@ class Daemon:
             raise DaemonAlreadyRunning(f"another gpuemu daemon took {self.socket_path} while this"
                                        " one was starting; use `gpuemu daemon status`") from None
         os.chmod(self.socket_path, 0o600)
+        _publish_shared_memory(self.socket_path)  # the socket is ours: so is its directory
         if self.pid_file:
             fd = os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.fchmod(fd, 0o600)  # owner-only whatever the umask (or a stale file's mode)
@@ -85,6 +86,7 @@ class Daemon:
             self._sock.close()
             for w in workers:
                 w.join(timeout=5)
+            shm.withdraw(self.socket_path)
             if self.socket_path.exists():
                 self.socket_path.unlink()
             if self.pid_file and self.pid_file.exists():
@@ -190,13 +192,11 @@ def setup_logging(log_dir: Path, *, to_stderr: bool) -> Path:
     return log_file
 
 
-def _sweep_shared_memory() -> None:
-    """Tensor files a crashed client, daemon or worker left in shared memory (gpuemu.shm)."""
-    try:
-        if removed := shm.sweep():
-            log.info("removed %d stale shared-memory tensor files", removed)
-    except OSError as exc:
-        log.warning("shared memory: %s", exc)
+def _publish_shared_memory(socket: Path) -> None:
+    """A fresh shared-memory directory for large tensors (gpuemu.shm); the previous run's
+    goes, with whatever a crashed client, daemon or worker left in it."""
+    where = shm.publish(socket)
+    log.info("shared memory for large tensors: %s", where or "off (tensors travel inline)")
 
 
 def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True) -> None:
@@ -208,7 +208,6 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     log.info("gpuemu daemon starting; project config: %s; database: %s",
              config_path or "(none)", paths.db_path(home))
     storage = Storage.open(paths.db_path(home))
-    _sweep_shared_memory()
     executor = Executor()
     state = DaemonState(config=ConfigSource(config_path), storage=storage, executor=executor)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -30,6 +30,13 @@ class Best:
         if self.index is None or math.isnan(v) or v > self.value:
             self.value, self.index = v, base + int(i if positions is None else positions[i])
 
+    def offer_one(self, value: float, index: int) -> None:
+        """``offer`` of one value at flat ``index`` (the fused pass's best of a span)."""
+        if value < 0 or math.isnan(self.value):
+            return
+        if self.index is None or math.isnan(value) or value > self.value:
+            self.value, self.index = value, index
+
 
 @dataclass(slots=True)
 class Count:
@@ -43,6 +50,12 @@ class Count:
         if n and self.first is None:
             i = int(np.argmax(mask))
             self.first = base + int(i if positions is None else positions[i])
+        self.count += n
+
+    def merge(self, n: int, first: int | None) -> None:
+        """Add ``n`` positions found later in C order, the first of them at ``first``."""
+        if n and self.first is None:
+            self.first = first
         self.count += n
 
 
