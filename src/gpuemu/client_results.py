@@ -77,9 +77,17 @@ def first_shape(shapes: Mapping[str, Sequence[int]] | Sequence[int]) -> tuple[in
 
 
 def reproduce_result(reply: protocol.ReproduceResult) -> ReproduceResult:
-    inputs = ({} if reply.reproducer is None
-              else reproducer_inputs(reply.reproducer, f"the reproducer of seed {reply.seed}"))
-    return ReproduceResult(**_fields(reply), inputs=inputs)
+    """The reply with its inputs as numpy arrays, from the reply's own ``inputs`` (seed 000)
+    or else from its reproducer."""
+    fields = _fields(reply)
+    sent = fields.pop("inputs")
+    if sent:
+        inputs = {k: td.to_numpy(f"inputs.{k}") for k, td in sent.items()}
+    elif reply.reproducer is not None:
+        inputs = reproducer_inputs(reply.reproducer, f"the reproducer of seed {reply.seed}")
+    else:
+        inputs = {}
+    return ReproduceResult(**fields, inputs=inputs)
 
 
 def minimize_result(reply: protocol.MinimizeResult) -> MinimizeResult:
