@@ -34,6 +34,7 @@ import msgspec
 from ..errors import ReferenceScriptFailed
 from ..script import Request, encode_outputs
 from ..tensor import TensorData, to_numpy
+from .limits import limit_memory
 from .orphans import TOKEN_VAR, kill_marked, watch_parent
 
 HEADER = struct.Struct("<Q")
@@ -173,8 +174,8 @@ class WorkerProcess:
     count it under its lock) and spawned by ``start``; used by one thread at a time,
     except ``signal_kill``."""
 
-    def __init__(self, script: str, cwd: str):
-        self.script, self.cwd = script, cwd
+    def __init__(self, script: str, cwd: str, max_memory_mb: int | None = None):
+        self.script, self.cwd, self.max_memory_mb = script, cwd, max_memory_mb
         self.function = ""
         self.stderr = StderrTail()
         self._proc: ScriptProcess | None = None
@@ -188,8 +189,8 @@ class WorkerProcess:
         with self._lock:
             if self._killed:  # the executor closed while this worker was being handed out
                 raise WorkerDied("was stopped before it started")
-            self._proc = spawn(argv, self.cwd)
-        self._pidfd = _pidfd(self._proc.pid)
+            self._proc = spawn(argv, self.cwd, self.max_memory_mb)
+        self._pidfd = open_pidfd(self._proc.pid)
         self.stderr.drain(self._proc.stderr)
         for pipe in (self._proc.stdin, self._proc.stdout):
             os.set_blocking(pipe.fileno(), False)
@@ -215,9 +216,14 @@ class WorkerProcess:
         except msgspec.DecodeError as exc:
             raise WorkerDied(f"sent a malformed {kind.__name__} frame ({exc})") from None
 
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return None if proc is None else proc.pid
+
     def alive(self) -> bool:
         if self._pidfd is not None:
-            return not _readable(self._pidfd, 0.0)
+            return not readable(self._pidfd, 0.0)
         return self._proc.poll() is None
 
     def signal_kill(self) -> None:
@@ -238,7 +244,7 @@ class WorkerProcess:
         if proc is None:
             return "was already stopped"
         if self._pidfd is not None:
-            _readable(self._pidfd, grace_s)
+            readable(self._pidfd, grace_s)
             os.close(self._pidfd)
         kill_group(proc)
         proc.wait()
@@ -318,20 +324,24 @@ class ScriptProcess(subprocess.Popen):
     daemonized grandchild) -- unless one cleared its environment.
     """
 
-    def __init__(self, argv: list[str], cwd: str):
+    def __init__(self, argv: list[str], cwd: str, stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE):
         self.token = secrets.token_hex(12)
         super().__init__(argv, cwd=cwd, env={**os.environ, TOKEN_VAR: self.token},
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                          bufsize=0, start_new_session=True)
 
 
-def spawn(argv: list[str], cwd: str) -> ScriptProcess:
+def spawn(argv: list[str], cwd: str, max_memory_mb: int | None = None, **streams) -> ScriptProcess:
+    """Start ``argv`` as a ScriptProcess whose address space is capped at ``max_memory_mb``."""
     try:
-        return ScriptProcess(argv, cwd)
+        proc = ScriptProcess(argv, cwd, **streams)
     except OSError as exc:
         raise ReferenceScriptFailed(
             f"script {argv[-1]} could not be started in {cwd}: {exc}"
         ) from None
+    limit_memory(max_memory_mb, proc.pid)  # Python is still starting: long before the script
+    return proc
 
 
 def kill_group(proc: ScriptProcess) -> None:
@@ -360,7 +370,7 @@ def last_lines(text: bytes | str, n: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
-def _pidfd(pid: int) -> int | None:
+def open_pidfd(pid: int) -> int | None:
     """A descriptor that becomes readable when ``pid`` exits (Linux >= 5.3)."""
     try:
         return os.pidfd_open(pid)
@@ -368,7 +378,7 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _readable(fd: int, timeout_s: float) -> bool:
+def readable(fd: int, timeout_s: float) -> bool:
     poller = select.poll()  # not select.select: fds above 1023 are fine
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(timeout_s * 1000))
