@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import fuzz, large, load, roundtrip, rss, startup
+from . import fuzz, large, load, roundtrip, rss, seedstyle, startup
 from .project import Session
 from .report import describe_machine, machine
 
 BENCHMARKS = {"roundtrip": roundtrip.run, "fuzz": fuzz.run, "large": large.run, "rss": rss.run,
-              "load": load.run, "startup": startup.run}
+              "load": load.run, "startup": startup.run, "seedstyle": seedstyle.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

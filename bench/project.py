@@ -54,6 +54,36 @@ SCRIPTS = {
     "softmax_op_cold.py": ("softmax", "compute"),
     "relu_ref.py": ("relu", "reference"),
 }
+# Scripts as the specification writes them: base64 JSON by hand, no function to call.
+# The reference runs at module level (seed 003's form), the op under a main guard (004's).
+SEED_CODEC = """import base64, json, sys
+import numpy as np
+
+def decode_tensor(t):
+    raw = base64.b64decode(t["data"])
+    return np.frombuffer(raw, dtype=np.dtype(t["dtype"])).reshape(t["shape"])
+
+def encode_tensor(arr):
+    return {"data": base64.b64encode(arr.tobytes()).decode("ascii"),
+            "dtype": str(arr.dtype), "shape": list(arr.shape)}
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
+"""
+SEED_SCRIPTS = {
+    "softmax_ref_seed.py": SEED_CODEC + """
+request = json.loads(sys.stdin.read())
+x = decode_tensor(request["inputs"]["x"]).astype(np.float64)
+json.dump({"outputs": {"result": encode_tensor(softmax(x).astype(np.float32))}}, sys.stdout)
+""",
+    "softmax_op_seed.py": SEED_CODEC + """
+if __name__ == "__main__":
+    payload = json.load(sys.stdin)
+    inputs = {name: decode_tensor(t) for name, t in payload["inputs"].items()}
+    json.dump(encode_tensor(softmax(inputs["x"])), sys.stdout)
+""",
+}
 FUZZ = """
 [ops.fuzz]
 batch_sizes = [2, 4]
@@ -87,6 +117,12 @@ name = "fuzz_cold"
 reference = "scripts/softmax_ref_cold.py"
 op_script = "scripts/softmax_op_cold.py"
 input_names = ["x"]
+{FUZZ}
+[[ops]]
+name = "fuzz_seed"
+reference = "scripts/softmax_ref_seed.py"
+op_script = "scripts/softmax_op_seed.py"
+input_names = ["x"]
 {FUZZ}"""
 CLIENT_TIMEOUT_MS = 600_000  # a 256 MiB ValidateOp in JSON takes seconds
 TOLERANCE = ToleranceConfig.for_dtype(DType.Float32)  # what the daemon uses for these ops
@@ -98,6 +134,8 @@ def write_project(root: Path) -> Path:
     for file, (body, name) in SCRIPTS.items():
         text = SCRIPT.format(name=name, body=BODIES[body])
         (root / "scripts" / file).write_text(textwrap.dedent(text).lstrip())
+    for file, text in SEED_SCRIPTS.items():
+        (root / "scripts" / file).write_text(text)
     config = root / "gpuemu.toml"
     config.write_text(CONFIG.lstrip())
     return config

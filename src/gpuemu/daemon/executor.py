@@ -34,6 +34,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from ..dtypes import DType
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..script import SINGLE_OUTPUT, Request
 from .. import shm
@@ -138,7 +139,7 @@ class Executor:
                     return run
             finally:
                 shm.discard(shm.names(request.inputs.values()))
-        one_shot = Request(inputs={name: from_numpy(a) for name, a in inputs.items()},
+        one_shot = Request(inputs={name: _script_tensor(a) for name, a in inputs.items()},
                            kwargs=dict(kwargs or {}))
         payload = _encode(one_shot, msgspec.json, path)
         if self.warm and self._no_server.get(key) != stamp:
@@ -289,6 +290,14 @@ class Executor:
             return _to_arrays(parse_stdout(case.stdout), path)
         except _BadOutput as exc:
             raise _failure(path, str(exc), last_lines(case.stderr)) from None
+
+
+def _script_tensor(array: np.ndarray) -> TensorData:
+    """An input inline, its dtype spelt as numpy spells it ("float32"): scripts written
+    as the specification shows them pass it to ``np.dtype`` (gpuemu reads both)."""
+    td = from_numpy(array)
+    td.dtype = str(DType.parse(td.dtype).numpy)
+    return td
 
 
 def _kill_leftovers(proc: ScriptProcess) -> None:
