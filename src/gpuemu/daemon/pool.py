@@ -231,22 +231,23 @@ class ProcessPool:
                 if not slot.busy and now - slot.last_used >= self.limits.idle_timeout_s:
                     self._remove(slot, doomed)
             slots = self._slots()
+        _kill(doomed)
         if doomed:
             self._on_reaped("idle", len(doomed))
-        _kill(doomed)
         rss = {id(slot): rss_bytes(slot.process.pid or 0) for slot in slots}
         total = sum(rss.values())
         if total <= self.limits.memory_bytes:
             return
+        doomed = []
         with self._cond:
             for slot in sorted((s for s in self._slots() if not s.busy), key=lambda s: s.last_used):
                 if total <= self.limits.memory_bytes:
                     break
                 total -= rss.get(id(slot), 0)
                 self._remove(slot, doomed)
+        _kill(doomed)
         if doomed:
             self._on_reaped("memory", len(doomed))
-        _kill(doomed)
 
 
 def _pids(slots: list[Slot]) -> list[int]:
