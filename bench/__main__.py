@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from . import fuzz, large, load, roundtrip, rss, seedstyle, startup
+from . import campaign, fuzz, large, load, roundtrip, rss, seedstyle, startup
 from .project import Session
 from .report import describe_machine, machine
 
 BENCHMARKS = {"roundtrip": roundtrip.run, "fuzz": fuzz.run, "large": large.run, "rss": rss.run,
-              "load": load.run, "startup": startup.run, "seedstyle": seedstyle.run}
+              "load": load.run, "startup": startup.run, "seedstyle": seedstyle.run,
+              "campaign": campaign.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -201,14 +201,16 @@ def proc_memory(pid: int, field: str) -> int:
 
 
 @contextmanager
-def running_daemon(wait_s: float = 30.0) -> Iterator[Daemon]:
-    """A fresh project and daemon in a short temporary directory (socket paths must
-    stay under ~100 bytes), removed afterwards."""
+def running_daemon(wait_s: float = 30.0,
+                   make_project: Callable[[Path], Path] = write_project) -> Iterator[Daemon]:
+    """A fresh project (``make_project(root)`` writes it and returns its gpuemu.toml) and
+    daemon in a short temporary directory (socket paths must stay under ~100 bytes),
+    removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="gpuemu-bench-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if k != "GPUEMU_SOCKET"}
     env.update(GPUEMU_HOME=str(root / "home"), GPUEMU_AUTO_START="0")
     try:
-        config = write_project(root / "proj")
+        config = make_project(root / "proj")
         proc = subprocess.Popen([sys.executable, "-m", "gpuemu.daemon", "--quiet",
                                  "--config", str(config)], cwd=config.parent, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
