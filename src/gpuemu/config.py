@@ -101,6 +101,9 @@ class OpConfig:
     timeout_s: float = 60.0
     max_memory_mb: int = field(default_factory=default_max_memory_mb)
     """Address-space cap (RLIMIT_AS) of each process that runs the op's scripts."""
+    emulate_cuda: bool = False
+    """Run scripts written for a CUDA GPU on the CPU: Triton under its interpreter, torch's
+    CUDA queries answered and ``device="cuda"`` sent to the CPU (frameworks.cuda_emulation)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     op_type: str = "elementwise"
     """reduction, softmax, matmul and attention get tolerances scaled with their reduction
@@ -286,6 +289,7 @@ _OP: dict[str, cs.Conv] = {
     "input_names": cs.seq(cs.name, unique=True), "execution_mode": cs.choice(EXECUTION_MODES),
     "tolerances": _TOLERANCES, "invariants": cs.flag_set(KNOWN_INVARIANTS),
     "timeout_s": cs.number(0.0, above=True), "max_memory_mb": cs.integer(1),
+    "emulate_cuda": cs.boolean,
     "kwargs": cs.mapping(cs.text, cs.json_value),
     "op_type": cs.choice(OP_TYPES), "reduce_dims": cs.seq(cs.integer(), unique=True),
     "compare": cs.choice(COMPARE_MODES), "max_ulp": cs.number(0.0),

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..errors import InvalidRequest, ReferenceScriptFailed
+from ..frameworks import cuda_emulation
 from ..script import SINGLE_OUTPUT, Request
 from .. import shm
 from ..tensor import TensorData, from_numpy, to_numpy
@@ -47,7 +48,7 @@ from .worker import (
     last_lines, spawn,
 )
 
-_Key = tuple[str, str, "int | None"]  # absolute (script, cwd) and the memory cap of its processes
+_Key = tuple[str, str, "int | None", bool]  # absolute (script, cwd), memory cap, emulate_cuda
 _Stamp = tuple[int, int, int]  # (mtime_ns, size, inode) of the script file
 _SHAPES = ('print a TensorData, {"output": TensorData} or {"outputs": {name: TensorData}}'
            " (gpuemu.script.write_output does)")
@@ -79,7 +80,8 @@ class ExecutorStats:
 
 def op_options(op) -> dict:
     """How an op's scripts run (gpuemu.toml): ``run_script``'s keyword arguments."""
-    return {"timeout_s": op.timeout_s, "max_memory_mb": op.max_memory_mb}
+    return {"timeout_s": op.timeout_s, "max_memory_mb": op.max_memory_mb,
+            "emulate_cuda": op.emulate_cuda}
 
 
 def single_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -112,7 +114,8 @@ class Executor:
 
     def run_script(self, script: Path, inputs: dict[str, np.ndarray], kwargs: dict | None = None,
                    *, timeout_s: float = 60.0, cwd: Path | None = None,
-                   max_memory_mb: int | None = None) -> dict[str, np.ndarray]:
+                   max_memory_mb: int | None = None,
+                   emulate_cuda: bool = False) -> dict[str, np.ndarray]:
         """Run ``script`` on ``inputs`` and return its outputs by name.
 
         A single unnamed output comes back under ``"output"``. Inputs keep their
@@ -120,19 +123,22 @@ class Executor:
         ReferenceScriptFailed, quoting the script's stderr or traceback, when the
         script exits non-zero, crashes, runs past ``timeout_s``, exceeds
         ``max_memory_mb`` (address space; None: no cap) or writes no valid output.
+        ``emulate_cuda`` runs code written for a CUDA GPU on the CPU
+        (gpuemu.frameworks.cuda_emulation).
         """
         return self.run_checked(script, inputs, kwargs, timeout_s=timeout_s, cwd=cwd,
-                                max_memory_mb=max_memory_mb).outputs
+                                max_memory_mb=max_memory_mb, emulate_cuda=emulate_cuda).outputs
 
     def run_checked(self, script: Path, inputs: dict[str, np.ndarray], kwargs: dict | None = None,
                     *, timeout_s: float = 60.0, cwd: Path | None = None,
-                    check_inputs: bool = False, max_memory_mb: int | None = None) -> ScriptRun:
+                    check_inputs: bool = False, max_memory_mb: int | None = None,
+                    emulate_cuda: bool = False) -> ScriptRun:
         """``run_script``, plus (with ``check_inputs``) which inputs the script wrote into:
         its warm worker compares them before and after the call. A script that cannot be
         kept warm runs forked or one-shot and is not checked (``mutated_inputs`` None)."""
         cwd = os.path.abspath(cwd or os.getcwd())  # strings: pathlib costs ~20 us a call
         path = os.path.abspath(os.path.join(cwd, script))  # an absolute `script` stays as is
-        key, stamp = (path, cwd, max_memory_mb), _stamp(path)
+        key, stamp = (path, cwd, max_memory_mb, emulate_cuda), _stamp(path)
         if self.warm and self._cold.get(key) != stamp:
             # Large inputs reach our warm worker through shared memory (gpuemu.shm); a
             # one-shot script reads JSON it may parse itself, so it always gets them inline.
@@ -226,7 +232,7 @@ class Executor:
     def _run_forked(self, key: _Key, stamp: _Stamp, payload: bytes,
                     timeout_s: float) -> CaseRun | None:
         """One case in a child of the script's fork server; None when it cannot start."""
-        lease = self._processes.acquire_server(key, stamp, lambda: ForkServer(key[0], key[1]))
+        lease = self._processes.acquire_server(key, stamp, lambda: ForkServer(key[0], key[1], key[3]))
         if lease is None:
             raise _closed_error(key[0])
         deadline = time.monotonic() + timeout_s
@@ -250,9 +256,10 @@ class Executor:
             self._processes.release(lease, healthy)
 
     def _run_one_shot(self, key: _Key, payload: bytes, timeout_s: float) -> dict[str, np.ndarray]:
-        path, cwd, max_memory_mb = key
+        path, cwd, max_memory_mb, emulate_cuda = key
         self._count("one_shot")
-        proc = spawn([sys.executable, path], cwd, max_memory_mb)
+        shim = ["-m", cuda_emulation.__name__] if emulate_cuda else []
+        proc = spawn([sys.executable, *shim, path], cwd, max_memory_mb)
         with self._lock:
             self._one_shots.add(proc)
             if self._closed:  # close() ran while it started

@@ -39,7 +39,10 @@ import msgspec
 
 from .limits import limit_memory
 from .orphans import TOKEN_VAR
-from .worker import ScriptProcess, StderrTail, kill_group, open_pidfd, readable, spawn
+from .worker import (
+    ScriptProcess, StderrTail, emulate_if_asked, emulation_env, kill_group, open_pidfd, readable,
+    spawn,
+)
 
 MAX_PACKET = 4096
 PR_SET_PDEATHSIG = 1
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     os.dup2(2, 1)  # what the preloaded imports print goes to the server's stderr
+    emulate_if_asked()
     code = _prepare(script)
     control.send(msgspec.msgpack.encode(Ready()))
     decoder = msgspec.msgpack.Decoder(_Request)
@@ -242,8 +246,8 @@ class ForkServer:
     """The executor's handle on one server. ``run`` may be called from many threads at
     once: only the short Fork and Reap exchanges take turns."""
 
-    def __init__(self, script: str, cwd: str):
-        self.script, self.cwd = script, cwd
+    def __init__(self, script: str, cwd: str, emulate_cuda: bool = False):
+        self.script, self.cwd, self.env = script, cwd, emulation_env(emulate_cuda)
         self.stderr = StderrTail()
         self._proc: ScriptProcess | None = None
         self._control: socket.socket | None = None
@@ -260,7 +264,7 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = spawn([sys.executable, "-P", "-m", __spec__.name, self.script], self.cwd,
-                               stdin=theirs, stdout=subprocess.DEVNULL)
+                               stdin=theirs, stdout=subprocess.DEVNULL, env=self.env)
         finally:
             theirs.close()
         self._control, self._pidfd = ours, open_pidfd(self._proc.pid)

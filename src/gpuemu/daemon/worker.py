@@ -32,6 +32,7 @@ from pathlib import Path
 import msgspec
 
 from ..errors import ReferenceScriptFailed
+from ..frameworks import cuda_emulation
 from ..script import Request, encode_outputs
 from ..tensor import TensorData, to_numpy
 from .limits import limit_memory
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     script = Path((argv or sys.argv)[1]).resolve()
     watch_parent()
     frames_in, frames_out = _take_frame_channel()
+    emulate_if_asked()
     fn, name = _load(script)
     write_frame(frames_out, msgspec.msgpack.encode(Hello(function=name)))
     if fn is None:
@@ -174,8 +176,10 @@ class WorkerProcess:
     count it under its lock) and spawned by ``start``; used by one thread at a time,
     except ``signal_kill``."""
 
-    def __init__(self, script: str, cwd: str, max_memory_mb: int | None = None):
+    def __init__(self, script: str, cwd: str, max_memory_mb: int | None = None,
+                 emulate_cuda: bool = False):
         self.script, self.cwd, self.max_memory_mb = script, cwd, max_memory_mb
+        self.env = emulation_env(emulate_cuda)
         self.function = ""
         self.stderr = StderrTail()
         self._proc: ScriptProcess | None = None
@@ -189,7 +193,7 @@ class WorkerProcess:
         with self._lock:
             if self._killed:  # the executor closed while this worker was being handed out
                 raise WorkerDied("was stopped before it started")
-            self._proc = spawn(argv, self.cwd, self.max_memory_mb)
+            self._proc = spawn(argv, self.cwd, self.max_memory_mb, env=self.env)
         self._pidfd = open_pidfd(self._proc.pid)
         self.stderr.drain(self._proc.stderr)
         for pipe in (self._proc.stdin, self._proc.stdout):
@@ -325,11 +329,22 @@ class ScriptProcess(subprocess.Popen):
     """
 
     def __init__(self, argv: list[str], cwd: str, stdin=subprocess.PIPE,
-                 stdout=subprocess.PIPE):
+                 stdout=subprocess.PIPE, env: dict[str, str] | None = None):
         self.token = secrets.token_hex(12)
-        super().__init__(argv, cwd=cwd, env={**os.environ, TOKEN_VAR: self.token},
+        super().__init__(argv, cwd=cwd, env={**os.environ, **(env or {}), TOKEN_VAR: self.token},
                          stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                          bufsize=0, start_new_session=True)
+
+
+def emulation_env(emulate_cuda: bool) -> dict[str, str]:
+    """What a script process's environment gets for the op switch ``emulate_cuda``."""
+    return {cuda_emulation.ENV_VAR: "1"} if emulate_cuda else {}
+
+
+def emulate_if_asked() -> None:
+    """In a worker or fork server, before the script is imported: the op's ``emulate_cuda``."""
+    if os.environ.get(cuda_emulation.ENV_VAR) == "1":
+        cuda_emulation.install()
 
 
 def spawn(argv: list[str], cwd: str, max_memory_mb: int | None = None, **streams) -> ScriptProcess:
