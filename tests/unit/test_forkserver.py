@@ -180,3 +180,22 @@ def test_an_edited_script_gets_a_fresh_server(tmp_path, executor):
     os.utime(script, ns=(time.time_ns(), time.time_ns() + 10**9))
     np.testing.assert_array_equal(executor.run_script(script, {"x": X})["output"], 3 * X)
     assert executor.stats().servers == 2
+
+
+def test_a_syntax_error_is_reported_as_python_would(tmp_path, executor):
+    script = write(tmp_path, "broken.py", "import numpy\nif __name__ == '__main__'\n    pass\n")
+    with pytest.raises(ReferenceScriptFailed, match=r"(?s)exited with code 1.*SyntaxError"):
+        executor.run_script(script, {"x": X})
+
+
+def test_each_case_gets_fresh_numpy_randomness_as_a_new_process_would(tmp_path, executor):
+    script = write(tmp_path, "noise.py", """
+        import numpy as np
+        from gpuemu.script import read_request, write_output
+
+        if __name__ == "__main__":
+            read_request()
+            write_output(np.random.random(4))
+    """)
+    draws = {executor.run_script(script, {"x": X})["output"].tobytes() for _ in range(3)}
+    assert len(draws) == 3

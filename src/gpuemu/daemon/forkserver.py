@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import numpy as np  # the point: every child finds it imported
 
 from .limits import limit_memory
 from .orphans import TOKEN_VAR
@@ -109,9 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         control.send(msgspec.msgpack.encode(reply))
 
 
-def _prepare(script: Path) -> types.CodeType:
-    """Import numpy and the script's leading imports; the script compiled."""
-    import numpy  # noqa: F401 - the point: every child finds it imported
+def _prepare(script: Path) -> types.CodeType | None:
+    """Import numpy and the script's leading imports; the script compiled (None when it
+    does not compile: each child then compiles it again and reports the SyntaxError)."""
 
     sys.argv = [str(script)]
     sys.path.insert(0, str(script.parent))  # as `python script.py` would
@@ -119,7 +120,7 @@ def _prepare(script: Path) -> types.CodeType:
     try:
         tree = ast.parse(source, str(script))
     except SyntaxError:
-        return compile(b"", str(script), "exec")  # the child's compile below reports it
+        return None
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # the docstring
@@ -134,7 +135,8 @@ def _prepare(script: Path) -> types.CodeType:
     return compile(tree, str(script), "exec", dont_inherit=True)
 
 
-def _child(script: Path, code: types.CodeType, fds: list[int], request: Fork, server: int) -> None:
+def _child(script: Path, code: types.CodeType | None, fds: list[int], request: Fork,
+           server: int) -> None:
     """Become ``python SCRIPT`` on the given pipes; never returns."""
     status = 1
     try:
@@ -152,7 +154,8 @@ def _child(script: Path, code: types.CodeType, fds: list[int], request: Fork, se
         main_module = types.ModuleType("__main__")
         main_module.__file__, main_module.__builtins__ = str(script), builtins
         sys.modules["__main__"] = main_module
-        status = _run(code, main_module.__dict__)
+        np.random.seed()  # numpy's global generator, fresh per case as in a new process
+        status = _run(script, code, main_module.__dict__)
     except BaseException:  # noqa: BLE001 - our own failure, shown as the script's
         traceback.print_exc()
     finally:
@@ -167,11 +170,11 @@ def _stdio(fd: int, mode: str, errors: str | None) -> io.TextIOWrapper:
                             line_buffering=fd == 2, write_through=unbuffered)
 
 
-def _run(code: types.CodeType, namespace: dict) -> int:
+def _run(script: Path, code: types.CodeType | None, namespace: dict) -> int:
     """Run the script and return its exit code, as the interpreter would."""
     try:
         try:
-            exec(code, namespace)
+            exec(code or compile(script.read_bytes(), str(script), "exec"), namespace)
             status = 0
         except SystemExit as exc:
             status = _exit_code(exc.code)
