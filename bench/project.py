@@ -2,9 +2,10 @@
 real daemons started on it in a private GPUEMU_HOME, as tests/conftest.py does.
 
 Each script exists twice: warm-capable (it defines ``reference``/``run``, so the daemon
-loads it once per worker) and one-shot only (the same code under another name, so
-the executor starts ``python SCRIPT`` per call). That is how "without warm workers"
-is measured: the daemon has no switch for it, the script decides.
+loads it once per worker) and without a function to call (the same code under another
+name, so the executor runs it as ``__main__`` forked from a fork server per call). That
+is how "without warm workers" is measured: the daemon has no switch for it, the script
+decides. The softmax pair also exists as the specification writes scripts (SEED_SCRIPTS).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ BODIES = {
     return (e / e.sum(axis=-1, keepdims=True)).astype(inputs["x"].dtype)""",
     "relu": """return np.maximum(inputs["x"], 0)""",
 }
-# file -> (body, function name); "compute" is neither `reference` nor `run`: one-shot only
+# file -> (body, function name); "compute" is neither `reference` nor `run`: forked per call
 SCRIPTS = {
     "softmax_ref.py": ("softmax", "reference"),
     "softmax_op.py": ("softmax", "run"),
