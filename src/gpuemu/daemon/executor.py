@@ -314,7 +314,7 @@ def _script_tensor(array: np.ndarray) -> TensorData:
 
 def _kill_leftovers(proc: ScriptProcess) -> None:
     proc.wait()
-    kill_group(proc)
+    kill_group(proc, recent=True)
 
 
 class _BadOutput(Exception):

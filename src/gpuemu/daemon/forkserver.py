@@ -372,7 +372,7 @@ def _talk(payload: bytes, stdin: int, stdout: int, stderr: int, case: _Case,
                     poller.unregister(pidfd)
                     os.close(pidfd)
                     pidfd, killed = None, True
-                    kill_group(case)
+                    kill_group(case, recent=True)
                 elif fd == stdin:
                     try:
                         view = view[os.write(stdin, view[:OUTPUT_CHUNK]):] if view else view
@@ -399,7 +399,7 @@ def _talk(payload: bytes, stdin: int, stdout: int, stderr: int, case: _Case,
                 os.kill(case.pid, signal.SIGKILL)  # in case it has not made its group yet
             except ProcessLookupError:
                 pass
-            kill_group(case)
+            kill_group(case, recent=True)
         for fd in open_fds:
             os.close(fd)
         if pidfd is not None:

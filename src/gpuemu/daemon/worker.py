@@ -359,13 +359,14 @@ def spawn(argv: list[str], cwd: str, max_memory_mb: int | None = None, **streams
     return proc
 
 
-def kill_group(proc: ScriptProcess) -> None:
-    """SIGKILL the script's process group, then whatever it started outside the group."""
+def kill_group(proc: ScriptProcess, recent: bool = False) -> None:
+    """SIGKILL the script's process group, then whatever it started outside the group
+    (``recent``: it is a case or one-shot run, see ``orphans.kill_marked``)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass  # already gone, or only zombies remain
-    if escaped := kill_marked(proc.token, group=proc.pid):
+    if escaped := kill_marked(proc.token, group=proc.pid, recent=recent):
         log.warning("script %s left %d process(es) running outside its process group"
                     " (pids %s); killed them", proc.args[-1], len(escaped), escaped)
 
