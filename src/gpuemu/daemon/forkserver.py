@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> None:
 def _prepare(script: Path) -> types.CodeType | None:
     """Import numpy and the script's leading imports; the script compiled (None when it
     does not compile: each child then compiles it again and reports the SyntaxError)."""
-
     sys.argv = [str(script)]
     sys.path.insert(0, str(script.parent))  # as `python script.py` would
     source = script.read_bytes()

@@ -7,7 +7,8 @@ script is imported: the script's prints then go to stderr (fd 1 becomes a copy o
 fd 2) and its reads of stdin see an empty file, so nothing the script does can
 corrupt a frame. A frame is an 8-byte little-endian length and a msgpack body (tensor
 bytes raw, no base64). The child first sends a Hello, then answers each Request with
-one Reply until its stdin closes. The process helpers here serve one-shot runs too.
+one Reply until its stdin closes. The process helpers here serve one-shot runs and fork
+servers too (spawn with an RLIMIT_AS cap, kill_group, the emulate_cuda environment).
 """
 
 from __future__ import annotations
