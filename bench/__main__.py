@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cluster, fuzz, large, load, roundtrip, rss, startup
+from . import campaign, cluster, fuzz, large, load, roundtrip, rss, seedstyle, startup
 from .project import Session
 from .report import describe_machine, machine
 
@@ -20,6 +20,8 @@ BENCHMARKS = {
     "rss": rss.run,
     "load": load.run,
     "startup": startup.run,
+    "seedstyle": seedstyle.run,
+    "campaign": campaign.run,
     "cluster": cluster.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -2,9 +2,10 @@
 real daemons started on it in a private GPUEMU_HOME, as tests/conftest.py does.
 
 Each script exists twice: warm-capable (it defines ``reference``/``run``, so the daemon
-loads it once per worker) and one-shot only (the same code under another name, so
-the executor starts ``python SCRIPT`` per call). That is how "without warm workers"
-is measured: the daemon has no switch for it, the script decides.
+loads it once per worker) and without a function to call (the same code under another
+name, so the executor runs it as ``__main__`` forked from a fork server per call). That
+is how "without warm workers" is measured: the daemon has no switch for it, the script
+decides. The softmax pair also exists as the specification writes scripts (SEED_SCRIPTS).
 """
 
 from __future__ import annotations
@@ -46,13 +47,43 @@ BODIES = {
     return (e / e.sum(axis=-1, keepdims=True)).astype(inputs["x"].dtype)""",
     "relu": """return np.maximum(inputs["x"], 0)""",
 }
-# file -> (body, function name); "compute" is neither `reference` nor `run`: one-shot only
+# file -> (body, function name); "compute" is neither `reference` nor `run`: forked per call
 SCRIPTS = {
     "softmax_ref.py": ("softmax", "reference"),
     "softmax_op.py": ("softmax", "run"),
     "softmax_ref_cold.py": ("softmax", "compute"),
     "softmax_op_cold.py": ("softmax", "compute"),
     "relu_ref.py": ("relu", "reference"),
+}
+# Scripts as the specification writes them: base64 JSON by hand, no function to call.
+# The reference runs at module level (seed 003's form), the op under a main guard (004's).
+SEED_CODEC = """import base64, json, sys
+import numpy as np
+
+def decode_tensor(t):
+    raw = base64.b64decode(t["data"])
+    return np.frombuffer(raw, dtype=np.dtype(t["dtype"])).reshape(t["shape"])
+
+def encode_tensor(arr):
+    return {"data": base64.b64encode(arr.tobytes()).decode("ascii"),
+            "dtype": str(arr.dtype), "shape": list(arr.shape)}
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
+"""
+SEED_SCRIPTS = {
+    "softmax_ref_seed.py": SEED_CODEC + """
+request = json.loads(sys.stdin.read())
+x = decode_tensor(request["inputs"]["x"]).astype(np.float64)
+json.dump({"outputs": {"result": encode_tensor(softmax(x).astype(np.float32))}}, sys.stdout)
+""",
+    "softmax_op_seed.py": SEED_CODEC + """
+if __name__ == "__main__":
+    payload = json.load(sys.stdin)
+    inputs = {name: decode_tensor(t) for name, t in payload["inputs"].items()}
+    json.dump(encode_tensor(softmax(inputs["x"])), sys.stdout)
+""",
 }
 FUZZ = """
 [ops.fuzz]
@@ -93,6 +124,12 @@ name = "fuzz_cold"
 reference = "scripts/softmax_ref_cold.py"
 op_script = "scripts/softmax_op_cold.py"
 input_names = ["x"]
+{FUZZ}
+[[ops]]
+name = "fuzz_seed"
+reference = "scripts/softmax_ref_seed.py"
+op_script = "scripts/softmax_op_seed.py"
+input_names = ["x"]
 {FUZZ}"""
 CLIENT_TIMEOUT_MS = 600_000  # a 256 MiB ValidateOp in JSON takes seconds
 TOLERANCE = ToleranceConfig.for_dtype(DType.Float32)  # what the daemon uses for these ops
@@ -104,6 +141,8 @@ def write_project(root: Path) -> Path:
     for file, (body, name) in SCRIPTS.items():
         text = SCRIPT.format(name=name, body=BODIES[body])
         (root / "scripts" / file).write_text(textwrap.dedent(text).lstrip())
+    for file, text in SEED_SCRIPTS.items():
+        (root / "scripts" / file).write_text(text)
     config = root / "gpuemu.toml"
     config.write_text(CONFIG.lstrip())
     return config
@@ -169,16 +208,17 @@ def proc_memory(pid: int, field: str) -> int:
 
 
 @contextmanager
-def running_daemon(wait_s: float = 30.0, extra_env: dict[str, str] | None = None
-                   ) -> Iterator[Daemon]:
-    """A fresh project and daemon in a short temporary directory (socket paths must
-    stay under ~100 bytes), removed afterwards; ``extra_env`` (a Ray cluster's token)
-    goes into the daemon's environment."""
+def running_daemon(wait_s: float = 30.0, extra_env: dict[str, str] | None = None,
+                   make_project: Callable[[Path], Path] = write_project) -> Iterator[Daemon]:
+    """A fresh project (``make_project(root)`` writes it and returns its gpuemu.toml) and
+    daemon in a short temporary directory (socket paths must stay under ~100 bytes),
+    removed afterwards; ``extra_env`` (a Ray cluster's token) goes into the daemon's
+    environment."""
     root = Path(tempfile.mkdtemp(prefix="gpuemu-bench-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if k != "GPUEMU_SOCKET"}
     env.update(GPUEMU_HOME=str(root / "home"), GPUEMU_AUTO_START="0", **(extra_env or {}))
     try:
-        config = write_project(root / "proj")
+        config = make_project(root / "proj")
         proc = subprocess.Popen([sys.executable, "-m", "gpuemu.daemon", "--quiet",
                                  "--config", str(config)], cwd=config.parent, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

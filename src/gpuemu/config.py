@@ -17,6 +17,7 @@ from typing import Any, Literal
 from . import config_schema as cs
 from . import paths
 from .config_schema import Where
+from .daemon.limits import default_max_memory_mb
 from .dtypes import DType
 from .errors import ConfigError, KernelNotFound, OpNotFound
 from .script_inputs import input_names_read_by
@@ -109,6 +110,11 @@ class OpConfig:
     """Per-op overrides; use ``tolerance_for`` to get the one that applies."""
     invariants: tuple[str, ...] = ()
     timeout_s: float = 60.0
+    max_memory_mb: int = field(default_factory=default_max_memory_mb)
+    """Address-space cap (RLIMIT_AS) of each process that runs the op's scripts."""
+    emulate_cuda: bool = False
+    """Run scripts written for a CUDA GPU on the CPU: Triton under its interpreter, torch's
+    CUDA queries answered and ``device="cuda"`` sent to the CPU (frameworks.cuda_emulation)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     op_type: str = "elementwise"
     """reduction, softmax, matmul and attention get tolerances scaled with their reduction
@@ -217,7 +223,14 @@ class DaemonSettings:
     """None means $GPUEMU_HOME/gpuemu.sock (or GPUEMU_SOCKET)."""
     auto_start: bool = True
     workers: int = 0
-    """0 means one worker per core."""
+    """Warm workers per script; 0 means one per core."""
+    max_workers: int = 0
+    """Warm workers and fork servers of all scripts together; 0 means two per core."""
+    max_worker_memory_mb: int = 0
+    """Their resident memory together (least recently used idle ones go first); 0 means a
+    quarter of the machine's RAM."""
+    worker_idle_timeout_s: float = 60.0
+    """An idle warm worker or fork server is stopped after this long."""
     max_message_bytes: int = 1 << 30
     request_timeout_s: float = 300.0
 
@@ -304,6 +317,8 @@ _SECTIONS: dict[str, dict[str, cs.Conv]] = {
     "ci": {"quick_dtypes": _DTYPES, "parallel_jobs": cs.integer(0), "iterations": cs.integer(1),
            "quick_iterations": cs.integer(1)},
     "daemon": {"socket": cs.path(), "auto_start": cs.boolean, "workers": cs.integer(0),
+               "max_workers": cs.integer(0), "max_worker_memory_mb": cs.integer(0),
+               "worker_idle_timeout_s": cs.number(0.0, above=True),
                "max_message_bytes": cs.integer(1), "request_timeout_s": cs.number(0.0, above=True)},
     "cluster": {"backend": cs.choice(CLUSTER_BACKENDS), "address": cs.matching(
                     ADDRESS_PATTERN, "'auto', 'local', 'HOST:PORT' or 'ray://HOST:PORT'"),
@@ -333,7 +348,9 @@ _OP: dict[str, cs.Conv] = {
     "name": cs.name, "reference": cs.path(must_exist=True), "op_script": cs.path(must_exist=True),
     "input_names": cs.seq(cs.name, unique=True), "execution_mode": cs.choice(EXECUTION_MODES),
     "tolerances": _TOLERANCES, "invariants": cs.flag_set(KNOWN_INVARIANTS),
-    "timeout_s": cs.number(0.0, above=True), "kwargs": cs.mapping(cs.text, cs.json_value),
+    "timeout_s": cs.number(0.0, above=True), "max_memory_mb": cs.integer(1),
+    "emulate_cuda": cs.boolean,
+    "kwargs": cs.mapping(cs.text, cs.json_value),
     "op_type": cs.choice(OP_TYPES), "reduce_dims": cs.seq(cs.integer(), unique=True),
     "compare": cs.choice(COMPARE_MODES), "max_ulp": cs.number(0.0),
     "vacuous_guard": cs.boolean, "deterministic": cs.boolean, "num_gpus": cs.number(0.0),

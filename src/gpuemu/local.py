@@ -33,7 +33,7 @@ def run_here(op: OpConfig, root: Path, inputs: dict[str, np.ndarray], kwargs: di
     elsewhere, is given) and its reference, with scripts resolved against ``root``. An
     exception in the op is an ExecutionError verdict; one in the reference is raised.
     ``where`` names what asked (a file) in the error for an op that cannot run here."""
-    from .daemon.executor import Executor, single_output
+    from .daemon.executor import Executor, op_options, single_output
     from .oracle import judge
 
     if actual is None and op.op_script is None:
@@ -41,7 +41,7 @@ def run_here(op: OpConfig, root: Path, inputs: dict[str, np.ndarray], kwargs: di
                           " here; add `op_script = \"...\"` to its [[ops]] entry in gpuemu.toml")
     with Executor(max_workers_per_script=1) as executor:
         def output(script: Path, kw: dict, given: dict[str, np.ndarray] = inputs) -> np.ndarray:
-            return single_output(executor.run_script(script, given, kw, timeout_s=op.timeout_s,
+            return single_output(executor.run_script(script, given, kw, **op_options(op),
                                                      cwd=root))
 
         if actual is None:

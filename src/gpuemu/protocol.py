@@ -344,6 +344,22 @@ class JobProgress(msgspec.Struct, omit_defaults=True):
     total: int
 
 
+class WorkerFigures(msgspec.Struct, omit_defaults=True):
+    """The daemon's warm workers and fork servers: how many live and idle, their resident
+    memory together, the caps they are held under, and how many were stopped (idle past
+    the timeout, to make room under max_workers, to get under the memory cap)."""
+
+    live: int
+    idle: int
+    rss_bytes: int
+    max_workers: int
+    max_memory_bytes: int
+    idle_timeout_s: float
+    reaped_idle: int = 0
+    reaped_cap: int = 0
+    reaped_memory: int = 0
+
+
 class Pong(Response):
     """``jobs``: the long requests in flight, so a client waiting on one can draw progress
     by pinging on a second connection (REQ/REP has no way to stream it). ``config_path``:
@@ -354,6 +370,7 @@ class Pong(Response):
     uptime_secs: float
     jobs: list[JobProgress] = []
     config_path: str | None = None
+    workers: WorkerFigures | None = None
 
 
 class ShutdownAck(Response):

@@ -100,18 +100,21 @@ def ping(socket: Path) -> bool:
     return decode(request(socket, b'{"type":"Ping"}', 5_000))["type"] == "Pong"
 
 
-def live_processes(*markers: str) -> list[str]:
+def live_processes(*markers: str, servers_of: int | None = None) -> list[str]:
     """``pid state cmdline`` of every live (not zombie) process whose command line holds
-    all ``markers``; this test process excluded."""
+    all ``markers``; this test process excluded, and the fork servers (warm by design)
+    that are children of the daemon ``servers_of``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
             continue  # exited while we looked
+        if int(ppid) == servers_of and "gpuemu.daemon.forkserver" in cmdline:
+            continue
         if all(m in cmdline for m in markers) and state not in "ZX":
             found.append(f"{entry.name} {state} {cmdline}")
     return found
@@ -131,10 +134,10 @@ def zombie_children(pid: int) -> list[int]:
     return zombies
 
 
-def wait_until_gone(*markers: str, timeout_s: float = 60.0) -> list[str]:
+def wait_until_gone(*markers: str, timeout_s: float = 60.0, servers_of: int | None = None) -> list[str]:
     """Poll until no live process carries ``markers`` (SIGKILL lands asynchronously)."""
     deadline = time.monotonic() + timeout_s
-    while (left := live_processes(*markers)) and time.monotonic() < deadline:
+    while (left := live_processes(*markers, servers_of=servers_of)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
 

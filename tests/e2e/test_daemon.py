@@ -338,3 +338,24 @@ def test_cli_daemon_lifecycle_with_auto_start(gpuemu_home, project, monkeypatch)
     stop = subprocess.run(gpuemu + ["daemon", "stop"], capture_output=True, text=True, timeout=60)
     assert stop.returncode == 0, stop.stderr
     assert not paths.socket_path().exists()
+
+
+def test_status_shows_the_workers_and_idle_ones_are_released(make_daemon, project):
+    """[daemon] worker_idle_timeout_s and max_workers reach the executor; Pong and
+    `gpuemu daemon status` show the live workers, their memory and how many were stopped."""
+    config = project / "gpuemu.toml"
+    config.write_text(config.read_text() + "\n[daemon]\nworker_idle_timeout_s = 5.0\n"
+                      "max_workers = 3\nmax_worker_memory_mb = 4096\n")
+    daemon = make_daemon(config)
+    with daemon.client() as c:
+        assert c.validate_op("softmax", {"x": X}, softmax(X)).passed
+        busy = c.ping().workers
+        assert (busy.live, busy.max_workers, busy.max_memory_bytes) == (1, 3, 4096 << 20)
+        assert busy.rss_bytes > 0 and busy.idle_timeout_s == 5.0
+        released = wait_for(lambda: (w := c.ping().workers).reaped_idle == 1 and w,
+                            "the idle worker to be stopped")
+    assert (released.live, released.rss_bytes) == (0, 0)
+    shown = subprocess.run([sys.executable, "-m", "gpuemu", "daemon", "status"],
+                           capture_output=True, text=True, timeout=60)
+    assert "workers:  0 live of at most 3 (0 idle), 0 MiB resident of at most 4096 MiB;" \
+           " stopped so far: 1 idle for 5 s" in shown.stdout, shown.stdout

@@ -1,5 +1,6 @@
 """Reference and op scripts that misbehave, run by a real daemon in both execution modes
-(a warm worker that imports the script, and a one-shot ``python SCRIPT``): each fault is
+(a warm worker that imports the script, and a script without a function to call, forked
+per case from a preloaded server; "oneshot" in the names below): each fault is
 a clear failure, the daemon keeps answering, and no process the scripts started survives.
 
 Every process a script starts names the script in its command line (a fork copies it; a
@@ -151,8 +152,9 @@ def test_a_faulty_reference_is_a_clear_failure(daemon, fault, mode):
             assert result.passed == (outcome == "passes"), reasons(result)
             assert pattern is None or re.search(pattern, reasons(result)), reasons(result)
         assert c.ping().protocol_version == 1
-    if mode == "oneshot":  # what a one-shot script left running dies when it exits
-        assert wait_until_gone(daemon.config.parent.name, "_oneshot.py") == []
+    if mode == "oneshot":  # what a forked script left running dies when it exits
+        assert wait_until_gone(daemon.config.parent.name, "_oneshot.py",
+                               servers_of=daemon.proc.pid) == []
 
 
 @pytest.mark.parametrize("mode", MODES)

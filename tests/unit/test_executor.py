@@ -95,7 +95,7 @@ def test_a_run_function_is_kept_warm_too(tmp_path, executor):
     "payload",
     ["from_numpy(y)", "{'output': from_numpy(y)}", "{'outputs': {'y': from_numpy(y)}}"],
 )
-def test_a_script_without_a_function_falls_back_to_one_shot(tmp_path, executor, payload):
+def test_a_script_without_a_function_runs_in_a_fork_server(tmp_path, executor, payload):
     script = write(tmp_path, "manual.py", f"""
         import sys
         import msgspec
@@ -110,7 +110,8 @@ def test_a_script_without_a_function_falls_back_to_one_shot(tmp_path, executor, 
         (got,) = executor.run_script(script, {"x": X}).values()
         np.testing.assert_array_equal(got, X * 2)
     stats = executor.stats()
-    assert (stats.spawned, stats.one_shot) == (1, 2)  # tried warm once, then remembered
+    # tried warm once, then remembered; both calls forked from one preloaded server
+    assert (stats.spawned, stats.servers, stats.forked, stats.one_shot) == (1, 1, 2, 0)
 
 
 def test_inputs_keep_their_layout_and_the_callers_arrays_are_untouched(tmp_path, any_executor):

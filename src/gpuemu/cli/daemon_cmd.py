@@ -100,6 +100,12 @@ def status() -> None:
     click.echo(f"gpuemu daemon running: version {pong.version}, protocol {pong.protocol_version},"
                f" up {pong.uptime_secs:.1f} s, pid {pid}\n  socket:   {paths.socket_path()}\n"
                f"  database: {paths.db_path()}\n  logs:     {paths.log_dir()}")
+    if (w := pong.workers) is not None:
+        mib = 1 << 20
+        click.echo(f"  workers:  {w.live} live of at most {w.max_workers} ({w.idle} idle),"
+                   f" {w.rss_bytes / mib:.0f} MiB resident of at most {w.max_memory_bytes / mib:.0f}"
+                   f" MiB; stopped so far: {w.reaped_idle} idle for {w.idle_timeout_s:g} s,"
+                   f" {w.reaped_cap} to make room, {w.reaped_memory} over the memory cap")
 
 
 @daemon.command()

@@ -19,7 +19,7 @@ import numpy as np
 from ..config import OpConfig
 from ..errors import InvalidRequest
 from ..validate import FailureKind, FailureReason
-from .executor import Executor, single_output
+from .executor import Executor, op_options, single_output
 
 DEFAULT_RUNS = 3
 """Runs per case for an op with ``deterministic = true``: a flip every other run shows."""
@@ -51,8 +51,8 @@ def run_op(executor: Executor, op: OpConfig, inputs: dict[str, np.ndarray], kwar
     first: dict[str, np.ndarray] | None = None
     failures: dict[str, FailureReason] = {}
     for i in range(1, runs + 1):
-        run = executor.run_checked(op.op_script, inputs, kwargs, timeout_s=op.timeout_s,
-                                   cwd=cwd, check_inputs=runs > 1)
+        run = executor.run_checked(op.op_script, inputs, kwargs, cwd=cwd, check_inputs=runs > 1,
+                                   **op_options(op))
         if run.mutated_inputs and FailureKind.InputMutated not in failures:
             failures[FailureKind.InputMutated] = _mutated(run.mutated_inputs, i, runs)
         if first is None:

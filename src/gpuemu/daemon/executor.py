@@ -1,17 +1,22 @@
-"""Runs reference and op scripts in subprocesses: one-shot, or in warm workers.
+"""Runs reference and op scripts in subprocesses: warm workers, fork servers, one-shot.
 
 Starting Python and importing numpy costs ~170 ms, far more than a small reference,
 so a script that defines a top-level ``reference(inputs, **kwargs)`` or ``run(...)``
 is imported once per worker process (``gpuemu.daemon.worker``) and called many
-times; any other script runs as ``python SCRIPT`` per call (protocol in
-``gpuemu.script``). Every process gets its own session, so a timeout or a crash
-kills its whole process group (children it forked included) and never the daemon;
-descendants that left the group are found by a token in their environment
-(``orphans``). A one-shot script's leftovers die when it exits, a warm worker's when
-the worker is stopped, and a warm worker dies with its daemon.
-Workers of a script whose file changed are replaced; a script found not
-warm-capable is run one-shot until its file changes. The executor only runs paths
-its caller resolved from the project config, never code from a request.
+times; any other script (JSON on stdin, JSON on stdout, as the specification writes
+them) is run as ``__main__`` in a child forked per case from a process that has
+already imported numpy and the script's imports (``gpuemu.daemon.forkserver``), and
+as a fresh ``python SCRIPT`` (one-shot) only when that server cannot start. Every
+script process gets its own session, so a timeout or a crash kills its whole process
+group (children it forked included) and never the daemon; descendants that left the
+group are found by a token in their environment (``orphans``), and each process's
+address space is capped at the op's ``max_memory_mb`` (``limits``). Workers and fork
+servers of a script whose file changed are replaced; a script found not warm-capable
+is forked (or run one-shot) until its file changes. Idle workers and servers are
+released (``ProcessPool``): after ``idle_timeout_s``, and least recently used first
+when the daemon-wide caps on their number or their resident memory are reached. The
+executor only runs paths its caller resolved from the project config, never code from
+a request.
 """
 
 from __future__ import annotations
@@ -30,15 +35,19 @@ import msgspec
 import numpy as np
 
 from ..errors import InvalidRequest, ReferenceScriptFailed
+from ..frameworks import cuda_emulation
 from ..script import SINGLE_OUTPUT, Request
 from .. import shm
 from ..tensor import TensorData, from_numpy, plain, to_numpy
+from .forkserver import CaseRun, ForkServer, ServerDied
+from .limits import memory_hint, out_of_memory
+from .pool import Figures, Limits, ProcessPool
 from .worker import (
     Call, Reply, ScriptProcess, WorkerDied, WorkerProcess, WorkerTimedOut, exit_status, kill_group,
     last_lines, spawn,
 )
 
-_Key = tuple[str, str]  # absolute (script, cwd): a worker is bound to both
+_Key = tuple[str, str, "int | None", bool]  # absolute (script, cwd), memory cap, emulate_cuda
 _Stamp = tuple[int, int, int]  # (mtime_ns, size, inode) of the script file
 _SHAPES = ('print a TensorData, {"output": TensorData} or {"outputs": {name: TensorData}}'
            " (gpuemu.script.write_output does)")
@@ -54,13 +63,24 @@ class ScriptRun:
 
 @dataclass(frozen=True, slots=True)
 class ExecutorStats:
-    """Counts since the executor started, for the daemon's logs and for tests."""
+    """Counts since the executor started, for the daemon's logs and status, and for tests."""
 
     spawned: int = 0  # warm workers started
     reused: int = 0  # calls served by a worker that was already running
     crashed: int = 0  # workers that died during a call
-    timed_out: int = 0  # calls killed at their timeout (warm or one-shot)
+    timed_out: int = 0  # calls killed at their timeout (any mode)
     one_shot: int = 0  # calls run as a fresh `python SCRIPT`
+    forked: int = 0  # calls run in a child of a fork server
+    servers: int = 0  # fork servers started
+    reaped_idle: int = 0  # workers and servers released after idle_timeout_s
+    reaped_cap: int = 0  # ... to make room under max_workers
+    reaped_memory: int = 0  # ... to bring their memory under max_worker_memory_mb
+
+
+def op_options(op) -> dict:
+    """How an op's scripts run (gpuemu.toml): ``run_script``'s keyword arguments."""
+    return {"timeout_s": op.timeout_s, "max_memory_mb": op.max_memory_mb,
+            "emulate_cuda": op.emulate_cuda}
 
 
 def single_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -71,43 +91,53 @@ def single_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
 class Executor:
     """Runs scripts named by the caller, from any number of threads at once.
 
-    ``max_workers_per_script`` caps the warm workers alive per (script, cwd)
-    (default: the CPU count); a caller blocks while all of them are busy.
-    ``warm=False`` runs every call one-shot.
+    ``max_workers_per_script`` caps the warm workers alive per script (default: the CPU
+    count); a caller blocks while all of them are busy. ``limits`` caps the workers and
+    fork servers of all scripts together (``pool.Limits``). ``warm=False`` runs every call
+    one-shot.
     """
 
-    def __init__(self, max_workers_per_script: int | None = None, warm: bool = True):
+    def __init__(self, max_workers_per_script: int | None = None, warm: bool = True,
+                 limits: Limits | None = None):
         limit = (os.cpu_count() or 1) if max_workers_per_script is None else max_workers_per_script
         if limit < 1:
             raise ValueError(f"max_workers_per_script must be >= 1, got {limit}")
-        self._limit, self.warm = limit, warm
+        self.warm = warm
         self._lock = threading.Lock()
-        self._pools: dict[_Key, _Pool] = {}
+        self._processes = ProcessPool(limit, limits or Limits(), self._count_reaped)
         self._cold: dict[_Key, _Stamp] = {}  # scripts that cannot be kept warm, by file stamp
+        self._no_server: dict[_Key, _Stamp] = {}  # scripts whose fork server did not start
         self._one_shots: set[ScriptProcess] = set()
         self._counts: Counter[str] = Counter()
         self._closed = False
 
     def run_script(self, script: Path, inputs: dict[str, np.ndarray], kwargs: dict | None = None,
-                   *, timeout_s: float = 60.0, cwd: Path | None = None) -> dict[str, np.ndarray]:
+                   *, timeout_s: float = 60.0, cwd: Path | None = None,
+                   max_memory_mb: int | None = None,
+                   emulate_cuda: bool = False) -> dict[str, np.ndarray]:
         """Run ``script`` on ``inputs`` and return its outputs by name.
 
         A single unnamed output comes back under ``"output"``. Inputs keep their
         layout (a transposed array reaches the script non-contiguous). Raises
         ReferenceScriptFailed, quoting the script's stderr or traceback, when the
-        script exits non-zero, crashes, runs past ``timeout_s`` or writes no valid output.
+        script exits non-zero, crashes, runs past ``timeout_s``, exceeds
+        ``max_memory_mb`` (address space; None: no cap) or writes no valid output.
+        ``emulate_cuda`` runs code written for a CUDA GPU on the CPU
+        (gpuemu.frameworks.cuda_emulation).
         """
-        return self.run_checked(script, inputs, kwargs, timeout_s=timeout_s, cwd=cwd).outputs
+        return self.run_checked(script, inputs, kwargs, timeout_s=timeout_s, cwd=cwd,
+                                max_memory_mb=max_memory_mb, emulate_cuda=emulate_cuda).outputs
 
     def run_checked(self, script: Path, inputs: dict[str, np.ndarray], kwargs: dict | None = None,
                     *, timeout_s: float = 60.0, cwd: Path | None = None,
-                    check_inputs: bool = False) -> ScriptRun:
+                    check_inputs: bool = False, max_memory_mb: int | None = None,
+                    emulate_cuda: bool = False) -> ScriptRun:
         """``run_script``, plus (with ``check_inputs``) which inputs the script wrote into:
         its warm worker compares them before and after the call. A script that cannot be
-        kept warm runs one-shot and is not checked (``mutated_inputs`` None)."""
+        kept warm runs forked or one-shot and is not checked (``mutated_inputs`` None)."""
         cwd = os.path.abspath(cwd or os.getcwd())  # strings: pathlib costs ~20 us a call
         path = os.path.abspath(os.path.join(cwd, script))  # an absolute `script` stays as is
-        key, stamp = (path, cwd), _stamp(path)
+        key, stamp = (path, cwd, max_memory_mb, emulate_cuda), _stamp(path)
         if self.warm and self._cold.get(key) != stamp:
             # Large inputs reach our warm worker through shared memory (gpuemu.shm); a
             # one-shot script reads JSON it may parse itself, so it always gets them inline.
@@ -124,20 +154,25 @@ class Executor:
         # (np.dtype(t["dtype"]), frombuffer(...).reshape(shape)): plain tensors.
         one_shot = Request(inputs={name: plain(a) for name, a in inputs.items()},
                            kwargs=dict(kwargs or {}))
-        return ScriptRun(self._run_one_shot(path, cwd, _encode(one_shot, msgspec.json, path),
-                                            timeout_s))
+        payload = _encode(one_shot, msgspec.json, path)
+        if self.warm and self._no_server.get(key) != stamp:
+            if (case := self._run_forked(key, stamp, payload, timeout_s)) is not None:
+                return ScriptRun(self._finish(path, case, timeout_s, max_memory_mb))
+        return ScriptRun(self._run_one_shot(key, payload, timeout_s))
 
     def stats(self) -> ExecutorStats:
         with self._lock:
             return ExecutorStats(**self._counts)
 
+    def figures(self) -> Figures:
+        """Live and idle workers and fork servers, and their resident memory."""
+        return self._processes.figures()
+
     def close(self) -> None:
-        """Kill every worker and running script (idempotent)."""
+        """Kill every worker, server and running script (idempotent)."""
         with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
             one_shots, self._closed = list(self._one_shots), True
-        for pool in pools:
-            pool.close(kill_busy=True)
+        self._processes.close()
         for proc in one_shots:
             kill_group(proc)
 
@@ -147,38 +182,28 @@ class Executor:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str, n: int = 1) -> None:
         with self._lock:
-            self._counts[what] += 1
+            self._counts[what] += n
 
-    def _pool(self, key: _Key, stamp: _Stamp) -> _Pool:
-        with self._lock:
-            if self._closed:
-                raise _closed_error(key[0])
-            old = self._pools.get(key)
-            if old is not None and old.stamp == stamp:
-                return old
-            pool = self._pools[key] = _Pool(key, stamp, self._limit)
-        if old is not None:  # the script changed: its workers run stale code
-            old.close(kill_busy=False)
-        return pool
+    def _count_reaped(self, why: str, n: int) -> None:
+        self._count(f"reaped_{why}", n)
 
     def _run_warm(self, key: _Key, stamp: _Stamp, payload: bytes,
                   timeout_s: float) -> ScriptRun | None:
         """The outputs from a warm worker; None when the script cannot be kept warm."""
-        while True:
-            pool = self._pool(key, stamp)
-            if (got := pool.acquire()) is not None:
-                break  # else that pool was retired while we waited: take the current one
-        worker, fresh = got
+        lease = self._processes.acquire_worker(key, stamp, lambda: WorkerProcess(*key))
+        if lease is None:
+            raise _closed_error(key[0])
+        worker, fresh = lease.process, lease.fresh
         self._count("spawned" if fresh else "reused")
         deadline = time.monotonic() + timeout_s
         healthy = False
         try:
-            if fresh and not worker.start(deadline):
+            if fresh and not lease.slot.ready(deadline, fresh):
                 with self._lock:
                     self._cold[key] = stamp
-                return None  # a one-shot run reports the real error, if there is one
+                return None  # a forked or one-shot run reports the real error, if there is one
             worker.send(payload, deadline)
             reply = worker.receive(Reply, deadline)
             healthy = True
@@ -191,21 +216,52 @@ class Executor:
                 raise _closed_error(key[0]) from None
             self._count("crashed")
             status = worker.kill(grace_s=1.0)
-            raise _failure(key[0], f"crashed: its warm worker {exc} and {status}",
-                           worker.stderr.tail()) from None
+            tail = worker.stderr.tail()
+            what = (memory_hint(key[2]) if key[2] is not None and out_of_memory(tail)
+                    else f"crashed: its warm worker {exc} and {status}")
+            raise _failure(key[0], what, tail) from None
         finally:
-            pool.release(worker, healthy)
+            self._processes.release(lease, healthy)
         if reply.error is not None:
+            if key[2] is not None and out_of_memory(reply.error.rstrip().rsplit("\n", 1)[-1]):
+                raise _failure(key[0], memory_hint(key[2]), last_lines(reply.error))
             raise ReferenceScriptFailed(
                 f"script {key[0]} raised in {worker.function}():\n{last_lines(reply.error)}"
             )
         return ScriptRun(_to_arrays(reply.outputs or {}, key[0]),
                          None if reply.mutated_inputs is None else tuple(reply.mutated_inputs))
 
-    def _run_one_shot(self, path: str, cwd: str, payload: bytes,
-                      timeout_s: float) -> dict[str, np.ndarray]:
+    def _run_forked(self, key: _Key, stamp: _Stamp, payload: bytes,
+                    timeout_s: float) -> CaseRun | None:
+        """One case in a child of the script's fork server; None when it cannot start."""
+        lease = self._processes.acquire_server(key, stamp, lambda: ForkServer(key[0], key[1], key[3]))
+        if lease is None:
+            raise _closed_error(key[0])
+        deadline = time.monotonic() + timeout_s
+        healthy = False
+        try:
+            if lease.fresh:
+                self._count("servers")
+            if not lease.slot.ready(deadline, lease.fresh):
+                with self._lock:
+                    self._no_server[key] = stamp
+                return None
+            self._count("forked")
+            case = lease.process.run(payload, deadline, key[2])
+            healthy = True
+            return case
+        except ServerDied:
+            if self._closed:
+                raise _closed_error(key[0]) from None
+            return None  # a one-shot run takes this case; the next call starts a new server
+        finally:
+            self._processes.release(lease, healthy)
+
+    def _run_one_shot(self, key: _Key, payload: bytes, timeout_s: float) -> dict[str, np.ndarray]:
+        path, cwd, max_memory_mb, emulate_cuda = key
         self._count("one_shot")
-        proc = spawn([sys.executable, path], cwd)
+        shim = ["-m", cuda_emulation.__name__] if emulate_cuda else []
+        proc = spawn([sys.executable, *shim, path], cwd, max_memory_mb)
         with self._lock:
             self._one_shots.add(proc)
             if self._closed:  # close() ran while it started
@@ -228,74 +284,31 @@ class Executor:
             reaper.join()
             with self._lock:
                 self._one_shots.discard(proc)
-        if timed_out:
+        case = CaseRun(None if timed_out else proc.returncode, out, err)
+        return self._finish(path, case, timeout_s, max_memory_mb)
+
+    def _finish(self, path: str, case: CaseRun, timeout_s: float,
+                max_memory_mb: int | None) -> dict[str, np.ndarray]:
+        """The outputs of a forked or one-shot run, or the failure that says what happened."""
+        if case.returncode is None:
             self._count("timed_out")
-            raise _failure(path, _timed_out(timeout_s), last_lines(err))
-        if proc.returncode != 0:
+            raise _failure(path, _timed_out(timeout_s), last_lines(case.stderr))
+        if case.returncode != 0:
             if self._closed:
                 raise _closed_error(path)
-            raise _failure(path, exit_status(proc.returncode), last_lines(err))
+            tail = last_lines(case.stderr)
+            oom = max_memory_mb is not None and out_of_memory(tail)
+            raise _failure(path, memory_hint(max_memory_mb) if oom
+                           else exit_status(case.returncode), tail)
         try:
-            return _to_arrays(parse_stdout(out), path)
+            return _to_arrays(parse_stdout(case.stdout), path)
         except _BadOutput as exc:
-            raise _failure(path, str(exc), last_lines(err)) from None
+            raise _failure(path, str(exc), last_lines(case.stderr)) from None
 
 
 def _kill_leftovers(proc: ScriptProcess) -> None:
     proc.wait()
-    kill_group(proc)
-
-
-class _Pool:
-    """The warm workers of one (script, cwd): idle ones reused, at most ``limit`` alive."""
-
-    def __init__(self, key: _Key, stamp: _Stamp, limit: int):
-        self.key, self.stamp, self._limit = key, stamp, limit
-        self._cond = threading.Condition()
-        self._idle: list[WorkerProcess] = []
-        self._all: set[WorkerProcess] = set()
-        self._closed = False
-
-    def acquire(self) -> tuple[WorkerProcess, bool] | None:
-        """A worker and whether it is fresh; waits while all are busy; None once closed."""
-        with self._cond:
-            while not self._closed:
-                while self._idle:
-                    worker = self._idle.pop()  # the most recently used one is the warmest
-                    if worker.alive():
-                        return worker, False
-                    self._forget(worker)
-                if len(self._all) < self._limit:
-                    worker = WorkerProcess(*self.key)
-                    self._all.add(worker)
-                    return worker, True
-                self._cond.wait()
-        return None
-
-    def release(self, worker: WorkerProcess, healthy: bool) -> None:
-        with self._cond:
-            if healthy and not self._closed:
-                self._idle.append(worker)
-                self._cond.notify()
-                return
-            self._forget(worker)
-
-    def close(self, kill_busy: bool) -> None:
-        """Kill the idle workers; busy ones now (``kill_busy``) or when released."""
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            for worker in idle:
-                self._forget(worker)
-            busy = list(self._all) if kill_busy else []
-            self._cond.notify_all()
-        for worker in busy:
-            worker.signal_kill()  # its caller reaps it
-
-    def _forget(self, worker: WorkerProcess) -> None:
-        worker.kill()
-        self._all.discard(worker)
-        self._cond.notify()
+    kill_group(proc, recent=True)
 
 
 class _BadOutput(Exception):

@@ -24,7 +24,7 @@ from ..protocol import (
     PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, CompareBaseline,
     CoverageReport, GetCoverage, GetResult, JobProgress, ListResults, Ok, Ping, Pong, Request,
     Response, Results, Shutdown, StoreBaseline, ValidateOp,
-    ValidationResultResponse, decode_request, error_response, form_of,
+    ValidationResultResponse, WorkerFigures, decode_request, error_response, form_of,
 )
 from ..rng import generate_seed
 from ..wire_json import encode_reply
@@ -32,6 +32,7 @@ from ..tensor import TensorData, inline, to_numpy
 from ..oracle import judge
 from ..validate import ReproductionInfo, ValidationResult
 from .baseline import compare_baseline
+from .executor import op_options
 from .health import effective_layout
 from .state import DaemonState
 
@@ -83,7 +84,16 @@ def ping(req: Ping, state: DaemonState) -> Pong:
     return Pong(version=__version__, protocol_version=PROTOCOL_VERSION,
                 uptime_secs=round(state.uptime_secs, 3),
                 jobs=[JobProgress(op_name=n, done=d, total=t) for n, d, t in state.job_list()],
-                config_path=None if state.config.path is None else str(state.config.path))
+                config_path=None if state.config.path is None else str(state.config.path),
+                workers=_worker_figures(state))
+
+
+def _worker_figures(state: DaemonState) -> WorkerFigures:
+    pool, counts = state.executor.figures(), state.executor.stats()
+    return WorkerFigures(live=pool.live, idle=pool.idle, rss_bytes=pool.rss_bytes,
+                         max_workers=pool.max_workers, max_memory_bytes=pool.max_memory_bytes,
+                         idle_timeout_s=pool.idle_timeout_s, reaped_idle=counts.reaped_idle,
+                         reaped_cap=counts.reaped_cap, reaped_memory=counts.reaped_memory)
 
 
 @handles(Shutdown)
@@ -107,8 +117,8 @@ def run_reference(state: DaemonState, op: OpConfig, inputs: dict[str, np.ndarray
                   kwargs: dict) -> np.ndarray:
     """The reference script's single output for ``inputs``, run as they are."""
     outputs = state.executor.run_script(
-        op.reference, inputs, {**op.kwargs, **kwargs}, timeout_s=op.timeout_s,
-        cwd=state.config.get().root,
+        op.reference, inputs, {**op.kwargs, **kwargs}, cwd=state.config.get().root,
+        **op_options(op),
     )
     if len(outputs) == 1:
         return next(iter(outputs.values()))

@@ -19,10 +19,11 @@ from pathlib import Path
 import pynng
 
 from .. import paths, shm
-from ..config import find_config, load_config
+from ..config import DaemonSettings, find_config, load_config
 from ..errors import GpuemuError, InvalidRequest
 from ..protocol import Form, encode_message, error_response
 from .executor import Executor
+from .pool import Limits
 from . import artifact_handlers  # noqa: F401  (registers the artifact handlers)
 from . import ci  # noqa: F401  (registers RunCi and GetCiSummary)
 from . import fuzzing  # noqa: F401  (registers the fuzzing handlers)
@@ -199,6 +200,14 @@ def _publish_shared_memory(socket: Path) -> None:
     log.info("shared memory for large tensors: %s", where or "off (tensors travel inline)")
 
 
+def executor_settings(settings: DaemonSettings) -> dict:
+    """The Executor's arguments from [daemon] (0 means the default there and here)."""
+    return {"max_workers_per_script": settings.workers or None,
+            "limits": Limits(max_workers=settings.max_workers or None,
+                             max_memory_mb=settings.max_worker_memory_mb or None,
+                             idle_timeout_s=settings.worker_idle_timeout_s)}
+
+
 def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True) -> None:
     """Start a daemon for the project at ``config_path`` (default: found from cwd) and block."""
     home = paths.ensure_private_dir(paths.home())
@@ -208,7 +217,7 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     log.info("gpuemu daemon starting; project config: %s; database: %s",
              config_path or "(none)", paths.db_path(home))
     storage = Storage.open(paths.db_path(home))
-    executor = Executor()
+    executor = Executor(**executor_settings(settings)) if settings else Executor()
     state = DaemonState(config=ConfigSource(config_path), storage=storage, executor=executor)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: state.shutdown.set())

@@ -7,7 +7,8 @@ script is imported: the script's prints then go to stderr (fd 1 becomes a copy o
 fd 2) and its reads of stdin see an empty file, so nothing the script does can
 corrupt a frame. A frame is an 8-byte little-endian length and a msgpack body (tensor
 bytes raw, no base64). The child first sends a Hello, then answers each Request with
-one Reply until its stdin closes. The process helpers here serve one-shot runs too.
+one Reply until its stdin closes. The process helpers here serve one-shot runs and fork
+servers too (spawn with an RLIMIT_AS cap, kill_group, the emulate_cuda environment).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from pathlib import Path
 import msgspec
 
 from ..errors import ReferenceScriptFailed
+from ..frameworks import cuda_emulation
 from ..script import Request, encode_outputs
 from ..tensor import TensorData, to_numpy
+from .limits import limit_memory
 from .orphans import TOKEN_VAR, kill_marked, watch_parent
 
 HEADER = struct.Struct("<Q")
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     script = Path((argv or sys.argv)[1]).resolve()
     watch_parent()
     frames_in, frames_out = _take_frame_channel()
+    emulate_if_asked()
     fn, name = _load(script)
     write_frame(frames_out, msgspec.msgpack.encode(Hello(function=name)))
     if fn is None:
@@ -173,8 +177,10 @@ class WorkerProcess:
     count it under its lock) and spawned by ``start``; used by one thread at a time,
     except ``signal_kill``."""
 
-    def __init__(self, script: str, cwd: str):
-        self.script, self.cwd = script, cwd
+    def __init__(self, script: str, cwd: str, max_memory_mb: int | None = None,
+                 emulate_cuda: bool = False):
+        self.script, self.cwd, self.max_memory_mb = script, cwd, max_memory_mb
+        self.env = emulation_env(emulate_cuda)
         self.function = ""
         self.stderr = StderrTail()
         self._proc: ScriptProcess | None = None
@@ -188,8 +194,8 @@ class WorkerProcess:
         with self._lock:
             if self._killed:  # the executor closed while this worker was being handed out
                 raise WorkerDied("was stopped before it started")
-            self._proc = spawn(argv, self.cwd)
-        self._pidfd = _pidfd(self._proc.pid)
+            self._proc = spawn(argv, self.cwd, self.max_memory_mb, env=self.env)
+        self._pidfd = open_pidfd(self._proc.pid)
         self.stderr.drain(self._proc.stderr)
         for pipe in (self._proc.stdin, self._proc.stdout):
             os.set_blocking(pipe.fileno(), False)
@@ -215,9 +221,14 @@ class WorkerProcess:
         except msgspec.DecodeError as exc:
             raise WorkerDied(f"sent a malformed {kind.__name__} frame ({exc})") from None
 
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return None if proc is None else proc.pid
+
     def alive(self) -> bool:
         if self._pidfd is not None:
-            return not _readable(self._pidfd, 0.0)
+            return not readable(self._pidfd, 0.0)
         return self._proc.poll() is None
 
     def signal_kill(self) -> None:
@@ -238,7 +249,7 @@ class WorkerProcess:
         if proc is None:
             return "was already stopped"
         if self._pidfd is not None:
-            _readable(self._pidfd, grace_s)
+            readable(self._pidfd, grace_s)
             os.close(self._pidfd)
         kill_group(proc)
         proc.wait()
@@ -318,29 +329,45 @@ class ScriptProcess(subprocess.Popen):
     daemonized grandchild) -- unless one cleared its environment.
     """
 
-    def __init__(self, argv: list[str], cwd: str):
+    def __init__(self, argv: list[str], cwd: str, stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, env: dict[str, str] | None = None):
         self.token = secrets.token_hex(12)
-        super().__init__(argv, cwd=cwd, env={**os.environ, TOKEN_VAR: self.token},
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        super().__init__(argv, cwd=cwd, env={**os.environ, **(env or {}), TOKEN_VAR: self.token},
+                         stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                          bufsize=0, start_new_session=True)
 
 
-def spawn(argv: list[str], cwd: str) -> ScriptProcess:
+def emulation_env(emulate_cuda: bool) -> dict[str, str]:
+    """What a script process's environment gets for the op switch ``emulate_cuda``."""
+    return {cuda_emulation.ENV_VAR: "1"} if emulate_cuda else {}
+
+
+def emulate_if_asked() -> None:
+    """In a worker or fork server, before the script is imported: the op's ``emulate_cuda``."""
+    if os.environ.get(cuda_emulation.ENV_VAR) == "1":
+        cuda_emulation.install()
+
+
+def spawn(argv: list[str], cwd: str, max_memory_mb: int | None = None, **streams) -> ScriptProcess:
+    """Start ``argv`` as a ScriptProcess whose address space is capped at ``max_memory_mb``."""
     try:
-        return ScriptProcess(argv, cwd)
+        proc = ScriptProcess(argv, cwd, **streams)
     except OSError as exc:
         raise ReferenceScriptFailed(
             f"script {argv[-1]} could not be started in {cwd}: {exc}"
         ) from None
+    limit_memory(max_memory_mb, proc.pid)  # Python is still starting: long before the script
+    return proc
 
 
-def kill_group(proc: ScriptProcess) -> None:
-    """SIGKILL the script's process group, then whatever it started outside the group."""
+def kill_group(proc: ScriptProcess, recent: bool = False) -> None:
+    """SIGKILL the script's process group, then whatever it started outside the group
+    (``recent``: it is a case or one-shot run, see ``orphans.kill_marked``)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass  # already gone, or only zombies remain
-    if escaped := kill_marked(proc.token, group=proc.pid):
+    if escaped := kill_marked(proc.token, group=proc.pid, recent=recent):
         log.warning("script %s left %d process(es) running outside its process group"
                     " (pids %s); killed them", proc.args[-1], len(escaped), escaped)
 
@@ -360,7 +387,7 @@ def last_lines(text: bytes | str, n: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
-def _pidfd(pid: int) -> int | None:
+def open_pidfd(pid: int) -> int | None:
     """A descriptor that becomes readable when ``pid`` exits (Linux >= 5.3)."""
     try:
         return os.pidfd_open(pid)
@@ -368,7 +395,7 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _readable(fd: int, timeout_s: float) -> bool:
+def readable(fd: int, timeout_s: float) -> bool:
     poller = select.poll()  # not select.select: fds above 1023 are fine
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(timeout_s * 1000))
