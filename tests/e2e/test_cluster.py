@@ -75,13 +75,16 @@ CONFIG = "[cluster]\ncases_per_task = 4\n" + "".join([
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    """Head and a second node, one CPU each; the second declares a GPU."""
+def ray_cluster():
+    """Head and a second node, one CPU each; the second declares a GPU. Its directory is
+    short: Ray's Unix sockets live under it and their paths must stay under 107 bytes."""
     from gpuemu.cluster.local import LocalCluster
 
-    cluster = LocalCluster.start(tmp_path_factory.mktemp("ray"), nodes=2, cpus=1, gpus=(0, 1))
+    tmp = Path(tempfile.mkdtemp(prefix="gr-", dir="/tmp"))
+    cluster = LocalCluster.start(tmp, nodes=2, cpus=1, gpus=(0, 1))
     yield cluster
     cluster.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

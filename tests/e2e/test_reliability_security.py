@@ -144,9 +144,9 @@ def test_ptx_paths_are_confined_to_the_project(project):
     (project / "kernels" / "link.ptx").symlink_to(secret)
     try:
         with running(daemon_for(project)) as daemon, daemon.client() as c:
-            assert c.lint_kernel("k", ptx_path="kernels/ok.ptx").kernel_name == "k"
+            assert c.lint("k", ptx_path="kernels/ok.ptx").kernel_name == "k"
             for outside in (str(secret), f"../{secret.name}", "kernels/link.ptx", "/etc/passwd"):
-                for call in (c.lint_kernel, c.store_artifact):
+                for call in (c.lint, c.store_artifact):
                     with pytest.raises(ClientError, match="outside the project root") as info:
                         call("k", ptx_path=outside)
                     assert info.value.field == "ptx_path"

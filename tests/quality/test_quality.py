@@ -157,7 +157,7 @@ def _run(daemon, op: Op) -> Row:
         minimized = None
         if op.bug:
             small = client.minimize(first.seed, op_name=op.name, max_iters=150)
-            minimized = max((_elements(s) for s in small.minimized_shape.values()), default=0)
+            minimized = max((_elements(s) for s in small.minimized_shapes.values()), default=0)
         return Row(op, fuzz.failed, index[first.seed], minimized, first.failure_kinds,
                    f"seed {first.seed}: {message[:300]}")
 
