@@ -33,7 +33,10 @@ from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, inline, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
 from .determinism import determinism_runs, run_op
-from .handlers import check_case, handles, repro_info, run_reference
+from .handlers import (
+    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case, handles,
+    repro_info, run_reference,
+)
 from .health import OpenRuns, RunHealth
 from .state import DaemonState
 
@@ -128,7 +131,8 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
     runs = determinism_runs(op, determinism)
     health = RunHealth(config, guard=op.vacuous_guard)
     started = time.perf_counter()
-    results: dict[int, ValidationResult] = {}
+    failures: dict[int, ValidationResult] = {}  # passing results go to storage only
+    done = 0
 
     def one(i: int) -> ValidationResult:
         spec = spec_for_seed(config, case_seed(seed, i), op.name)
@@ -143,21 +147,28 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
     indices = iter(range(start, start + iterations))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         pending = {pool.submit(one, i): i for i in _take(indices, 2 * (os.cpu_count() or 2))}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                results[pending.pop(fut)] = fut.result()
-                if progress:
-                    progress(len(results), iterations)
-            stop = fail_fast and any(not r.passed for r in results.values())
-            if not stop:
-                pending.update({pool.submit(one, i): i for i in _take(indices, len(done))})
-    ordered = [results[i] for i in sorted(results)]
-    failures = [r for r in ordered if not r.passed]
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    result = fut.result()
+                    done += 1
+                    if not result.passed:
+                        failures[pending[fut]] = result
+                    del pending[fut]
+                    if progress:
+                        progress(done, iterations)
+                state.check_cancelled()  # a client gone or a shutdown: stop at this boundary
+                if not (fail_fast and failures):
+                    pending.update({pool.submit(one, i): i for i in _take(indices, len(finished))})
+        finally:
+            for fut in pending:
+                fut.cancel()  # cases not started; those running finish and are stored
+    ordered = [failures[i] for i in sorted(failures)]
     coverage, issues, vacuous = health.verdict()
-    return FuzzResults(op_name=op.name, seed=seed, iterations=len(ordered),
-                       passed=len(ordered) - len(failures), failed=len(failures),
-                       failures=failures, duration_ms=(time.perf_counter() - started) * 1e3,
+    return FuzzResults(op_name=op.name, seed=seed, iterations=done,
+                       passed=done - len(ordered), failed=len(ordered),
+                       failures=ordered, duration_ms=(time.perf_counter() - started) * 1e3,
                        coverage=coverage, health=issues, vacuous=vacuous)
 
 
@@ -172,8 +183,11 @@ def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
     seed = next((s for s in (req.seed, cfg.seed, op.fuzz.seed) if s is not None), None)
     iterations = next(n for n in (req.iterations, cfg.iterations, op.fuzz.iterations)
                       if n is not None)
-    if iterations < 0 or req.start < 0:
-        raise InvalidRequest("iterations and start must be >= 0", field="iterations")
+    bounded(iterations, "iterations", MAX_ITERATIONS,
+            fix="; split a longer campaign into requests with `start`")
+    bounded(req.start, "start", MAX_START)
+    if req.determinism is not None:
+        bounded(req.determinism, "determinism", MAX_DETERMINISM, low=1)
     with state.job(op.name, iterations) as progress:
         return run_fuzz(state, op, req.fuzz_config, iterations,
                         generate_seed() if seed is None else seed,
@@ -308,10 +322,10 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeResult:
                              " cannot regenerate at other shapes; minimize a script-based or"
                              " daemon-orchestrated failure", field="seed")
     op = script_op(state, op.name)
-    if req.max_iters < 1:
-        raise InvalidRequest(f"max_iters must be >= 1, got {req.max_iters}", field="max_iters")
+    bounded(req.max_iters, "max_iters", MAX_MINIMIZE_ITERS, low=1)
 
     def fails(candidate: CaseSpec):
+        state.check_cancelled()
         try:
             result = run_case(state, op, candidate)
         except ReferenceScriptFailed:  # a shape the reference cannot do is not the same failure
