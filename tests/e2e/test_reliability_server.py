@@ -176,3 +176,34 @@ def test_shutdown_stops_in_flight_work_within_5_s(daemon, how):
     t.join()
     assert "shutting down" in answer.get("error", ""), answer
     assert not daemon.socket.exists()
+
+
+def test_a_long_fuzz_op_outlasts_the_client_timeout_while_it_progresses(daemon):
+    # Issue 21 item 3: Client(timeout_ms=...) bounds how long the daemon may stay silent to
+    # Ping during a FuzzOp, not the FuzzOp's length.
+    timeout_ms = 250
+    with daemon.client(timeout_ms=timeout_ms) as c:
+        res = c.fuzz_op("tick", iterations=300, seed=3)
+    assert res.iterations == 300 and res.failed == 0
+    assert res.duration_ms > timeout_ms  # the work did exceed the timeout
+
+
+def test_a_long_request_fails_when_the_daemon_stops_progressing(daemon):
+    answer: dict = {}
+
+    def fuzz():
+        try:
+            with daemon.client(timeout_ms=1000) as c:
+                answer["ok"] = c.fuzz_op("tick", iterations=100_000)
+        except ClientError as exc:
+            answer["error"] = str(exc)
+
+    t = threading.Thread(target=fuzz)
+    t.start()
+    wait_for(lambda: any(j["done"] > 0 for j in jobs(daemon)), "the fuzz run to start")
+    daemon.proc.send_signal(signal.SIGSTOP)  # a stuck daemon: no Ping, no progress
+    try:
+        t.join()
+    finally:
+        daemon.proc.send_signal(signal.SIGCONT)
+    assert "stopped answering Ping for 1000 ms during a FuzzOp" in answer["error"]

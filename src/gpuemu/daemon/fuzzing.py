@@ -316,24 +316,29 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
 
 @handles(Minimize)
 def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeResult:
+    bounded(req.max_iters, "max_iters", MAX_MINIMIZE_ITERS, low=1)
     op, spec, _, _ = stored_case(state, req.seed, req.op_name)
     if spec is None:
         raise InvalidRequest(f"failure {req.seed} came from client-side inputs, which the daemon"
                              " cannot regenerate at other shapes; minimize a script-based or"
                              " daemon-orchestrated failure", field="seed")
     op = script_op(state, op.name)
-    bounded(req.max_iters, "max_iters", MAX_MINIMIZE_ITERS, low=1)
+    calls = 0
 
     def fails(candidate: CaseSpec):
+        nonlocal calls
         state.check_cancelled()
+        calls += 1
+        progress(min(calls, req.max_iters), req.max_iters)
         try:
             result = run_case(state, op, candidate)
         except ReferenceScriptFailed:  # a shape the reference cannot do is not the same failure
             return frozenset({"ReferenceScriptFailed"})
         return None if result.passed else frozenset(result.failure_kinds)
 
-    outcome = minimize(spec, fails, strategy=req.strategy, max_iters=req.max_iters,
-                       schema=fuzz_config(op, None).schema)
+    with state.job(op.name, req.max_iters) as progress:  # Pong.jobs shows it advance
+        outcome = minimize(spec, fails, strategy=req.strategy, max_iters=req.max_iters,
+                           schema=fuzz_config(op, None).schema)
     minimized_seed = derive_seed(req.seed, "minimized")
     result = run_case(state, op, outcome.minimized, seed=minimized_seed)
     state.storage.add_result(result, case=case_record("minimized", outcome.minimized))
