@@ -275,7 +275,20 @@ class Client:
             return None
 
     def list_results(self, limit: int = 50, op_name: str | None = None) -> list[ValidationResult]:
-        return self._expect(ListResults(limit=limit, op_name=op_name), ResultList).results
+        """Up to ``limit`` results, newest first, fetched a page (protocol.MAX_PAGE) at a time."""
+        return self._pages(lambda offset: self._expect(
+            ListResults(limit=limit - offset, op_name=op_name, offset=offset), ResultList),
+            lambda reply: reply.results)
+
+    def _pages(self, fetch: Callable[[int], Any], rows: Callable[[Any], list]) -> list:
+        """Every page of a list request; ``fetch(offset)`` asks for the rest from ``offset``."""
+        found: list = []
+        offset: int | None = 0
+        while offset is not None:
+            reply = fetch(offset)
+            found += rows(reply)
+            offset = reply.next_offset
+        return found
 
     def store_baseline(self, tag: str) -> int:
         """Snapshot the latest result of every op under ``tag``; returns how many ops."""
@@ -383,7 +396,9 @@ class Client:
                                      max_iters=max_iters), MinimizeResult)
 
     def list_failures(self, limit: int = 50, op_name: str | None = None) -> list[FailureSummary]:
-        return self._expect(ListFailures(limit=limit, op_name=op_name), FailureList).failures
+        return self._pages(lambda offset: self._expect(
+            ListFailures(limit=limit - offset, op_name=op_name, offset=offset), FailureList),
+            lambda reply: reply.failures)
 
     # -- CI and artifacts -------------------------------------------------------------------
 

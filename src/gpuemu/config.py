@@ -173,6 +173,11 @@ class DaemonSettings:
     """0 means one worker per core."""
     max_message_bytes: int = 1 << 30
     request_timeout_s: float = 300.0
+    keep_passing_days: float = 30.0
+    """Passing results older than this are pruned (0: kept forever); failures, baselines,
+    coverage counts and per-run summaries are kept."""
+    keep_passing_results: int = 100_000
+    """At most this many passing results are kept, the newest (0: no limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +261,8 @@ _SECTIONS: dict[str, dict[str, cs.Conv]] = {
     "ci": {"quick_dtypes": _DTYPES, "parallel_jobs": cs.integer(0), "iterations": cs.integer(1),
            "quick_iterations": cs.integer(1)},
     "daemon": {"socket": cs.path(), "auto_start": cs.boolean, "workers": cs.integer(0),
-               "max_message_bytes": cs.integer(1), "request_timeout_s": cs.number(0.0, above=True)},
+               "max_message_bytes": cs.integer(1), "request_timeout_s": cs.number(0.0, above=True),
+               "keep_passing_days": cs.number(0.0), "keep_passing_results": cs.integer(0)},
 }
 _SECTION_TYPES = {"project": ProjectInfo, "validation": ValidationSettings, "policies": Policies,
                   "ci": CiSettings, "daemon": DaemonSettings}

@@ -35,7 +35,7 @@ from ..validate import FailureKind, FailureReason, ValidationResult
 from .determinism import determinism_runs, run_op
 from .handlers import (
     MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case, handles,
-    repro_info, run_reference,
+    page, repro_info, run_reference,
 )
 from .health import OpenRuns, RunHealth
 from .state import DaemonState
@@ -166,9 +166,13 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
                 fut.cancel()  # cases not started; those running finish and are stored
     ordered = [failures[i] for i in sorted(failures)]
     coverage, issues, vacuous = health.verdict()
+    duration_ms = (time.perf_counter() - started) * 1e3
+    state.storage.add_fuzz_run(op.name, seed, start, done, done - len(ordered), len(ordered),
+                               duration_ms)
+    state.prune()
     return FuzzResults(op_name=op.name, seed=seed, iterations=done,
                        passed=done - len(ordered), failed=len(ordered),
-                       failures=ordered, duration_ms=(time.perf_counter() - started) * 1e3,
+                       failures=ordered, duration_ms=duration_ms,
                        coverage=coverage, health=issues, vacuous=vacuous)
 
 
@@ -352,7 +356,8 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeResult:
 
 @handles(ListFailures)
 def list_failures(req: ListFailures, state: DaemonState) -> FailureList:
-    records = state.storage.list_failures(limit=req.limit, op_name=req.op_name)
+    records, next_offset = page(req, lambda limit, offset: state.storage.list_failures(
+        limit=limit, op_name=req.op_name, offset=offset))
     return FailureList(failures=[FailureSummary(op_name=f.op_name, seed=f.seed, kinds=f.kinds,
                                                 timestamp=f.timestamp, result=f.result)
-                                 for f in records])
+                                 for f in records], next_offset=next_offset)

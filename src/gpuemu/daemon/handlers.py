@@ -16,13 +16,14 @@ import numpy as np
 
 from .. import __version__
 from ..config import OpConfig
-from ..coverage import op_coverage
+from ..coverage import coverage_from_counts
 from ..dtypes import DType
 from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
 from ..fuzz.cases import CaseSpec
 from ..protocol import (
     PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, BaselineStored, CompareBaseline,
-    CoverageReport, Form, GetCoverage, GetResult, JobProgress, ListResults, Ping, Pong, Request,
+    MAX_PAGE, CoverageReport, Form, GetCoverage, GetResult, JobProgress, ListFailures, ListResults,
+    Ping, Pong, Request,
     Response, ResultList, Shutdown, ShutdownAck, StoreBaseline, ValidateOp,
     ValidationResultResponse, decode_request, encode_message, error_response,
 )
@@ -186,18 +187,29 @@ def get_result(req: GetResult, state: DaemonState) -> ValidationResultResponse:
     return ValidationResultResponse(result=result)
 
 
+def page(req: ListResults | ListFailures, fetch: Callable[[int, int], list]) -> tuple[list, int | None]:
+    """One page of a list request: at most MAX_PAGE rows, and the offset of the next page
+    when the request asked for more or more exist (``fetch(limit, offset)`` reads rows)."""
+    size = min(req.limit, MAX_PAGE)
+    rows = fetch(size + 1, req.offset)
+    more = len(rows) > size and req.limit > size
+    return rows[:size], req.offset + size if more else None
+
+
 @handles(ListResults)
 def list_results(req: ListResults, state: DaemonState) -> ResultList:
-    if req.limit < 0:
-        raise InvalidRequest(f"limit must be >= 0, got {req.limit}", field="limit")
-    return ResultList(results=state.storage.list_results(limit=req.limit, op_name=req.op_name))
+    rows, next_offset = page(req, lambda limit, offset: state.storage.list_results(
+        limit=limit, op_name=req.op_name, offset=offset))
+    return ResultList(results=rows, next_offset=next_offset)
 
 
 @handles(GetCoverage)
 def get_coverage(req: GetCoverage, state: DaemonState) -> CoverageReport:
+    """From the counts storage keeps as results arrive: no stored result is decoded."""
     config = state.config.get()
     ops = [config.op(req.op_name)] if req.op_name else list(config.ops.values())
-    return CoverageReport(ops=[op_coverage(op, state.storage.results_of(op.name)) for op in ops])
+    return CoverageReport(ops=[coverage_from_counts(op, *state.storage.coverage_counts(op.name))
+                               for op in ops])
 
 
 @handles(StoreBaseline)

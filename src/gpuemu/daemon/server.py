@@ -281,6 +281,9 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     _sweep_shared_memory()
     executor = Executor()
     state = DaemonState(config=ConfigSource(config_path), storage=storage, executor=executor)
+    if pruned := state.prune():
+        log.info("pruned %d passing results ([daemon] keep_passing_days/keep_passing_results)",
+                 pruned)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: state.shutdown.set())
     try:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ProjectConfig, load_config
+from ..config import DaemonSettings, ProjectConfig, load_config
 from ..errors import ConfigError, InternalError
 from .executor import Executor
 from .health import OpenRuns
@@ -103,6 +103,13 @@ class DaemonState:
         finally:
             with self._jobs_lock:
                 del self.jobs[key]
+
+    def prune(self) -> int:
+        """Prune passing results as the project's [daemon] keep_passing_* settings say."""
+        settings = (self.config.get() if self.config.path else None)
+        daemon = settings.daemon if settings else DaemonSettings()
+        return self.storage.prune(max_age_days=daemon.keep_passing_days or None,
+                                  max_passing=daemon.keep_passing_results or None)
 
     @staticmethod
     def check_cancelled() -> None:
