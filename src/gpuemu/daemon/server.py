@@ -24,7 +24,7 @@ from pathlib import Path
 import pynng
 
 from .. import paths, shm
-from ..config import find_config, load_config
+from ..config import DaemonSettings, find_config, load_config
 from ..errors import GpuemuError, InternalError, InvalidRequest
 from ..protocol import Form, Ping, Shutdown, decode_request, encode_message, error_response
 from .executor import Executor
@@ -281,7 +281,7 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     _sweep_shared_memory()
     executor = Executor()
     state = DaemonState(config=ConfigSource(config_path), storage=storage, executor=executor)
-    if pruned := state.prune():
+    if pruned := state.prune(settings or DaemonSettings()):  # not config.get(): cached now, it would hide later edits
         log.info("pruned %d passing results ([daemon] keep_passing_days/keep_passing_results)",
                  pruned)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -104,12 +104,12 @@ class DaemonState:
             with self._jobs_lock:
                 del self.jobs[key]
 
-    def prune(self) -> int:
-        """Prune passing results as the project's [daemon] keep_passing_* settings say."""
-        settings = (self.config.get() if self.config.path else None)
-        daemon = settings.daemon if settings else DaemonSettings()
-        return self.storage.prune(max_age_days=daemon.keep_passing_days or None,
-                                  max_passing=daemon.keep_passing_results or None)
+    def prune(self, settings: DaemonSettings | None = None) -> int:
+        """Prune passing results as [daemon] keep_passing_* say (``settings``, else the
+        project's current config)."""
+        settings = settings or self.config.get().daemon
+        return self.storage.prune(max_age_days=settings.keep_passing_days or None,
+                                  max_passing=settings.keep_passing_results or None)
 
     @staticmethod
     def check_cancelled() -> None:
