@@ -20,7 +20,7 @@ from gpuemu.protocol import FuzzOp, Form, Minimize, ValidateOp, encode_message
 from gpuemu.tensor import from_numpy
 
 from ..conftest import wait_for
-from .reliability_support import SOAK, daemon_for, decode, project_dir, request, scaled
+from .reliability_support import daemon_for, decode, project_dir, request, scaled
 
 pytestmark = pytest.mark.e2e
 

@@ -187,7 +187,8 @@ def get_result(req: GetResult, state: DaemonState) -> ValidationResultResponse:
     return ValidationResultResponse(result=result)
 
 
-def page(req: ListResults | ListFailures, fetch: Callable[[int, int], list]) -> tuple[list, int | None]:
+def page(req: ListResults | ListFailures,
+         fetch: Callable[[int, int], list]) -> tuple[list, int | None]:
     """One page of a list request: at most MAX_PAGE rows, and the offset of the next page
     when the request asked for more or more exist (``fetch(limit, offset)`` reads rows)."""
     size = min(req.limit, MAX_PAGE)

@@ -281,7 +281,8 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     _sweep_shared_memory()
     executor = Executor()
     state = DaemonState(config=ConfigSource(config_path), storage=storage, executor=executor)
-    if pruned := state.prune(settings or DaemonSettings()):  # not config.get(): cached now, it would hide later edits
+    # The settings read above, not config.get(): a config cached now would hide later edits.
+    if pruned := state.prune(settings or DaemonSettings()):
         log.info("pruned %d passing results ([daemon] keep_passing_days/keep_passing_results)",
                  pruned)
     for sig in (signal.SIGTERM, signal.SIGINT):

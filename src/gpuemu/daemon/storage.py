@@ -253,7 +253,7 @@ class Storage(RetentionMixin):
 
     def list_results(self, limit: int = 50, op_name: str | None = None,
                      offset: int = 0) -> list[ValidationResult]:
-        """Up to ``limit`` results, newest first, after skipping ``offset``, optionally of one op."""
+        """Up to ``limit`` results, newest first, from ``offset`` on, optionally of one op."""
         where, params = _where(op_name=op_name)
         rows = self._read(f"SELECT result FROM results{where} ORDER BY id DESC LIMIT ? OFFSET ?",
                           (*params, _check_limit(limit), _check_limit(offset)))
@@ -282,7 +282,7 @@ class Storage(RetentionMixin):
 
     def list_failures(self, limit: int = 50, op_name: str | None = None,
                       offset: int = 0) -> list[FailureRecord]:
-        """Up to ``limit`` failures, newest first, after skipping ``offset``, optionally of one op."""
+        """Up to ``limit`` failures, newest first, from ``offset`` on, optionally of one op."""
         where, params = _where(**{"f.op_name": op_name})
         rows = self._read(f"{self._FAILURE_COLUMNS}{where} ORDER BY f.id DESC LIMIT ? OFFSET ?",
                           (*params, _check_limit(limit), _check_limit(offset)))
