@@ -11,7 +11,8 @@ from __future__ import annotations
 import builtins
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,47 @@ def remote_error(reply: Error) -> GpuemuError:
     return exc
 
 
+LONG_REQUESTS = (FuzzOp, Minimize, RunCi)
+
+
+class ProgressWatch:
+    """While a long request runs, ping the daemon on a second connection and close the
+    request's socket once ``timeout_ms`` pass without an answer to Ping. REQ/REP cannot
+    stream progress; a daemon that answers Ping is working on the request (it cancels the
+    work of clients that leave, bounds its length, and kills a case past the op's timeout),
+    so this tells a request of any length from a stuck or dead daemon."""
+
+    def __init__(self, client: Client, sock: pynng.Req0):
+        self.client, self.sock = client, sock
+        self.stalled = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gpuemu-progress", daemon=True)
+
+    def __enter__(self) -> ProgressWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+    def _run(self) -> None:
+        timeout_s = self.client.timeout_ms / 1000
+        answered = time.monotonic()
+        with Client(self.client.socket_path, timeout_ms=self.client.timeout_ms, auto_start=False,
+                    form=self.client.form) as probe:
+            while not self._stop.wait(min(1.0, timeout_s / 4)):
+                try:
+                    probe.ping()
+                    answered = time.monotonic()
+                except GpuemuError:
+                    if time.monotonic() - answered >= timeout_s and not self._stop.is_set():
+                        self.stalled = True
+                        self.sock.close()  # ends the request's recv
+                        return
+
+
 class Client(CaseMethods):
     """A connection to the gpuemu daemon.
 
@@ -106,7 +148,8 @@ class Client(CaseMethods):
             if self._sock is None:
                 sock = self._dial()
                 try:
-                    self._check_version(self._round_trip(sock, Ping()))
+                    self._check_version(self._exchange(sock, encode_message(Ping(), self.form),
+                                                       Ping()))
                 except BaseException:
                     sock.close()
                     raise
@@ -125,12 +168,12 @@ class Client(CaseMethods):
                 " Use one gpuemu version for both: upgrade the other one, or restart the daemon"
                 " from this installation (`gpuemu daemon stop`; the next command starts one)")))
 
-    def _dial(self) -> pynng.Req0:
+    def _dial(self, recv_timeout_ms: int | None = None) -> pynng.Req0:
         url = paths.socket_url(self.socket_path)
         # resend_time -1: NNG's REQ re-sends an unanswered request after 60 s by default, and
         # the daemon would run a long fuzz or CI request a second time.
-        opts = dict(recv_timeout=self.timeout_ms, send_timeout=self.timeout_ms, recv_max_size=0,
-                    resend_time=-1)
+        opts = dict(recv_timeout=self.timeout_ms if recv_timeout_ms is None else recv_timeout_ms,
+                    send_timeout=self.timeout_ms, recv_max_size=0, resend_time=-1)
         try:
             return pynng.Req0(dial=url, block_on_dial=True, **opts)
         except pynng.exceptions.NNGException:
@@ -147,14 +190,23 @@ class Client(CaseMethods):
                                   f" {exc}; {START_HINT}") from None
 
     def request(self, request: Request) -> Response:
-        """Send one request and return its reply; an Error reply is raised."""
-        reply = self._round_trip(self._socket(), request)
+        """Send one request and return its reply; an Error reply is raised.
+
+        A long request (FuzzOp, Minimize, RunCi) waits as long as the daemon makes progress
+        (see ProgressWatch), not ``timeout_ms``: its length follows from the work."""
+        data = encode_message(request, self.form)
+        if isinstance(request, LONG_REQUESTS):
+            sock = self._dial(recv_timeout_ms=-1)
+            with ProgressWatch(self, sock) as watch:
+                reply = self._exchange(sock, data, request, watch)
+        else:
+            reply = self._exchange(self._socket(), data, request)
         if isinstance(reply, Error):
             raise remote_error(reply)
         return reply
 
-    def _round_trip(self, sock: pynng.Req0, request: Request) -> Response:
-        data = encode_message(request, self.form)
+    def _exchange(self, sock: pynng.Req0, data: bytes, request: Request,
+                  watch: ProgressWatch | None = None) -> Response:
         try:
             with sock.new_context() as ctx:
                 ctx.send(data)
@@ -165,6 +217,12 @@ class Client(CaseMethods):
                 f" within {self.timeout_ms} ms; check `gpuemu daemon status` and its log"
                 " (`gpuemu daemon logs`), or raise Client(timeout_ms=...)") from None
         except pynng.exceptions.NNGException as exc:
+            if watch is not None and watch.stalled:
+                raise ConnectionError(
+                    f"the gpuemu daemon on {self.socket_path} stopped answering Ping for"
+                    f" {self.timeout_ms} ms during a {type(request).__name__};"
+                    " check `gpuemu daemon status` and its log (`gpuemu daemon logs`), or raise"
+                    " Client(timeout_ms=...)") from None
             raise ConnectionError(f"lost the connection to the gpuemu daemon: {exc}; "
                                   f"{START_HINT}") from None
 
@@ -243,8 +301,20 @@ class Client(CaseMethods):
             return None
 
     def list_results(self, limit: int = 100, op_name: str | None = None) -> list[ValidationResult]:
-        return self._expect(ListResults(limit=limit, op_name=op_name),
-                            (Results, ResultList)).results
+        """Up to ``limit`` results, newest first, fetched a page (protocol.MAX_PAGE) at a time."""
+        return self._pages(lambda offset: self._expect(
+            ListResults(limit=limit - offset, op_name=op_name, offset=offset),
+            (Results, ResultList)), lambda reply: reply.results)
+
+    def _pages(self, fetch: Callable[[int], Any], rows: Callable[[Any], list]) -> list:
+        """Every page of a list request; ``fetch(offset)`` asks for the rest from ``offset``."""
+        found: list = []
+        offset: int | None = 0
+        while offset is not None:
+            reply = fetch(offset)
+            found += rows(reply)
+            offset = reply.next_offset
+        return found
 
     def store_baseline(self, tag: str) -> int:
         """Snapshot the latest result of every op under ``tag``; returns how many ops."""
@@ -332,8 +402,9 @@ class Client(CaseMethods):
 
     def failure_summaries(self, limit: int = 20, op_name: str | None = None
                           ) -> list[FailureSummary]:
-        reply = self._expect(ListFailures(limit=limit, op_name=op_name), (Results, FailureList))
-        return reply.failures or []
+        return self._pages(lambda offset: self._expect(
+            ListFailures(limit=limit - offset, op_name=op_name, offset=offset),
+            (Results, FailureList)), lambda reply: reply.failures or [])
 
     # -- CI and artifacts -------------------------------------------------------------------
 

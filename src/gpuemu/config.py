@@ -233,6 +233,11 @@ class DaemonSettings:
     """An idle warm worker or fork server is stopped after this long."""
     max_message_bytes: int = 1 << 30
     request_timeout_s: float = 300.0
+    keep_passing_days: float = 30.0
+    """Passing results older than this are pruned (0: kept forever); failures, baselines,
+    coverage counts and per-run summaries are kept."""
+    keep_passing_results: int = 100_000
+    """At most this many passing results are kept, the newest (0: no limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +324,8 @@ _SECTIONS: dict[str, dict[str, cs.Conv]] = {
     "daemon": {"socket": cs.path(), "auto_start": cs.boolean, "workers": cs.integer(0),
                "max_workers": cs.integer(0), "max_worker_memory_mb": cs.integer(0),
                "worker_idle_timeout_s": cs.number(0.0, above=True),
-               "max_message_bytes": cs.integer(1), "request_timeout_s": cs.number(0.0, above=True)},
+               "max_message_bytes": cs.integer(1), "request_timeout_s": cs.number(0.0, above=True),
+               "keep_passing_days": cs.number(0.0), "keep_passing_results": cs.integer(0)},
     "cluster": {"backend": cs.choice(CLUSTER_BACKENDS), "address": cs.matching(
                     ADDRESS_PATTERN, "'auto', 'local', 'HOST:PORT' or 'ray://HOST:PORT'"),
                 "ship": cs.choice(SHIP_MODES), "cases_per_task": cs.integer(1),

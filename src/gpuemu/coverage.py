@@ -9,7 +9,7 @@ an op that was never fuzzed since a config change, shows as a gap.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from .config import OpConfig
 from .dtypes import DType
@@ -43,32 +43,49 @@ def rank_class(shape: list[int]) -> str:
     return f"{len(shape)}-d" if len(shape) < 4 else "4-d+"
 
 
+def result_classes(r: ValidationResult) -> list[tuple[str, str]]:
+    """The (kind, name) pairs a result counts towards: its dtype, layout, shape class and
+    rank; none for a result without shapes. Storage keeps these counts as results arrive,
+    so coverage never decodes the stored results again."""
+    info = r.repro_info
+    if info is None or not info.input_shapes:
+        return []
+    first = next(iter(info.input_shapes))
+    shape = info.input_shapes[first]
+    return [("dtype", _short(info.input_dtypes.get(first) or r.dtype or "")),
+            ("layout", info.layout or _layout(info.input_shapes, info.input_strides)),
+            ("shape", shape_class(shape)), ("rank", rank_class(shape))]
+
+
 def op_coverage(op: OpConfig, results: Iterable[ValidationResult]) -> OpCoverage:
     """``op``'s coverage by ``results`` (its stored results, any order)."""
+    counts: Counter = Counter()
+    n = failed = 0
+    for r in results:
+        n += 1
+        failed += not r.passed
+        counts.update(result_classes(r))
+    return coverage_from_counts(op, n, failed, counts)
+
+
+def coverage_from_counts(op: OpConfig, n: int, failed: int,
+                         counts: Mapping[tuple[str, str], int]) -> OpCoverage:
+    """``op``'s coverage from ``n`` results (``failed`` of them failing) and their
+    ``result_classes`` counted."""
     config = FuzzConfig.from_op(op)
     dtypes = Counter({d.short_name: 0 for d in config.dtypes})
     layouts = Counter({name: 0 for name in config.layout_pool})
     shapes = Counter({name: 0 for name in SHAPE_CLASSES})
     ranks: Counter = Counter()
-    n = failed = 0
-    for r in results:
-        n += 1
-        failed += not r.passed
-        info = r.repro_info
-        if info is None or not info.input_shapes:
-            continue
-        first = next(iter(info.input_shapes))
-        shape = info.input_shapes[first]
-        dtypes[_short(info.input_dtypes.get(first) or r.dtype or "")] += 1
-        layouts[info.layout or _layout(info.input_shapes, info.input_strides)] += 1
-        shapes[shape_class(shape)] += 1
-        ranks[rank_class(shape)] += 1
+    by_kind = {"dtype": dtypes, "layout": layouts, "shape": shapes, "rank": ranks}
+    for (kind, name), count in counts.items():
+        by_kind[kind][name] += count
     classes = [c for c in SHAPE_CLASSES
                if c not in EDGE_CLASSES or (config.edge_case_prob > 0 and config.schema is None)]
     wanted = [("dtype", dtypes, [d.short_name for d in config.dtypes]),
               ("layout", layouts, list(config.layout_pool)), ("shape", shapes, classes)]
-    missing = [f"{what} {name}" for what, counts, names in wanted for name in names
-               if not counts[name]]
+    missing = [f"{what} {name}" for what, counts_, names in wanted for name in names
+               if not counts_[name]]
     configured = sum(len(names) for _, _, names in wanted)
     return OpCoverage(op_name=op.name, results=n, failed=failed, dtypes=dict(dtypes),
                       layouts=dict(layouts), shape_classes=dict(shapes), ranks=dict(ranks),

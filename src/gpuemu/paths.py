@@ -38,6 +38,11 @@ def pid_file(base: Path | None = None) -> Path:
     return (base or home()) / "daemon.pid"
 
 
+def watchdog_file(base: Path | None = None) -> Path:
+    """What the daemon's watchdog last saw of its own Ping path (daemon.watchdog)."""
+    return (base or home()) / "daemon.watchdog"
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) and make it owner-only (0700).
 

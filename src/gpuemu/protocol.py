@@ -137,12 +137,19 @@ class GetResult(Request):
 
 
 Limit = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=(1 << 62))]
+MAX_PAGE = 10_000
+"""Rows one ListResults/ListFailures reply holds at most, whatever its limit."""
 """How many rows a listing may ask for (SQLite takes 64-bit integers only)."""
 
 
 class ListResults(Request):
+    """``offset`` (ours): skip that many of the newest first, to page through them; the
+    daemon returns at most MAX_PAGE at once and says where the next page starts."""
+
     limit: Limit = 50
     op_name: str | None = None
+    offset: Offset = 0
 
 
 class StoreBaseline(Request):
@@ -192,8 +199,11 @@ class Minimize(Request):
 
 
 class ListFailures(Request):
+    """``offset``: as in ListResults."""
+
     limit: Limit = 50
     op_name: str | None = None
+    offset: Offset = 0
 
 
 class LintKernel(Request):
@@ -394,9 +404,12 @@ class ValidationResultResponse(Response, tag="ValidationResult"):
 
 
 class ResultList(Response):
-    """ListResults' reply before seed 000's ``Results``; still decoded."""
+    """ListResults' reply before seed 000's ``Results``; still decoded. ``next_offset`` (ours):
+    the offset of the next page when more rows were asked for (or exist beyond MAX_PAGE)
+    than this reply holds; None at the end."""
 
     results: list[ValidationResult]
+    next_offset: int | None = None
 
 
 class SubmitResult(Response):
@@ -589,17 +602,21 @@ class FailureSummary(msgspec.Struct, omit_defaults=True):
 
 
 class FailureList(Response):
-    """ListFailures' reply before seed 000's ``Results``; still decoded."""
+    """ListFailures' reply before seed 000's ``Results``; still decoded. ``next_offset``: as
+    in ResultList."""
 
     failures: list[FailureSummary]
+    next_offset: int | None = None
 
 
 class Results(Response):
     """ListResults' and ListFailures' reply (seed 000): ``results`` are ValidationResults;
-    for ListFailures ``failures`` (ours) also summarises each one."""
+    for ListFailures ``failures`` (ours) also summarises each one. ``next_offset`` (ours):
+    the offset of the next page (paging: MAX_PAGE rows a reply); None at the end."""
 
     results: list[ValidationResult]
     failures: list[FailureSummary] | None = None
+    next_offset: int | None = None
 
 
 class LintFinding(msgspec.Struct, omit_defaults=True):

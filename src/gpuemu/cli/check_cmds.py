@@ -194,8 +194,9 @@ def minimize(seed, op_name, strategy, max_iters, write_test, config_path) -> Rep
     from ..fuzz.minimize import parse_strategy
 
     with connect(config_path) as client:
-        small = client.minimize_case(seed, op_name, strategy=parse_strategy(strategy),
-                                     max_iters=max_iters)
+        small = with_progress(f"minimize {seed}", lambda: client.minimize_case(
+            seed, op_name, strategy=parse_strategy(strategy), max_iters=max_iters),
+            client.socket_path)
     notes = []
     if write_test is not None:
         from ..fuzz.cases import CaseSpec

@@ -91,10 +91,18 @@ def status() -> None:
     Examples:
       gpuemu daemon status   # exit 3 when none answers
     """
+    from ..daemon.watchdog import read_report
+
+    watchdog = read_report(paths.watchdog_file())
     try:
         with Client(auto_start=False, timeout_ms=3000) as client:
             pong = client.ping()
     except ClientError as exc:
+        if watchdog and watchdog.deaf_since is not None:
+            fail(f"daemon pid {watchdog.pid} runs but does not answer: its watchdog has had no"
+                 f" answer to its own Ping since {time.ctime(watchdog.deaf_since)}; see"
+                 f" `gpuemu daemon logs`, and kill pid {watchdog.pid} if `gpuemu daemon stop`"
+                 " fails too", 3)
         fail(f"daemon not running ({exc})", 3)
     pid = paths.pid_file().read_text().strip() if paths.pid_file().exists() else "?"
     click.echo(f"gpuemu daemon running: version {pong.version}, protocol {pong.protocol_version},"
@@ -106,6 +114,10 @@ def status() -> None:
                    f" {w.rss_bytes / mib:.0f} MiB resident of at most {w.max_memory_bytes / mib:.0f}"
                    f" MiB; stopped so far: {w.reaped_idle} idle for {w.idle_timeout_s:g} s,"
                    f" {w.reaped_cap} to make room, {w.reaped_memory} over the memory cap")
+    if watchdog and watchdog.silences:
+        click.echo(f"  watchdog: {watchdog.silences} silence(s) of its Ping path since start"
+                   + (f", the last {watchdog.last_silence_s:.1f} s" if watchdog.last_silence_s
+                      else "") + "; see `gpuemu daemon logs`")
 
 
 @daemon.command()

@@ -384,7 +384,7 @@ def _encode(request: Request, codec, script: str) -> bytes:
     """The request for ``script`` as msgpack (warm) or JSON (one-shot)."""
     try:
         return codec.encode(request)
-    except TypeError as exc:
+    except (TypeError, OverflowError) as exc:  # OverflowError: an int beyond 64 bits
         raise InvalidRequest(f"kwargs: cannot be sent to {script}: {exc}", field="kwargs") from None
 
 

@@ -34,7 +34,10 @@ from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, inline, plain, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
 from .determinism import determinism_runs, run_op
-from .handlers import check_case, handles, repro_info
+from .handlers import (
+    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case, handles,
+    page, repro_info,
+)
 from .health import OpenRuns, RunHealth
 from .state import DaemonState
 
@@ -158,18 +161,23 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
     indices = range(start, start + iterations)
     address = cluster_address(state, cluster)
     if address is None:
-        results = _run_here(state, op, config, seed, indices, runs, health, fail_fast, progress)
+        done, failures = _run_here(state, op, config, seed, indices, runs, health, fail_fast,
+                                   progress)
     else:  # [cluster] hook: the cases run on Ray nodes, and are stored here in seed order
         from ..cluster.campaign import run_campaign
 
         results = run_campaign(state, op, payload, seed, indices, runs, health, address,
                                fail_fast=fail_fast, progress=progress)
-    ordered = [results[i] for i in sorted(results)]
-    failures = [r for r in ordered if not r.passed]
+        done, failures = len(results), {i: r for i, r in results.items() if not r.passed}
+    ordered = [failures[i] for i in sorted(failures)]
     coverage, issues, vacuous = health.verdict()
-    return FuzzResults(op_name=op.name, seed=seed, iterations=len(ordered),
-                       passed=len(ordered) - len(failures), failed=len(failures),
-                       failures=failures, duration_ms=(time.perf_counter() - started) * 1e3,
+    duration_ms = (time.perf_counter() - started) * 1e3
+    state.storage.add_fuzz_run(op.name, seed, start, done, done - len(ordered), len(ordered),
+                               duration_ms)
+    state.prune()
+    return FuzzResults(op_name=op.name, seed=seed, iterations=done,
+                       passed=done - len(ordered), failed=len(ordered),
+                       failures=ordered, duration_ms=duration_ms,
                        coverage=coverage, health=issues, vacuous=vacuous)
 
 
@@ -181,9 +189,11 @@ def cluster_address(state: DaemonState, requested: str | None) -> str | None:
 
 def _run_here(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, indices: range,
               runs: int, health: RunHealth, fail_fast: bool,
-              progress: Progress | None) -> dict[int, ValidationResult]:
-    """The cases over this machine's warm workers, stored as they complete."""
-    results: dict[int, ValidationResult] = {}
+              progress: Progress | None) -> tuple[int, dict[int, ValidationResult]]:
+    """The cases over this machine's warm workers, stored as they complete: how many ran,
+    and the failures by index (passing results go to storage only)."""
+    failures: dict[int, ValidationResult] = {}
+    done = 0
 
     def one(i: int) -> ValidationResult:
         spec, result = fuzz_case(state, op, config, seed, i, runs, health)
@@ -193,16 +203,24 @@ def _run_here(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, i
     todo = iter(indices)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         pending = {pool.submit(one, i): i for i in _take(todo, 2 * (os.cpu_count() or 2))}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                results[pending.pop(fut)] = fut.result()
-                if progress:
-                    progress(len(results), len(indices))
-            stop = fail_fast and any(not r.passed for r in results.values())
-            if not stop:
-                pending.update({pool.submit(one, i): i for i in _take(todo, len(done))})
-    return results
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    result = fut.result()
+                    done += 1
+                    if not result.passed:
+                        failures[pending[fut]] = result
+                    del pending[fut]
+                    if progress:
+                        progress(done, len(indices))
+                state.check_cancelled()  # a client gone or a shutdown: stop at this boundary
+                if not (fail_fast and failures):
+                    pending.update({pool.submit(one, i): i for i in _take(todo, len(finished))})
+        finally:
+            for fut in pending:
+                fut.cancel()  # cases not started; those running finish and are stored
+    return done, failures
 
 
 def _take(it, n: int) -> list[int]:
@@ -216,8 +234,11 @@ def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
     seed = next((s for s in (req.seed, cfg.seed, op.fuzz.seed) if s is not None), None)
     iterations = next(n for n in (req.iterations, cfg.iterations, op.fuzz.iterations)
                       if n is not None)
-    if iterations < 0 or req.start < 0:
-        raise InvalidRequest("iterations and start must be >= 0", field="iterations")
+    bounded(iterations, "iterations", MAX_ITERATIONS,
+            fix="; split a longer campaign into requests with `start`")
+    bounded(req.start, "start", MAX_START)
+    if req.determinism is not None:
+        bounded(req.determinism, "determinism", MAX_DETERMINISM, low=1)
     with state.job(op.name, iterations) as progress:
         return run_fuzz(state, op, req.fuzz_config, iterations,
                         generate_seed() if seed is None else seed,
@@ -375,24 +396,29 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
 
 @handles(Minimize)
 def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
+    bounded(req.max_iters, "max_iters", MAX_MINIMIZE_ITERS, low=1)
     op, spec, _, _ = stored_case(state, req.seed, req.op_name)
     if spec is None:
         raise InvalidRequest(f"failure {req.seed} came from client-side inputs, which the daemon"
                              " cannot regenerate at other shapes; minimize a script-based or"
                              " daemon-orchestrated failure", field="seed")
     op = script_op(state, op.name)
-    if req.max_iters < 1:
-        raise InvalidRequest(f"max_iters must be >= 1, got {req.max_iters}", field="max_iters")
+    calls = 0
 
     def fails(candidate: CaseSpec):
+        nonlocal calls
+        state.check_cancelled()
+        calls += 1
+        progress(min(calls, req.max_iters), req.max_iters)
         try:
             result = run_case(state, op, candidate)
         except ReferenceScriptFailed:  # a shape the reference cannot do is not the same failure
             return frozenset({"ReferenceScriptFailed"})
         return None if result.passed else frozenset(result.failure_kinds)
 
-    outcome = minimize(spec, fails, strategy=req.strategy, max_iters=req.max_iters,
-                       schema=fuzz_config(op, None).schema)
+    with state.job(op.name, req.max_iters) as progress:  # Pong.jobs shows it advance
+        outcome = minimize(spec, fails, strategy=req.strategy, max_iters=req.max_iters,
+                           schema=fuzz_config(op, None).schema)
     minimized_seed = derive_seed(req.seed, "minimized")
     result = run_case(state, op, outcome.minimized, seed=minimized_seed)
     state.storage.add_result(result, case=case_record("minimized", outcome.minimized))
@@ -406,8 +432,9 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
 
 @handles(ListFailures)
 def list_failures(req: ListFailures, state: DaemonState) -> Results:
-    records = state.storage.list_failures(limit=req.limit, op_name=req.op_name)
+    records, next_offset = page(req, lambda limit, offset: state.storage.list_failures(
+        limit=limit, op_name=req.op_name, offset=offset))
     return Results(results=[f.result for f in records if f.result is not None],
                    failures=[FailureSummary(op_name=f.op_name, seed=f.seed, kinds=f.kinds,
                                             timestamp=f.timestamp, result=f.result)
-                             for f in records])
+                             for f in records], next_offset=next_offset)

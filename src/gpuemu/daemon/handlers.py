@@ -16,14 +16,14 @@ import numpy as np
 
 from .. import __version__
 from ..config import OpConfig
-from ..coverage import op_coverage
+from ..coverage import coverage_from_counts
 from ..dtypes import DType
 from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
 from ..fuzz.cases import CaseSpec
 from ..protocol import (
-    PROTOCOL_VERSION, BaselineComparisonResponse, BaselineEntry, CompareBaseline,
-    CoverageReport, GetCoverage, GetResult, JobProgress, ListResults, Ok, Ping, Pong, Request,
-    Response, Results, Shutdown, StoreBaseline, ValidateOp,
+    PROTOCOL_VERSION, MAX_PAGE, BaselineComparisonResponse, BaselineEntry, CompareBaseline,
+    CoverageReport, GetCoverage, GetResult, JobProgress, ListFailures, ListResults, Ok, Ping,
+    Pong, Request, Response, Results, Shutdown, StoreBaseline, ValidateOp,
     ValidationResultResponse, WorkerFigures, decode_request, error_response, form_of,
 )
 from ..rng import generate_seed
@@ -51,6 +51,22 @@ def handles(request_type: type[R]):
         return fn
 
     return register
+
+
+MAX_ITERATIONS = 1_000_000
+"""Fuzz cases per request (FuzzOp.iterations): about an hour at 300 cases/s; a longer
+campaign is several requests with ``start`` (the cases are the same)."""
+MAX_DETERMINISM = 100
+MAX_MINIMIZE_ITERS = 10_000
+MAX_START = 1 << 62
+
+
+def bounded(value: int, field: str, high: int, low: int = 0, fix: str = "") -> int:
+    """``value`` if ``low <= value <= high``; else an InvalidRequest naming the field and bound."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"{field} must be in {low}..{high:_}, got {value!r}{fix}",
+                             field=field)
+    return value
 
 
 def dispatch(state: DaemonState, data: bytes) -> bytes:
@@ -186,18 +202,30 @@ def get_result(req: GetResult, state: DaemonState) -> ValidationResultResponse:
     return ValidationResultResponse(result=result)
 
 
+def page(req: ListResults | ListFailures,
+         fetch: Callable[[int, int], list]) -> tuple[list, int | None]:
+    """One page of a list request: at most MAX_PAGE rows, and the offset of the next page
+    when the request asked for more or more exist (``fetch(limit, offset)`` reads rows)."""
+    size = min(req.limit, MAX_PAGE)
+    rows = fetch(size + 1, req.offset)
+    more = len(rows) > size and req.limit > size
+    return rows[:size], req.offset + size if more else None
+
+
 @handles(ListResults)
 def list_results(req: ListResults, state: DaemonState) -> Results:
-    if req.limit < 0:
-        raise InvalidRequest(f"limit must be >= 0, got {req.limit}", field="limit")
-    return Results(results=state.storage.list_results(limit=req.limit, op_name=req.op_name))
+    rows, next_offset = page(req, lambda limit, offset: state.storage.list_results(
+        limit=limit, op_name=req.op_name, offset=offset))
+    return Results(results=rows, next_offset=next_offset)
 
 
 @handles(GetCoverage)
 def get_coverage(req: GetCoverage, state: DaemonState) -> CoverageReport:
+    """From the counts storage keeps as results arrive: no stored result is decoded."""
     config = state.config.get()
     ops = [config.op(req.op_name)] if req.op_name else list(config.ops.values())
-    return CoverageReport(ops=[op_coverage(op, state.storage.results_of(op.name)) for op in ops])
+    return CoverageReport(ops=[coverage_from_counts(op, *state.storage.coverage_counts(op.name))
+                               for op in ops])
 
 
 @handles(StoreBaseline)

@@ -1,8 +1,12 @@
 """The daemon: a thin NNG REP loop around ``handlers.dispatch``.
 
-Several REP contexts are served by their own threads, so a slow reference script
-on one request never blocks a Ping on another. Shutdown stops taking requests,
-lets the ones in flight finish and answer, then closes the socket.
+One thread receives: for each request it opens a fresh REP context and hands the request
+to a thread of its own, so the next request (a Ping above all) is received at once
+however long the others take. A request whose client hung up before it was taken is
+dropped unread, and one whose client hangs up while it runs is cancelled at its next case
+boundary (pipe callbacks say which connection left): abandoned work no longer piles up
+in front of live clients. Shutdown cancels the work in flight the same way, waits at most
+DRAIN_S for the replies, then closes the socket.
 """
 
 from __future__ import annotations
@@ -14,22 +18,24 @@ import signal
 import stat
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import pynng
 
 from .. import paths, shm
 from ..config import DaemonSettings, find_config, load_config
-from ..errors import GpuemuError, InvalidRequest
-from ..protocol import Form, encode_message, error_response
+from ..errors import GpuemuError, InternalError, InvalidRequest
+from ..protocol import Form, Ping, Shutdown, decode_request, encode_message, error_response
 from .executor import Executor
 from .pool import Limits
 from . import artifact_handlers  # noqa: F401  (registers the artifact handlers)
 from . import ci  # noqa: F401  (registers RunCi and GetCiSummary)
 from . import fuzzing  # noqa: F401  (registers the fuzzing handlers)
 from .handlers import dispatch
-from .state import ConfigSource, DaemonState
+from .state import CURRENT_CANCEL, Cancel, ConfigSource, DaemonState
 from .storage import Storage
+from .watchdog import PROBE_TIMEOUT_MS, Watchdog
 
 log = logging.getLogger("gpuemu.daemon")
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
@@ -38,6 +44,13 @@ TRANSPORT_SLACK = 2
 InvalidRequest that gives the limit. NNG drops bigger ones after reading their length, so
 that no request makes the daemon buffer more: it closes the connection, which the gpuemu
 Client reports at once as a lost connection (a plain REQ socket re-sends until it times out)."""
+MAX_REQUESTS = 128
+"""Requests handled at once; beyond it a request other than Ping or Shutdown is answered
+at once with an error saying so, which keeps the receiving thread free for Pings."""
+DRAIN_S = 3.0
+"""How long shutdown waits for the replies of cancelled work (each stops at its next case
+boundary) before it closes the socket: the daemon exits within ~5 s of Shutdown/SIGTERM."""
+GONE_PIPES_KEPT = 65_536
 
 
 class DaemonAlreadyRunning(GpuemuError, RuntimeError):
@@ -46,20 +59,25 @@ class DaemonAlreadyRunning(GpuemuError, RuntimeError):
 
 class Daemon:
     def __init__(self, state: DaemonState, socket_path: Path, *, pid_file: Path | None = None,
-                 contexts: int = 8, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+                 watchdog_file: Path | None = None, max_requests: int = MAX_REQUESTS,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
         self.state = state
         self.socket_path = socket_path
         self.pid_file = pid_file
-        self.contexts = contexts
+        self.watchdog_file = watchdog_file
+        self.max_requests = max_requests
         self.max_message_bytes = max_message_bytes
-        self._in_flight = 0
-        self._idle = threading.Condition()
+        self._lock = threading.Condition()
+        self._in_flight: dict[int, tuple[int, Cancel]] = {}  # key -> (pipe id, cancel)
+        self._gone: OrderedDict[int, None] = OrderedDict()  # pipes whose client hung up
+        self.dropped = 0  # requests dropped unread because their client had left
         self._sock: pynng.Rep0 | None = None
 
     def serve(self) -> None:
         """Bind, serve until a Shutdown request or SIGTERM/SIGINT, then drain and close."""
         claim_socket(self.socket_path)
         self._sock = pynng.Rep0(recv_max_size=TRANSPORT_SLACK * self.max_message_bytes)
+        self._sock.add_post_pipe_remove_cb(self._pipe_gone)
         try:
             self._sock.listen(paths.socket_url(self.socket_path))
         except pynng.exceptions.AddressInUse:
@@ -75,18 +93,19 @@ class Daemon:
                 f.write(f"{os.getpid()}\n")
         # Logged before the first answer, so whoever sees a Pong also finds this line.
         log.info("listening on %s (pid %d)", paths.socket_url(self.socket_path), os.getpid())
-        workers = [threading.Thread(target=self._serve_context, name=f"gpuemu-ctx-{i}",
-                                    daemon=True) for i in range(self.contexts)]
-        for w in workers:
-            w.start()
+        receiver = threading.Thread(target=self._receive, name="gpuemu-recv", daemon=True)
+        receiver.start()
+        watchdog = self.watchdog_file and Watchdog(
+            lambda: socket_answers(self.socket_path, PROBE_TIMEOUT_MS), self.watchdog_file).start()
         try:
             while not self.state.shutdown.wait(0.5):
                 pass
         finally:
+            if watchdog:
+                watchdog.stop()
             self._drain()
             self._sock.close()
-            for w in workers:
-                w.join(timeout=5)
+            receiver.join(timeout=5)
             shm.withdraw(self.socket_path)
             if self.socket_path.exists():
                 self.socket_path.unlink()
@@ -94,30 +113,66 @@ class Daemon:
                 self.pid_file.unlink()
             log.info("stopped")
 
-    def _serve_context(self) -> None:
+    def _receive(self) -> None:
         assert self._sock is not None
-        ctx = self._sock.new_context()
+        key = 0
+        while True:
+            ctx = self._sock.new_context()
+            try:
+                msg = ctx.recv_msg()
+            except pynng.exceptions.Closed:
+                with contextlib.suppress(pynng.exceptions.Closed):
+                    ctx.close()
+                return
+            key += 1
+            pipe = -1 if msg.pipe is None else msg.pipe.id
+            cancel = Cancel()
+            with self._lock:
+                busy = len(self._in_flight) >= self.max_requests
+                gone = pipe < 0 or pipe in self._gone
+                if not (busy or gone):
+                    self._in_flight[key] = (pipe, cancel)
+                    if self.state.shutdown.is_set():
+                        cancel.set("the daemon is shutting down")
+            if gone:
+                self.dropped += 1
+                ctx.close()
+            elif busy:
+                self._reply(ctx, self._busy_answer(msg.bytes))
+            else:
+                threading.Thread(target=self._handle, args=(ctx, msg.bytes, key, cancel),
+                                 name=f"gpuemu-req-{key}", daemon=True).start()
+
+    def _handle(self, ctx: pynng.Context, data: bytes, key: int, cancel: Cancel) -> None:
+        CURRENT_CANCEL.set(cancel)
         try:
-            while True:
-                try:
-                    data = ctx.recv()
-                except pynng.exceptions.Closed:
-                    return
-                with self._idle:
-                    self._in_flight += 1
-                try:
-                    ctx.send(self._answer(data))
-                except pynng.exceptions.Closed:
-                    return
-                except pynng.exceptions.NNGException:
-                    log.exception("could not send a reply (client went away?)")
-                finally:
-                    with self._idle:
-                        self._in_flight -= 1
-                        self._idle.notify_all()
+            self._reply(ctx, self._answer(data))
+        finally:
+            with self._lock:
+                del self._in_flight[key]
+                self._lock.notify_all()
+
+    @staticmethod
+    def _reply(ctx: pynng.Context, reply: bytes) -> None:
+        try:
+            ctx.send(reply)
+        except pynng.exceptions.Closed:
+            pass
+        except pynng.exceptions.NNGException as exc:
+            log.warning("could not send a reply (client went away?): %s", exc)
         finally:
             with contextlib.suppress(pynng.exceptions.Closed):
-                ctx.close()  # now: closed by __del__ after the socket, it prints an error
+                ctx.close()
+
+    def _pipe_gone(self, pipe: pynng.Pipe) -> None:
+        """NNG says a client's connection closed: cancel what it asked for and is still running."""
+        with self._lock:
+            self._gone[pipe.id] = None
+            if len(self._gone) > GONE_PIPES_KEPT:
+                self._gone.popitem(last=False)
+            for owner, cancel in self._in_flight.values():
+                if owner == pipe.id:
+                    cancel.set("its client closed the connection")
 
     def _answer(self, data: bytes) -> bytes:
         if len(data) <= self.max_message_bytes:
@@ -131,12 +186,27 @@ class Daemon:
             " [daemon] table of gpuemu.toml and restart the daemon (requests over"
             f" {TRANSPORT_SLACK * self.max_message_bytes} bytes are dropped unanswered)")), form)
 
-    def _drain(self, timeout_s: float = 300.0) -> None:
-        """Wait for requests in flight (including the Shutdown itself) to be answered."""
-        deadline = time.monotonic() + timeout_s
-        with self._idle:
+    def _busy_answer(self, data: bytes) -> bytes:
+        """Ping and Shutdown are answered even when MAX_REQUESTS are in flight; others not."""
+        with contextlib.suppress(Exception):  # not decodable: not a Ping
+            if len(data) <= 4096 and isinstance(decode_request(data)[0], (Ping, Shutdown)):
+                return dispatch(self.state, data)
+        form = Form.MSGPACK if data[:1] and data[0] >= 0x80 else Form.FLAT
+        return encode_message(error_response(InternalError(
+            f"the daemon is handling {self.max_requests} requests already, its limit; retry"
+            " when some have finished (Ping lists the long ones in `jobs`)")), form)
+
+    def _drain(self) -> None:
+        """Cancel the work in flight and wait up to DRAIN_S for its replies (the Shutdown's too)."""
+        deadline = time.monotonic() + DRAIN_S
+        with self._lock:
+            for _, cancel in self._in_flight.values():
+                cancel.set("the daemon is shutting down")
             while self._in_flight and time.monotonic() < deadline:
-                self._idle.wait(0.1)
+                self._lock.wait(0.05)
+            if self._in_flight:
+                log.warning("closing with %d requests unanswered after %.0f s",
+                            len(self._in_flight), DRAIN_S)
         time.sleep(0.05)  # let NNG flush the last reply before the socket closes
 
 
@@ -219,10 +289,15 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     storage = Storage.open(paths.db_path(home))
     executor = Executor(**executor_settings(settings)) if settings else Executor()
     state = DaemonState(config=ConfigSource(config_path), storage=storage, executor=executor)
+    # The settings read above, not config.get(): a config cached now would hide later edits.
+    if pruned := state.prune(settings or DaemonSettings()):
+        log.info("pruned %d passing results ([daemon] keep_passing_days/keep_passing_results)",
+                 pruned)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: state.shutdown.set())
     try:
         Daemon(state, paths.socket_path(), pid_file=paths.pid_file(home),
+               watchdog_file=paths.watchdog_file(home),
                max_message_bytes=(settings.max_message_bytes if settings
                                   else DEFAULT_MAX_MESSAGE_BYTES)).serve()
     finally:

@@ -3,6 +3,7 @@ the storage, the executor, the daemon's clock and the progress of long requests.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 import threading
@@ -12,11 +13,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ProjectConfig, load_config
-from ..errors import ConfigError
+from ..config import DaemonSettings, ProjectConfig, load_config
+from ..errors import ConfigError, InternalError
 from .executor import Executor
 from .health import OpenRuns
 from .storage import Storage
+
+
+class RequestCancelled(InternalError):
+    """The request's work stopped at a case boundary: its client left, or the daemon stops."""
+
+
+class Cancel:
+    """Set by the server when a request's client hangs up or the daemon shuts down; long
+    handlers call ``DaemonState.check_cancelled`` between cases."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+
+CURRENT_CANCEL: contextvars.ContextVar[Cancel | None] = contextvars.ContextVar(
+    "gpuemu_cancel", default=None)
+"""The Cancel of the request that this thread handles (set by the server)."""
 
 
 class ConfigSource:
@@ -82,6 +103,21 @@ class DaemonState:
         finally:
             with self._jobs_lock:
                 del self.jobs[key]
+
+    def prune(self, settings: DaemonSettings | None = None) -> int:
+        """Prune passing results as [daemon] keep_passing_* say (``settings``, else the
+        project's current config)."""
+        settings = settings or self.config.get().daemon
+        return self.storage.prune(max_age_days=settings.keep_passing_days or None,
+                                  max_passing=settings.keep_passing_results or None)
+
+    @staticmethod
+    def check_cancelled() -> None:
+        """Raise RequestCancelled when the request this thread handles was cancelled."""
+        cancel = CURRENT_CANCEL.get()
+        if cancel is not None and cancel.reason is not None:
+            raise RequestCancelled(f"the request stopped at a case boundary: {cancel.reason};"
+                                   " the cases finished before are stored")
 
     def job_list(self) -> list[tuple[str, int, int]]:
         with self._jobs_lock:

@@ -36,6 +36,8 @@ from gpuemu.errors import (
 )
 from gpuemu.validate.result import ValidationResult
 
+from .retention import RetentionMixin, count_coverage, migrate_v2
+
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 BUSY_TIMEOUT_MS = 10_000
@@ -109,7 +111,7 @@ def _statements(*sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 # Migration i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_statements(*_V1),)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_statements(*_V1), migrate_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -161,7 +163,7 @@ def _create_private(path: Path) -> None:
 
 # -- storage --------------------------------------------------------------------------
 
-class Storage:
+class Storage(RetentionMixin):
     """The daemon's database. Open with ``Storage.open(path)``; thread-safe; a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
@@ -231,6 +233,7 @@ class Storage:
                 (result.op_name, seed, result.passed, result.max_diff,
                  result.dtype, result.timestamp, _json(result)),
             ).lastrowid
+            count_coverage(conn, result.op_name, result)
             if not result.passed:
                 conn.execute(
                     "INSERT INTO failures (result_id, op_name, seed, kinds, timestamp, case_json,"
@@ -248,18 +251,13 @@ class Storage:
         rows = self._read(f"SELECT result FROM results{where} ORDER BY id DESC LIMIT 1", params)
         return _decode_result(rows[0][0]) if rows else None
 
-    def list_results(self, limit: int = 50, op_name: str | None = None) -> list[ValidationResult]:
-        """Up to ``limit`` results, newest first, optionally of one op."""
+    def list_results(self, limit: int = 50, op_name: str | None = None,
+                     offset: int = 0) -> list[ValidationResult]:
+        """Up to ``limit`` results, newest first, from ``offset`` on, optionally of one op."""
         where, params = _where(op_name=op_name)
-        rows = self._read(f"SELECT result FROM results{where} ORDER BY id DESC LIMIT ?",
-                          (*params, _check_limit(limit)))
+        rows = self._read(f"SELECT result FROM results{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                          (*params, _check_limit(limit), _check_limit(offset)))
         return [_decode_result(raw) for (raw,) in rows]
-
-    def results_of(self, op_name: str) -> Iterator[ValidationResult]:
-        """Every stored result of ``op_name``, oldest first, decoded one at a time."""
-        for (raw,) in self._read("SELECT result FROM results WHERE op_name = ? ORDER BY id",
-                                 (op_name,)):
-            yield _decode_result(raw)
 
     def latest_results_per_op(self) -> dict[str, ValidationResult]:
         """The newest result of every op that has one."""
@@ -282,11 +280,12 @@ class Storage:
             has_inputs_snapshot=bool(has_snapshot),
         )
 
-    def list_failures(self, limit: int = 50, op_name: str | None = None) -> list[FailureRecord]:
-        """Up to ``limit`` failures, newest first, optionally of one op."""
+    def list_failures(self, limit: int = 50, op_name: str | None = None,
+                      offset: int = 0) -> list[FailureRecord]:
+        """Up to ``limit`` failures, newest first, from ``offset`` on, optionally of one op."""
         where, params = _where(**{"f.op_name": op_name})
-        rows = self._read(f"{self._FAILURE_COLUMNS}{where} ORDER BY f.id DESC LIMIT ?",
-                          (*params, _check_limit(limit)))
+        rows = self._read(f"{self._FAILURE_COLUMNS}{where} ORDER BY f.id DESC LIMIT ? OFFSET ?",
+                          (*params, _check_limit(limit), _check_limit(offset)))
         return [self._failure(row) for row in rows]
 
     def get_failure(self, seed: int, op_name: str | None = None) -> FailureRecord | None:
