@@ -37,6 +37,11 @@ config_option = click.option(
     envvar="GPUEMU_CONFIG", help="gpuemu.toml (default: found from the working directory).")
 
 
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "op")`` is "1 op", ``counted(2, "op")`` "2 ops": notes people read."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def fail(message: str, code: int) -> None:
     click.echo(f"gpuemu: {message}", err=True)
     sys.exit(code)
