@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py src/gpuemu/_rngfast.c | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench vscode browser
+.PHONY: demo test bench vscode browser editor
 
 $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest
-	$(MAKE) vscode
+# The extension is built first: tests/editor/ installs its .vsix into a real VS Code.
+test: $(STAMP) browser vscode editor
+	GPUEMU_EDITOR_REQUIRED=1 $(BIN)/python -m pytest
 
 # Headless Chromium renders the HTML report in its test (Debian's package).
 browser:
@@ -28,6 +28,11 @@ browser:
 vscode:
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd vscode-gpuemu && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run package
+
+# code-server (VS Code in the browser) for tests/editor/: installed once into
+# ~/.cache/gpuemu-editor (outside the checkout), found there by later runs.
+editor:
+	scripts/install-editor.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -11,7 +11,7 @@ import * as vscode from "vscode";
 import { args, isExecutable, Outcome, runGpuemu, RunResult } from "./runner";
 import { failingCases, ValidationResult } from "./report";
 import { Problem, problemsFor, suggestedAtol } from "./diagnostics";
-import { findEntries, toleranceEdit } from "./toml";
+import { findEntries, findEntry, toleranceEdit } from "./toml";
 import { validateConfig } from "./configValidator";
 import { Debouncer } from "./debounce";
 import { formatMinimize } from "./minimize";
@@ -57,7 +57,6 @@ export function activate(context: vscode.ExtensionContext): void {
   const worst = new Map<vscode.Diagnostic, ValidationResult>();
   const failures = new FailuresView();
   const configProblems = vscode.languages.createDiagnosticCollection("gpuemu-config");
-  const byOp = new Map<string, vscode.Diagnostic[]>();
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left);
   const output = vscode.window.createOutputChannel("gpuemu");
   const pages = new Pages();
@@ -97,18 +96,23 @@ export function activate(context: vscode.ExtensionContext): void {
     return runGpuemu(found.command, argv, { cwd: path.dirname(toml.fsPath) });
   }
 
-  /** Run-result problems, per op: a run of some ops (--op) replaces only theirs. */
-  function showProblems(toml: vscode.Uri, problems: Problem[], onlyOps: string[] | undefined): void {
-    for (const op of onlyOps ?? [...byOp.keys()]) {
-      (byOp.get(op) ?? []).forEach((d) => worst.delete(d));
-      byOp.delete(op);
-    }
-    for (const p of problems) {
-      const d = diagnostic(p.line, p.message, p.severity);
+  /**
+   * Run-result problems, per op: a run of some ops (--op) replaces only theirs. Each is placed at
+   * its op's `name = ` line in the current text, so edits (a new tolerance table) move them along.
+   */
+  const byOp = new Map<string, Problem[]>();
+  function placeProblems(toml: vscode.Uri, text: string): void {
+    worst.clear();
+    diagnostics.set(toml, [...byOp.values()].flat().map((p) => {
+      const d = diagnostic(findEntry(text, p.op)?.nameLine ?? p.line, p.message, p.severity);
       if (p.worst) worst.set(d, p.worst);
-      byOp.set(p.op, [...(byOp.get(p.op) ?? []), d]);
-    }
-    diagnostics.set(toml, [...byOp.values()].flat());
+      return d;
+    }));
+  }
+  function showProblems(toml: vscode.Uri, text: string, problems: Problem[], onlyOps: string[] | undefined): void {
+    for (const op of onlyOps ?? [...byOp.keys()]) byOp.delete(op);
+    for (const p of problems) byOp.set(p.op, [...(byOp.get(p.op) ?? []), p]);
+    placeProblems(toml, text);
   }
 
   async function run(title: string, argv: string[], { quiet = false, record = false }: RunOptions = {}): Promise<RunResult | undefined> {
@@ -124,7 +128,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const text = (await vscode.workspace.openTextDocument(toml)).getText();
       const ops = argv.flatMap((a, i) => (argv[i - 1] === "--op" ? [a] : []));
       const onlyOps = ops.length ? ops : argv[0] === "fuzz" ? [argv[1]] : undefined;
-      showProblems(toml, problemsFor(result.report, text, toml.fsPath), onlyOps);
+      showProblems(toml, text, problemsFor(result.report, text, toml.fsPath), onlyOps);
       failures.show(failingCases(result.report), onlyOps);
     }
     return result;
@@ -152,6 +156,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const dir = path.dirname(doc.uri.fsPath);
     configProblems.set(doc.uri, validateConfig(doc.getText(), dir).map((p) => diagnostic(p.line, p.message, p.severity)));
     tests.refresh(doc.uri, doc.getText());
+    placeProblems(doc.uri, doc.getText());
   }
 
   /** On save of an op's script: re-run that op (debounced; gpuemu.revalidateDelayMs). */
@@ -249,7 +254,10 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   vscode.workspace.textDocuments.forEach(checkConfig);
-  context.subscriptions.push(diagnostics, configProblems, status, output, tests,
+  void tests.load();
+  const tomlOnDisk = vscode.workspace.createFileSystemWatcher(`**/${CONFIG_FILE}`);
+  [tomlOnDisk.onDidCreate, tomlOnDisk.onDidChange].forEach((on) => context.subscriptions.push(on(() => void tests.load())));
+  context.subscriptions.push(diagnostics, configProblems, status, output, tests, tomlOnDisk,
     { dispose: () => { disposed = true; revalidate.dispose(); clearTimeout(poll); } },
     vscode.workspace.registerTextDocumentContentProvider(PAGE_SCHEME, pages),
     vscode.workspace.onDidOpenTextDocument(checkConfig),

@@ -17,14 +17,21 @@ export class GpuemuTests implements vscode.Disposable {
   private readonly controller = vscode.tests.createTestController("gpuemu", "gpuemu");
   private toml?: vscode.Uri;
 
-  constructor(private readonly runOp: RunOp, findToml: () => Promise<vscode.Uri | undefined>, private readonly ended: RunEnded) {
-    this.controller.resolveHandler = async () => {
-      const uri = await findToml();
-      if (uri) this.refresh(uri, (await vscode.workspace.openTextDocument(uri)).getText());
-    };
-    this.controller.refreshHandler = () => this.controller.resolveHandler!(undefined);
+  constructor(private readonly runOp: RunOp, private readonly findToml: () => Promise<vscode.Uri | undefined>,
+    private readonly ended: RunEnded) {
+    this.controller.resolveHandler = () => this.load();
+    this.controller.refreshHandler = () => this.load();
     this.controller.createRunProfile("Run", vscode.TestRunProfileKind.Run,
       (request, token) => this.runRequest(request, token), true);
+  }
+
+  /**
+   * Items from the workspace's gpuemu.toml as it is on disk (at activation, on refresh, when the
+   * file changes on disk): "Run All Tests" needs them before the Testing view was ever opened.
+   */
+  async load(): Promise<void> {
+    const uri = await this.findToml();
+    if (uri) this.refresh(uri, (await vscode.workspace.openTextDocument(uri)).getText());
   }
 
   /** Rebuild the items from gpuemu.toml text (on open, on change). */

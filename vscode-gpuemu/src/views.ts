@@ -43,6 +43,7 @@ export class FailuresView implements vscode.TreeDataProvider<ValidationResult> {
     const item = new vscode.TreeItem(`${c.op_name} · seed ${c.seed}`);
     item.description = [[...new Set((c.failures ?? []).map((f) => f.kind))].join(", "), caseDtype(c), caseShape(c)].filter(Boolean).join(" ");
     item.tooltip = (c.failures ?? []).map((f) => f.message).join("\n");
+    item.accessibilityInformation = { label: `${item.label} ${item.description}` };
     item.contextValue = "failure";
     item.command = { command: "gpuemu.reproduce", title: "Reproduce", arguments: [c] };
     return item;
