@@ -4,7 +4,6 @@ leaves a screenshot in build/editor-test/ when it fails."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -23,26 +22,10 @@ def expect(locator):
     return _expect(locator)
 
 
-def settings_with(server, workbench, **changes) -> None:
-    """The profile's settings with ``changes`` (None removes a key), typed into settings.json."""
-    settings = {k: v for k, v in json.loads(server.settings_file.read_text()).items()
-                if k not in changes}
-    workbench.set_user_settings({**settings, **{k: v for k, v in changes.items() if v is not None}},
-                                server.settings_file)
-
-
-def test_1_activates_and_finds_the_projects_cli(editor, workbench):
+def test_1_activates_and_finds_the_projects_cli(workbench):
     """The editor's PATH has no gpuemu: the extension finds the project's .venv/bin/gpuemu and
-    says the daemon is down (nothing started it); a gpuemu.command change takes effect at once
-    (polling is off), and a CLI that cannot run says what to set."""
-    server, _, _ = editor
-    status = workbench.status()
-    expect(status).to_contain_text("gpuemu: down", timeout=ACTIVATION_S * 1000)
-    settings_with(server, workbench, **{"gpuemu.command": ["/nonexistent/gpuemu"]})
-    expect(status).to_contain_text("gpuemu: CLI not found", timeout=RUN_S * 1000)
-    assert 'set "gpuemu.command" in settings.json' in status.get_attribute("aria-label")
-    settings_with(server, workbench, **{"gpuemu.command": None})
-    expect(status).to_contain_text("gpuemu: down", timeout=RUN_S * 1000)
+    says the daemon is down (nothing started it)."""
+    expect(workbench.status()).to_contain_text("gpuemu: down", timeout=ACTIVATION_S * 1000)
 
 
 def test_2_testing_view_runs_every_op(workbench):

@@ -168,7 +168,7 @@ class Workbench:
         page.keyboard.press("Control+g")
         page.locator(".quick-input-widget input").first.fill(f":{line}")
         page.keyboard.press("Enter")
-        page.locator(".monaco-editor .current-line").first.wait_for()
+        page.locator(".quick-input-widget").first.wait_for(state="hidden")
 
     def type_new_line(self, text: str) -> None:
         """At the end of the cursor's line, a new line with ``text`` typed key by key."""
@@ -181,18 +181,6 @@ class Workbench:
         self.page.keyboard.press("Control+a")
         self.page.keyboard.type(text)
         self.save()
-
-    def set_user_settings(self, settings: dict, file: Path) -> None:
-        """Type ``settings`` into the user settings.json (``file``), as a user would, and wait
-        until it is saved; code-server does not notice a settings.json changed on disk behind
-        its back for minutes."""
-        self.run_command("Preferences: Open User Settings (JSON)")
-        self.page.locator(".monaco-editor.focused").first.wait_for()
-        self.page.keyboard.press("Control+a")
-        self.page.keyboard.type(json.dumps(settings))
-        self.page.keyboard.press("Control+s")
-        wait_until(lambda: json.loads(file.read_text()) == settings, RUN_S, f"{file} saved")
-        self.page.keyboard.press("Escape")
 
     def save(self) -> None:
         self.page.keyboard.press("Control+s")
@@ -251,7 +239,8 @@ class Workbench:
     def editor_text(self, tab: str, seconds: float = RUN_S) -> str:
         """The text of the editor tab ``tab`` once it is the active one."""
         self.page.locator(".tabs-container .tab.active", has_text=tab).wait_for(timeout=seconds * 1000)
-        return self.page.locator(".editor-group-container.active .view-lines").first.inner_text()
+        text = self.page.locator(".editor-group-container.active .view-lines").first.inner_text()
+        return text.replace("\xa0", " ")  # Monaco renders spaces as no-break spaces
 
     def wait_notification(self, text: str, seconds: float = RUN_S) -> None:
         self.page.locator(".notifications-toasts", has_text=text).first.wait_for(timeout=seconds * 1000)
