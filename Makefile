@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py src/gpuemu/_rngfast.c src/gpuemu/_cmpfast.c | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench vscode browser
+.PHONY: demo test bench vscode browser editor editor-test
 
 $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c src/gpuemu/_cmpfast.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,20 @@ $(STAMP): pyproject.toml setup.py src/gpuemu/_rngfast.c src/gpuemu/_cmpfast.c
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest
-	$(MAKE) vscode
+# Two cores: pytest-xdist runs a module per worker (module-scoped daemons stay shared).
+# The quality suite runs on its own, so that its table reaches the terminal.
+test: $(STAMP) browser vscode
+	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/quality
+	$(BIN)/python -m pytest tests/quality
+
+# The same e2e tests while busy loops occupy every core: no test may depend on speed.
+test-busy: $(STAMP)
+	$(BIN)/python -m pytest --busy=auto -n 2 --dist loadfile tests/e2e/test_daemon.py \
+	    tests/e2e/test_reliability_client.py tests/e2e/test_reliability_crash.py tests/unit/test_executor.py
+
+# The extension in a real VS Code (code-server driven by headless Chromium): tests/editor/.
+editor-test: $(STAMP) browser vscode editor
+	GPUEMU_EDITOR=1 GPUEMU_EDITOR_REQUIRED=1 $(BIN)/python -m pytest tests/editor
 
 # Headless Chromium renders the HTML report in its test (Debian's package).
 browser:
@@ -28,6 +39,11 @@ browser:
 vscode:
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd vscode-gpuemu && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run package
+
+# code-server (VS Code in the browser) for tests/editor/: installed once into
+# ~/.cache/gpuemu-editor (outside the checkout), found there by later runs.
+editor:
+	scripts/install-editor.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

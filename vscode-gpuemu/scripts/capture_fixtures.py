@@ -53,6 +53,12 @@ SOFTMAX_GOOD = """
         return e / e.sum(-1, keepdims=True)
 """
 
+# Raises on every case: its failures are ExecutionErrors with no output dtype or shape.
+SOFTMAX_CRASH = """
+    def run(inputs, **kw):
+        raise RuntimeError("kernel launch failed")
+"""
+
 # A comment and a passing op come first so the failing op's `name =` line is not line 1.
 CONFIG = """\
 # gpuemu.toml captured by vscode-gpuemu/scripts/capture_fixtures.py
@@ -77,6 +83,17 @@ seq_lengths = [4, 8]
 hidden_dims = [16, 32, 48, 40]
 """
 
+# A project of its own (crash/ beside the main one), so the main captures keep their two ops.
+CRASH_CONFIG = """\
+# gpuemu.toml captured by vscode-gpuemu/scripts/capture_fixtures.py
+[[ops]]
+name = "softmax_crash"
+reference = "../refs/softmax.py"
+op_script = "../ops/softmax_crash.py"
+input_names = ["x"]
+dtypes = ["float32", "float16"]
+"""
+
 # (fixture name, CLI args); run in this order against one daemon.
 CAPTURES = [
     ("fuzz_softmax_tail", ["fuzz", "softmax_tail", "-n", "30", "--seed", "2024", "--format", "json"]),
@@ -88,6 +105,7 @@ CAPTURES = [
     ("test_tail", ["test", "--op", "softmax_tail", "--iterations", "12", "--seed", "7",
                    "--format", "json"]),
     ("status_up", ["status", "--format", "json"]),
+    ("daemon_status_up", ["daemon", "status"]),
 ]
 # Captured after `failures` has stored softmax_tail's failing cases: minimize the first one.
 MINIMIZE = ["minimize", "--op", "softmax_tail", "--max-iters", "40", "--format", "json"]
@@ -123,9 +141,12 @@ def main() -> None:
     write(project / "refs" / "softmax.py", REFERENCE)
     write(project / "ops" / "softmax_tail.py", SOFTMAX_TAIL)
     write(project / "ops" / "softmax_good.py", SOFTMAX_GOOD)
+    write(project / "ops" / "softmax_crash.py", SOFTMAX_CRASH)
     (project / "gpuemu.toml").write_text(CONFIG)
     FIXTURES.mkdir(parents=True, exist_ok=True)
     (FIXTURES / "gpuemu.toml").write_text(CONFIG)
+    write(project / "crash" / "gpuemu.toml", CRASH_CONFIG)
+    (FIXTURES / "crash.toml").write_text(CRASH_CONFIG)
     env = {**os.environ, "GPUEMU_HOME": str(home / "h")}
 
     started = gpuemu(project, env, ["daemon", "start", "--background", "--config", "gpuemu.toml"])
@@ -136,13 +157,28 @@ def main() -> None:
             save(name, args, gpuemu(project, env, args))
         seed = first_failing_seed(project, env)
         save("minimize_softmax_tail", [*MINIMIZE, "--seed", seed], gpuemu(project, env, [*MINIMIZE, "--seed", seed]))
+        reproduce = ["reproduce", "--seed", seed, "--op", "softmax_tail", "--format", "json"]
+        save("reproduce_softmax_tail", reproduce, gpuemu(project, env, reproduce))
+        # While gpuemu.toml does not parse (it is being typed) `gpuemu status` is a usage error.
+        (project / "broken").mkdir()
+        (project / "broken" / "gpuemu.toml").write_text(CONFIG + "[[ops\n")
+        save("status_broken_toml", ["status", "--format", "json"],
+             gpuemu(project / "broken", env, ["status", "--format", "json"]))
     finally:
         gpuemu(project, env, ["daemon", "stop"])
+    # One daemon serves one project: the crash project gets its own (started by the CLI).
+    crash_env = {**env, "GPUEMU_HOME": str(home / "h2")}
+    crash = ["test", "--op", "softmax_crash", "--iterations", "6", "--seed", "7", "--format", "json"]
+    try:
+        save("test_crash", crash, gpuemu(project / "crash", crash_env, crash))
+    finally:
+        gpuemu(project / "crash", crash_env, ["daemon", "stop"])
     # With the daemon stopped and autostart off, the CLI's "daemon unreachable" exit (3).
     down = ["test", "--op", "softmax", "--format", "json"]
     save("daemon_down", down, gpuemu(project, {**env, "GPUEMU_AUTO_START": "0"}, down))
     # `gpuemu status` never starts a daemon: this is what the status bar sees when it is down.
     save("status_down", ["status", "--format", "json"], gpuemu(project, env, ["status", "--format", "json"]))
+    save("daemon_status_down", ["daemon", "status"], gpuemu(project, env, ["daemon", "status"]))
     shutil.rmtree(home)
 
 

@@ -4,7 +4,7 @@
  * Pure (no vscode import) so that the mapping is tested against real CLI output; extension.ts only
  * turns these into vscode.Diagnostic objects.
  */
-import { FuzzResults, Report, ValidationResult } from "./report";
+import { caseDtype, caseShape, FuzzResults, Report, ValidationResult } from "./report";
 import { findEntry } from "./toml";
 
 export type Severity = "error" | "warning" | "information";
@@ -30,12 +30,19 @@ export function worstCase(cases: ValidationResult[]): ValidationResult | undefin
   return cases.reduce<ValidationResult | undefined>((w, c) => (w === undefined || diff(c) > diff(w) ? c : w), undefined);
 }
 
+/** A traceback's first and last lines ("script … raised in run(): … RuntimeError: boom"). */
+export function oneLine(message: string): string {
+  const lines = message.split("\n").map((l) => l.trim()).filter(Boolean);
+  return lines.length > 1 ? `${lines[0]} … ${lines[lines.length - 1]}` : lines[0] ?? "";
+}
+
 /** The worst case's shape, dtype, first failure and replay command, in one sentence. */
 export function describe(worst: ValidationResult): string {
-  const shape = worst.shape ? ` shape [${worst.shape.join(", ")}]` : "";
-  const first = worst.failures?.[0]?.message ?? "failed";
+  const shape = caseShape(worst);
+  const where = [shape && `shape ${shape}`, caseDtype(worst)].filter(Boolean).join(" ");
+  const first = oneLine(worst.failures?.[0]?.message ?? "failed");
   const replay = worst.repro_info?.command ?? `gpuemu reproduce --seed ${worst.seed} --op ${worst.op_name}`;
-  return `worst case${shape} ${worst.dtype ?? ""}: ${first}. Reproduce: ${replay}`;
+  return `worst case${where ? ` ${where}` : ""}: ${first}. Reproduce: ${replay}`;
 }
 
 function fromOp(op: FuzzResults): Omit<Problem, "file" | "line">[] {

@@ -1,22 +1,26 @@
 /**
- * VS Code glue: commands, Problems, the failures view, the status bar, the Test explorer
- * (testController.ts), the gpuemu.toml validator, the save watcher and minimize pages. Thin on
- * purpose: what to run (runner.ts), what it means (report.ts, diagnostics.ts, testItems.ts,
- * status.ts, minimize.ts), what gpuemu.toml says (toml.ts, opConfig.ts, configValidator.ts) and
- * when to re-run (debounce.ts) are pure modules tested without an editor.
+ * VS Code glue: commands, Problems, the status bar, the Test explorer (testController.ts), the
+ * Failures view and result pages (views.ts), the gpuemu.toml validator and the save watcher. Thin
+ * on purpose: what to run (runner.ts, cli.ts), what it means (report.ts, diagnostics.ts,
+ * testItems.ts, status.ts, minimize.ts, reproduce.ts), what gpuemu.toml says (toml.ts,
+ * opConfig.ts, configValidator.ts) and when to re-run (debounce.ts) are pure modules tested
+ * without an editor.
  */
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { args, runGpuemu, RunResult } from "./runner";
+import { args, isExecutable, Outcome, runGpuemu, RunResult } from "./runner";
 import { failingCases, ValidationResult } from "./report";
 import { Problem, problemsFor, suggestedAtol } from "./diagnostics";
-import { findEntries, toleranceEdit } from "./toml";
+import { findEntries, findEntry, toleranceEdit } from "./toml";
 import { validateConfig } from "./configValidator";
 import { Debouncer } from "./debounce";
 import { formatMinimize } from "./minimize";
+import { formatReproduce, reproduceVerdict } from "./reproduce";
 import { opsForPath } from "./opConfig";
-import { daemonState, DaemonState, LastRun, statusText } from "./status";
+import { CliChoice, lookup } from "./cli";
+import { daemonState, DaemonState, LastRun, statusText, worstOutcome } from "./status";
 import { GpuemuTests } from "./testController";
+import { FailuresView, Pages, PAGE_SCHEME, ProblemActions } from "./views";
 
 const SEVERITY: Record<Problem["severity"], vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,
@@ -25,7 +29,6 @@ const SEVERITY: Record<Problem["severity"], vscode.DiagnosticSeverity> = {
 };
 
 const CONFIG_FILE = "gpuemu.toml";
-const MINIMIZE_SCHEME = "gpuemu-minimize";
 
 const diagnostic = (line: number, message: string, severity: Problem["severity"]): vscode.Diagnostic => {
   const d = new vscode.Diagnostic(new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER), message, SEVERITY[severity]);
@@ -33,62 +36,30 @@ const diagnostic = (line: number, message: string, severity: Problem["severity"]
   return d;
 };
 
-/** Read-only documents holding minimize results (documents of a content provider cannot be edited). */
-class MinimizePages implements vscode.TextDocumentContentProvider {
-  private readonly pages = new Map<string, string>();
-  provideTextDocumentContent(uri: vscode.Uri): string { return this.pages.get(uri.toString()) ?? ""; }
-  async show(name: string, text: string): Promise<void> {
-    const uri = vscode.Uri.from({ scheme: MINIMIZE_SCHEME, path: `/${name}.md` });
-    this.pages.set(uri.toString(), text);
-    const doc = await vscode.languages.setTextDocumentLanguage(await vscode.workspace.openTextDocument(uri), "markdown");
-    await vscode.window.showTextDocument(doc, { preview: true });
+/** The interpreter the Python extension selected for `folder`, when it is installed. */
+async function pythonInterpreter(folder: vscode.Uri | undefined): Promise<string | undefined> {
+  try {
+    const ext = vscode.extensions.getExtension("ms-python.python");
+    const api = ext ? (ext.isActive ? ext.exports : await ext.activate()) : undefined;
+    const selected = api?.environments?.getActiveEnvironmentPath?.(folder)?.path as string | undefined;
+    const configured = vscode.workspace.getConfiguration("python", folder).get<string>("defaultInterpreterPath");
+    return selected ?? (configured && configured !== "python" ? configured : undefined);
+  } catch {
+    return undefined; // an older Python extension without this API: the other places were tried
   }
 }
 
-class FailuresView implements vscode.TreeDataProvider<ValidationResult> {
-  private cases: ValidationResult[] = [];
-  private readonly changed = new vscode.EventEmitter<void>();
-  readonly onDidChangeTreeData = this.changed.event;
-
-  show(cases: ValidationResult[]): void { this.cases = cases; this.changed.fire(); }
-  getChildren(): ValidationResult[] { return this.cases; }
-  getTreeItem(c: ValidationResult): vscode.TreeItem {
-    const item = new vscode.TreeItem(`${c.op_name} · seed ${c.seed}`);
-    item.description = `${(c.failures ?? []).map((f) => f.kind).join(", ")} ${c.dtype ?? ""} [${(c.shape ?? []).join("×")}]`;
-    item.tooltip = (c.failures ?? []).map((f) => f.message).join("\n");
-    item.contextValue = "failure";
-    item.command = { command: "gpuemu.reproduce", title: "Reproduce", arguments: [c] };
-    return item;
-  }
-}
-
-/** Code actions on a gpuemu problem: reproduce, minimize, adjust tolerance for its worst case. */
-class ProblemActions implements vscode.CodeActionProvider {
-  constructor(private readonly worst: Map<vscode.Diagnostic, ValidationResult>) {}
-  provideCodeActions(_d: vscode.TextDocument, _r: vscode.Range, ctx: vscode.CodeActionContext): vscode.CodeAction[] {
-    return ctx.diagnostics.flatMap((d) => {
-      const c = this.worst.get(d);
-      if (!c) return [];
-      return ([["Reproduce this failure", "gpuemu.reproduce"], ["Minimize this failure", "gpuemu.minimize"],
-        ["Adjust tolerance so it passes", "gpuemu.adjustTolerance"]] as const).map(([title, command]) => {
-        const action = new vscode.CodeAction(title, vscode.CodeActionKind.QuickFix);
-        action.command = { command, title, arguments: [c] };
-        action.diagnostics = [d];
-        return action;
-      });
-    });
-  }
-}
+/** A run's effect on the editor: a test run updates Problems and the Failures view; reproduce and minimize do not. */
+interface RunOptions { quiet?: boolean; record?: boolean }
 
 export function activate(context: vscode.ExtensionContext): void {
   const diagnostics = vscode.languages.createDiagnosticCollection("gpuemu");
   const worst = new Map<vscode.Diagnostic, ValidationResult>();
   const failures = new FailuresView();
   const configProblems = vscode.languages.createDiagnosticCollection("gpuemu-config");
-  const byOp = new Map<string, vscode.Diagnostic[]>();
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left);
   const output = vscode.window.createOutputChannel("gpuemu");
-  const pages = new MinimizePages();
+  const pages = new Pages();
   const settings = () => vscode.workspace.getConfiguration("gpuemu");
   let daemon: DaemonState = { daemon: "unknown", detail: "not polled yet" };
   let last: LastRun | undefined;
@@ -107,44 +78,77 @@ export function activate(context: vscode.ExtensionContext): void {
     return uri;
   }
 
-  /** Run-result problems, per op: a run of some ops (--op) replaces only theirs. */
-  function showProblems(toml: vscode.Uri, problems: Problem[], onlyOps: string[] | undefined): void {
-    for (const op of onlyOps ?? [...byOp.keys()]) {
-      (byOp.get(op) ?? []).forEach((d) => worst.delete(d));
-      byOp.delete(op);
-    }
-    for (const p of problems) {
-      const d = diagnostic(p.line, p.message, p.severity);
-      if (p.worst) worst.set(d, p.worst);
-      byOp.set(p.op, [...(byOp.get(p.op) ?? []), d]);
-    }
-    diagnostics.set(toml, [...byOp.values()].flat());
+  /** gpuemu.command when set, else the first CLI found (cli.ts); looked up on every call, so a new .venv is seen. */
+  async function cli(toml: vscode.Uri): Promise<CliChoice | { error: string }> {
+    const inspected = settings().inspect<string[]>("command");
+    const configured = inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
+    const folders = [path.dirname(toml.fsPath), ...(vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath)];
+    const input = { configured, folders, pathEnv: process.env.PATH };
+    const found = lookup(input, isExecutable);
+    if ("command" in found) return found;
+    return lookup({ ...input, interpreter: await pythonInterpreter(vscode.workspace.getWorkspaceFolder(toml)?.uri) }, isExecutable);
   }
 
-  async function run(title: string, argv: string[], quiet = false): Promise<RunResult | undefined> {
+  /** Spawn the CLI in the toml's folder; a CLI that cannot be found is a "crashed" result saying what to set. */
+  async function exec(toml: vscode.Uri, argv: string[]): Promise<RunResult> {
+    const found = await cli(toml);
+    if (!("command" in found)) return { outcome: "crashed", exitCode: null, cliMissing: true, error: found.error };
+    return runGpuemu(found.command, argv, { cwd: path.dirname(toml.fsPath) });
+  }
+
+  /**
+   * Run-result problems, per op: a run of some ops (--op) replaces only theirs. Each is placed at
+   * its op's `name = ` line in the current text, so edits (a new tolerance table) move them along.
+   */
+  const byOp = new Map<string, Problem[]>();
+  function placeProblems(toml: vscode.Uri, text: string): void {
+    worst.clear();
+    diagnostics.set(toml, [...byOp.values()].flat().map((p) => {
+      const d = diagnostic(findEntry(text, p.op)?.nameLine ?? p.line, p.message, p.severity);
+      if (p.worst) worst.set(d, p.worst);
+      return d;
+    }));
+  }
+  function showProblems(toml: vscode.Uri, text: string, problems: Problem[], onlyOps: string[] | undefined): void {
+    for (const op of onlyOps ?? [...byOp.keys()]) byOp.delete(op);
+    for (const p of problems) byOp.set(p.op, [...(byOp.get(p.op) ?? []), p]);
+    placeProblems(toml, text);
+  }
+
+  async function run(title: string, argv: string[], { quiet = false, record = false }: RunOptions = {}): Promise<RunResult | undefined> {
     const toml = quiet ? await findToml() : await configUri();
     if (!toml) return undefined;
-    const command = settings().get<string[]>("command", ["gpuemu"]);
-    output.appendLine(`$ ${[...command, ...argv].join(" ")}`);
-    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title },
-      () => runGpuemu(command, argv, { cwd: path.dirname(toml.fsPath) }));
-    last = { outcome: result.outcome, at: new Date() };
-    showStatus();
+    output.appendLine(`$ gpuemu ${argv.join(" ")}`);
+    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () => exec(toml, argv));
     if (result.error) {
       output.appendLine(result.error);
       if (!quiet) void vscode.window.showErrorMessage(`gpuemu: ${result.error}`);
     }
-    if (result.report) {
+    if (record && result.report) {
       const text = (await vscode.workspace.openTextDocument(toml)).getText();
       const ops = argv.flatMap((a, i) => (argv[i - 1] === "--op" ? [a] : []));
       const onlyOps = ops.length ? ops : argv[0] === "fuzz" ? [argv[1]] : undefined;
-      showProblems(toml, problemsFor(result.report, text, toml.fsPath), onlyOps);
-      failures.show(failingCases(result.report));
+      showProblems(toml, text, problemsFor(result.report, text, toml.fsPath), onlyOps);
+      failures.show(failingCases(result.report), onlyOps);
     }
     return result;
   }
 
-  const tests = new GpuemuTests((op) => run(`gpuemu test --op ${op}`, args.test(op), true), findToml);
+  /** A test run ended (one or several CLI calls): the status bar shows its outcome, and the daemon it may have started. */
+  function runEnded(outcomes: Outcome[]): void {
+    const outcome = worstOutcome(outcomes);
+    if (outcome) last = { outcome, at: new Date() };
+    showStatus();
+    void checkDaemon();
+  }
+
+  async function recordedRun(title: string, argv: string[]): Promise<RunResult | undefined> {
+    const result = await run(title, argv, { record: true });
+    if (result) runEnded([result.outcome]);
+    return result;
+  }
+
+  const tests = new GpuemuTests((op) => run(`gpuemu test --op ${op}`, args.test(op), { quiet: true, record: true }), findToml, runEnded);
 
   /** Problems of a gpuemu.toml as it is typed; its test items follow it. */
   function checkConfig(doc: vscode.TextDocument): void {
@@ -152,6 +156,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const dir = path.dirname(doc.uri.fsPath);
     configProblems.set(doc.uri, validateConfig(doc.getText(), dir).map((p) => diagnostic(p.line, p.message, p.severity)));
     tests.refresh(doc.uri, doc.getText());
+    placeProblems(doc.uri, doc.getText());
   }
 
   /** On save of an op's script: re-run that op (debounced; gpuemu.revalidateDelayMs). */
@@ -164,16 +169,22 @@ export function activate(context: vscode.ExtensionContext): void {
     opsForPath(text, path.dirname(toml.fsPath), doc.uri.fsPath).forEach((op) => revalidate.schedule(op));
   }
 
-  /** Poll `gpuemu status` (never starts a daemon) every gpuemu.statusPollSeconds; 0 turns it off. */
+  /**
+   * `gpuemu status` (never starts a daemon); while gpuemu.toml does not parse, `gpuemu daemon
+   * status` (which does not read it) says whether the daemon is up. Polled every
+   * gpuemu.statusPollSeconds (0 turns it off), after each run and on each settings change.
+   */
   let poll: ReturnType<typeof setTimeout> | undefined;
   let disposed = false;
   async function checkDaemon(): Promise<void> {
     const toml = await findToml();
     if (!toml) return;
-    daemon = daemonState(await runGpuemu(settings().get<string[]>("command", ["gpuemu"]), args.status(), { cwd: path.dirname(toml.fsPath) }));
+    const result = await exec(toml, args.status());
+    daemon = daemonState(result, result.outcome === "usage-error" ? await exec(toml, args.daemonStatus()) : undefined);
     showStatus();
   }
   async function pollDaemon(): Promise<void> {
+    clearTimeout(poll);
     await checkDaemon();
     const seconds = settings().get<number>("statusPollSeconds", 10);
     if (seconds > 0 && !disposed) poll = setTimeout(() => void pollDaemon(), seconds * 1000);
@@ -186,20 +197,52 @@ export function activate(context: vscode.ExtensionContext): void {
     return seed ? { seed } : undefined;
   }
 
+  /** Set the op's tolerance for this case's dtype, show the new table, save and re-run the op. */
+  async function adjustTolerance(c?: ValidationResult): Promise<void> {
+    const toml = await configUri();
+    if (!c || !toml) return;
+    const doc = await vscode.workspace.openTextDocument(toml);
+    let range: vscode.Range;
+    try {
+      const e = toleranceEdit(doc.getText(), c.op_name, c.dtype ?? "float32", suggestedAtol(c), c.rtol ?? 0);
+      const start = new vscode.Position(e.range.start.line, e.range.start.character);
+      const edit = new vscode.WorkspaceEdit();
+      edit.replace(toml, new vscode.Range(start, new vscode.Position(e.range.end.line, e.range.end.character)), e.newText);
+      await vscode.workspace.applyEdit(edit);
+      const added = e.newText.split(/\r?\n/);
+      range = new vscode.Range(start, new vscode.Position(start.line + added.length - 1,
+        (added.length === 1 ? start.character : 0) + added[added.length - 1].length));
+    } catch (err) {
+      void vscode.window.showErrorMessage(`gpuemu: ${(err as Error).message}`);
+      return;
+    }
+    const editor = await vscode.window.showTextDocument(doc);
+    editor.selection = new vscode.Selection(range.start, range.end);
+    editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+    await doc.save(); // the CLI reads the file
+    await tests.runOps([c.op_name]);
+  }
+
   const commands: Record<string, (...a: never[]) => unknown> = {
     "gpuemu.startDaemon": () => run("Starting the gpuemu daemon", args.startDaemon()).then(checkDaemon),
     "gpuemu.stopDaemon": () => run("Stopping the gpuemu daemon", args.stopDaemon()).then(checkDaemon),
-    "gpuemu.runTests": () => run("gpuemu test", args.test()),
+    "gpuemu.runTests": () => recordedRun("gpuemu test", args.test()),
     "gpuemu.fuzzOp": async () => {
       const toml = await configUri();
       if (!toml) return;
       const ops = findEntries((await vscode.workspace.openTextDocument(toml)).getText()).filter((e) => e.kind === "ops").map((e) => e.name);
       const op = await vscode.window.showQuickPick(ops, { placeHolder: "Op to fuzz" });
-      if (op) await run(`gpuemu fuzz ${op}`, args.fuzz(op));
+      if (op) await recordedRun(`gpuemu fuzz ${op}`, args.fuzz(op));
     },
     "gpuemu.reproduce": async (c?: ValidationResult) => {
       const picked = await pickCase(c);
-      if (picked) await run(`gpuemu reproduce ${picked.seed}`, args.reproduce(picked.seed, picked.op));
+      if (!picked) return;
+      const result = await run(`gpuemu reproduce ${picked.seed}`, args.reproduce(picked.seed, picked.op));
+      if (!result?.report) return;
+      const verdict = reproduceVerdict(result.report);
+      output.appendLine(verdict);
+      await pages.show(`reproduce-${picked.seed}`, formatReproduce(result.report));
+      void vscode.window.showInformationMessage(`gpuemu reproduce: ${verdict}`);
     },
     "gpuemu.minimize": async (c?: ValidationResult) => {
       const picked = await pickCase(c);
@@ -207,30 +250,24 @@ export function activate(context: vscode.ExtensionContext): void {
       const result = await run(`gpuemu minimize ${picked.seed}`, args.minimize(picked.seed, picked.op));
       if (result?.report) await pages.show(`minimize-${picked.seed}`, formatMinimize(result.report));
     },
-    "gpuemu.adjustTolerance": async (c?: ValidationResult) => {
-      const toml = await configUri();
-      if (!c || !toml) return;
-      const doc = await vscode.workspace.openTextDocument(toml);
-      try {
-        const e = toleranceEdit(doc.getText(), c.op_name, c.dtype ?? "float32", suggestedAtol(c), c.rtol ?? 0);
-        const edit = new vscode.WorkspaceEdit();
-        edit.replace(toml, new vscode.Range(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character), e.newText);
-        await vscode.workspace.applyEdit(edit);
-        await vscode.window.showTextDocument(doc);
-      } catch (err) {
-        void vscode.window.showErrorMessage(`gpuemu: ${(err as Error).message}`);
-      }
-    },
+    "gpuemu.adjustTolerance": adjustTolerance,
   };
 
   vscode.workspace.textDocuments.forEach(checkConfig);
-  context.subscriptions.push(diagnostics, configProblems, status, output, tests,
+  void tests.load();
+  const tomlOnDisk = vscode.workspace.createFileSystemWatcher(`**/${CONFIG_FILE}`);
+  [tomlOnDisk.onDidCreate, tomlOnDisk.onDidChange].forEach((on) => context.subscriptions.push(on(() => void tests.load())));
+  context.subscriptions.push(diagnostics, configProblems, status, output, tests, tomlOnDisk,
     { dispose: () => { disposed = true; revalidate.dispose(); clearTimeout(poll); } },
-    vscode.workspace.registerTextDocumentContentProvider(MINIMIZE_SCHEME, pages),
+    vscode.workspace.registerTextDocumentContentProvider(PAGE_SCHEME, pages),
     vscode.workspace.onDidOpenTextDocument(checkConfig),
     vscode.workspace.onDidChangeTextDocument((e) => checkConfig(e.document)),
     vscode.workspace.onDidCloseTextDocument((d) => configProblems.delete(d.uri)),
     vscode.workspace.onDidSaveTextDocument((d) => void scriptSaved(d)),
+    // A saved gpuemu.toml changes what `gpuemu status` reads (and may not parse): ask again.
+    vscode.workspace.onDidSaveTextDocument((d) => { if (path.basename(d.uri.fsPath) === CONFIG_FILE) void checkDaemon(); }),
+    // A new gpuemu.command (or poll interval) takes effect at once, not at the next poll.
+    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration("gpuemu")) void pollDaemon(); }),
     vscode.window.registerTreeDataProvider("gpuemu.failures", failures),
     vscode.languages.registerCodeActionsProvider({ pattern: "**/gpuemu.toml" }, new ProblemActions(worst)),
     ...Object.entries(commands).map(([id, fn]) => vscode.commands.registerCommand(id, fn)));

@@ -68,6 +68,21 @@ export function parseReport(text: string): Report {
   return data as Report;
 }
 
+/**
+ * A case's dtype in the config spelling's case as the CLI wrote it ("Float32"): its own, else its
+ * inputs' (a case whose script raised has no output dtype, but its repro_info names the inputs').
+ */
+export function caseDtype(c: ValidationResult): string | undefined {
+  return c.dtype ?? Object.values(c.repro_info?.input_dtypes ?? {})[0];
+}
+
+/** A case's shape for people: its output's, else its inputs' ("x=[0, 16]"), else undefined. */
+export function caseShape(c: ValidationResult): string | undefined {
+  if (c.shape) return `[${c.shape.join(", ")}]`;
+  const inputs = Object.entries(c.repro_info?.input_shapes ?? {});
+  return inputs.length ? inputs.map(([n, s]) => `${n}=[${s.join(", ")}]`).join(" ") : undefined;
+}
+
 /** Every failing case in a report, whether it came per op (test, fuzz) or as results (failures, reproduce). */
 export function failingCases(report: Report): ValidationResult[] {
   const fromOps = (report.ops ?? []).flatMap((op) => op.failures ?? []);

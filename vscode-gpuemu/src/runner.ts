@@ -5,6 +5,7 @@
  * report), 2 usage or configuration error, 3 daemon unreachable (both print one line on stderr).
  */
 import { spawn } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
 import { parseReport, Report, Seed } from "./report";
 
 export type Outcome = "passed" | "failed" | "usage-error" | "daemon-unreachable" | "crashed";
@@ -15,6 +16,8 @@ export interface RunResult {
   report?: Report;
   /** What to show the user when there is no verdict: the CLI's stderr line, or why it broke. */
   error?: string;
+  /** The CLI could not be started (not found, not executable): the status bar says what to set. */
+  cliMissing?: boolean;
 }
 
 const OUTCOMES: Record<number, Outcome> = { 0: "passed", 1: "failed", 2: "usage-error", 3: "daemon-unreachable" };
@@ -53,6 +56,8 @@ export const args = {
   startDaemon: (): string[] => ["daemon", "start", "--background"],
   stopDaemon: (): string[] => ["daemon", "stop"],
   status: (): string[] => ["status", "--format", "json"],
+  /** Whether a daemon answers, without reading gpuemu.toml (exit 0 up, 3 down). */
+  daemonStatus: (): string[] => ["daemon", "status"],
 };
 
 export interface SpawnOptions { cwd: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal }
@@ -66,8 +71,18 @@ export function runGpuemu(command: string[], argv: string[], opts: SpawnOptions)
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
     child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-    child.on("error", (e) => resolve({ outcome: "crashed", exitCode: null,
-      error: `could not run ${command.join(" ")}: ${e.message}; set gpuemu.command to how gpuemu runs here, e.g. ["python", "-m", "gpuemu"]` }));
+    child.on("error", (e) => resolve({ outcome: "crashed", exitCode: null, cliMissing: true,
+      error: `could not run ${command.join(" ")}: ${e.message}; set "gpuemu.command" in settings.json to how gpuemu runs here, e.g. ["/path/to/.venv/bin/gpuemu"] or ["python3", "-m", "gpuemu"]` }));
     child.on("close", (code) => resolve(interpret(code, stdout, stderr, expectReport)));
   });
+}
+
+/** A file this process may execute (a candidate for the CLI; cli.ts). */
+export function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }

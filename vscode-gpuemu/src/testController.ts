@@ -4,24 +4,34 @@
  */
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { RunResult } from "./runner";
+import { Outcome, RunResult } from "./runner";
 import { ItemOutcome, opOutcome, TestItemSpec, testItemsFor } from "./testItems";
 
 /** Runs `gpuemu test --op <op> --format json` the way the extension runs every command. */
 export type RunOp = (op: string) => Promise<RunResult | undefined>;
 
+/** Told the outcomes of a run's CLI calls when the run ends (the status bar's "last run"). */
+export type RunEnded = (outcomes: Outcome[]) => void;
+
 export class GpuemuTests implements vscode.Disposable {
   private readonly controller = vscode.tests.createTestController("gpuemu", "gpuemu");
   private toml?: vscode.Uri;
 
-  constructor(private readonly runOp: RunOp, findToml: () => Promise<vscode.Uri | undefined>) {
-    this.controller.resolveHandler = async () => {
-      const uri = await findToml();
-      if (uri) this.refresh(uri, (await vscode.workspace.openTextDocument(uri)).getText());
-    };
-    this.controller.refreshHandler = () => this.controller.resolveHandler!(undefined);
+  constructor(private readonly runOp: RunOp, private readonly findToml: () => Promise<vscode.Uri | undefined>,
+    private readonly ended: RunEnded) {
+    this.controller.resolveHandler = () => this.load();
+    this.controller.refreshHandler = () => this.load();
     this.controller.createRunProfile("Run", vscode.TestRunProfileKind.Run,
       (request, token) => this.runRequest(request, token), true);
+  }
+
+  /**
+   * Items from the workspace's gpuemu.toml as it is on disk (at activation, on refresh, when the
+   * file changes on disk): "Run All Tests" needs them before the Testing view was ever opened.
+   */
+  async load(): Promise<void> {
+    const uri = await this.findToml();
+    if (uri) this.refresh(uri, (await vscode.workspace.openTextDocument(uri)).getText());
   }
 
   /** Rebuild the items from gpuemu.toml text (on open, on change). */
@@ -42,10 +52,12 @@ export class GpuemuTests implements vscode.Disposable {
     const run = this.controller.createTestRun(request ?? new vscode.TestRunRequest(items), undefined, false);
     const family = (i: vscode.TestItem) => [i, ...[...i.children].map(([, c]) => c)];
     items.flatMap(family).forEach((i) => run.started(i));
+    const outcomes: Outcome[] = [];
     for (const op of ops) {
       if (token?.isCancellationRequested) break;
       const item = this.controller.items.get(op);
       const result = await this.runOp(op);
+      if (result) outcomes.push(result.outcome);
       if (!item) continue;
       const children = [...item.children].map(([, c]) => c);
       if (!result) { family(item).forEach((i) => run.skipped(i)); continue; }
@@ -54,6 +66,7 @@ export class GpuemuTests implements vscode.Disposable {
       children.forEach((c) => this.mark(run, c, outcome.dtypes[c.label]));
     }
     run.end();
+    this.ended(outcomes);
   }
 
   private mark(run: vscode.TestRun, item: vscode.TestItem, o: ItemOutcome): void {

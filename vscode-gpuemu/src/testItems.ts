@@ -5,7 +5,7 @@
  */
 import { describe, kindsOf, worstCase } from "./diagnostics";
 import { listOps } from "./opConfig";
-import { FuzzResults, ValidationResult } from "./report";
+import { caseDtype, FuzzResults, ValidationResult } from "./report";
 import { RunResult } from "./runner";
 
 export interface TestItemSpec {
@@ -44,10 +44,20 @@ function failedMessage(cases: ValidationResult[], of: string): string {
   return `${of} failed (${kindsOf(cases).join(", ") || "no kind"})` + (worst ? `; ${describe(worst)}` : "");
 }
 
+/** The dtype a DtypeNotReached health issue names (the daemon writes "dtype 'float16' was drawn …"). */
+const UNREACHED = /^dtype '([^']+)' was drawn/;
+
+/**
+ * A dtype child's state: failed when a case of that dtype failed (a case whose script raised is
+ * matched by its inputs' dtype) or when none of its cases reached the check; skipped when the run
+ * drew none; passed only when its cases were checked and none failed.
+ */
 function dtypeOutcome(fr: FuzzResults, dtype: string): ItemOutcome {
-  const cases = (fr.failures ?? []).filter((c) => (c.dtype ?? "").toLowerCase() === dtype);
+  const cases = (fr.failures ?? []).filter((c) => (caseDtype(c) ?? "").toLowerCase() === dtype);
   const ran = Object.entries(fr.coverage?.dtypes ?? {}).find(([k]) => k.toLowerCase() === dtype)?.[1];
   if (cases.length) return { state: "failed", message: failedMessage(cases, `${plural(cases.length, `${dtype} case`)} of ${ran ?? "?"}`) };
+  const unreached = (fr.health ?? []).find((h) => h.kind === "DtypeNotReached" && UNREACHED.exec(h.message)?.[1]?.toLowerCase() === dtype);
+  if (unreached) return { state: "failed", message: `no ${dtype} case reached the check: ${unreached.message}` };
   if (fr.coverage?.dtypes && !ran) return { state: "skipped", message: `no ${dtype} case ran in this run of ${fr.op_name}` };
   return { state: "passed" };
 }

@@ -67,3 +67,25 @@ test("skipped ops and error health checks", () => {
   assert.deepEqual(opOutcome(r, "softmax", ["float32"]).op, { state: "failed", message: "softmax: VacuousCheck: zeros pass too" });
   assert.deepEqual(opOutcome(r, "softmax_tail", ["float32"]).dtypes.float32, { state: "skipped", message: "softmax_tail: skipped: client-side op" });
 });
+
+test("an op whose every case raised fails each dtype: no dtype passes unchecked", () => {
+  const r = run("test_crash");
+  const o = opOutcome(r, "softmax_crash", ["float32", "float16", "float64"]);
+  assert.equal(o.op.state, "failed");
+  // ExecutionError cases have no output dtype: their inputs' dtype places them.
+  assert.match(o.op.message!, /^softmax_crash: 6 of 6 cases failed \(ExecutionError\); worst case shape x=\[[\d, ]*\] Float(32|16): script .*softmax_crash\.py raised in run\(\): … RuntimeError: kernel launch failed\. Reproduce: gpuemu reproduce --seed \d+ --op softmax_crash/);
+  for (const d of ["float32", "float16"]) {
+    assert.equal(o.dtypes[d].state, "failed", d);
+    assert.match(o.dtypes[d].message!, new RegExp(`^3 ${d} cases of 3 failed \\(ExecutionError\\)`));
+  }
+  assert.equal(o.dtypes.float64.state, "skipped");
+});
+
+test("a dtype whose cases never reached the check fails with the daemon's health message", () => {
+  const r = run("test_crash");
+  const op = r.report!.ops![0];
+  const unreached = { ...r, report: { ...r.report!, ops: [{ ...op, failures: [], failed: 0, passed: op.iterations }] } };
+  const o = opOutcome(unreached, "softmax_crash", ["float32", "float16"]);
+  assert.deepEqual(o.dtypes.float16, { state: "failed",
+    message: "no float16 case reached the check: dtype 'float16' was drawn in 3 cases but never reached the check: the reference failed on, or had empty outputs in, every one" });
+});

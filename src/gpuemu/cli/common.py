@@ -42,6 +42,11 @@ cluster_option = click.option(
          " machine (default: [cluster] address, else this machine; docs/cluster.md).")
 
 
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "op")`` is "1 op", ``counted(2, "op")`` "2 ops": notes people read."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def fail(message: str, code: int) -> None:
     click.echo(f"gpuemu: {message}", err=True)
     sys.exit(code)

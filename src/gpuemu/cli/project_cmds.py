@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from .common import (
-    cluster_option, config_option, connect, format_option, project_config, result_command,
-    with_progress,
+    cluster_option, config_option, connect, counted, format_option, project_config,
+    result_command, with_progress,
 )
 from .report import Report
 
@@ -43,7 +43,8 @@ def baseline_store(tag, config_path) -> Report:
             client.lint(name)
             client.store_artifact_baseline(tag, name)
     return Report(command="baseline store", passed=True,
-                  notes=[f"stored baseline {tag!r} ({ops} ops, {len(kernels)} kernels)"])
+                  notes=[f"stored baseline {tag!r} ({counted(ops, 'op')}, "
+                         f"{counted(len(kernels), 'kernel')})"])
 
 
 @baseline.command("compare")
@@ -227,7 +228,8 @@ def status(config_path) -> Report:
 
     notes = []
     config = project_config(config_path)
-    notes.append(f"project: {config.path} ({len(config.ops)} ops, {len(config.kernels)} kernels)")
+    notes.append(f"project: {config.path} ({counted(len(config.ops), 'op')}, "
+                 f"{counted(len(config.kernels), 'kernel')})")
     with Client(auto_start=False, timeout_ms=5000) as client:
         pong = client.ping()
         notes.append(f"daemon: up {pong.uptime_secs:.0f}s, version {pong.version}")
