@@ -16,10 +16,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 # Two cores: pytest-xdist runs a module per worker (module-scoped daemons stay shared).
-# The quality suite runs on its own, so that its table reaches the terminal.
 test: $(STAMP) browser vscode
-	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/quality
-	$(BIN)/python -m pytest tests/quality
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The same e2e tests while busy loops occupy every core: no test may depend on speed.
 test-busy: $(STAMP)

@@ -47,15 +47,30 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    if hasattr(config, "workerinput"):  # the rest happens once, in the controller under xdist
+        return
+    # Tables that tests print (tests/quality) go to this file, which the controller shows at
+    # the end: an xdist worker's own output never reaches the terminal.
+    config._summary_file = Path(tempfile.mkstemp(prefix="gpuemu-summary-", suffix=".txt")[1])
+    os.environ["GPUEMU_TEST_SUMMARY"] = str(config._summary_file)
     busy = config.getoption("--busy")
-    if not busy or hasattr(config, "workerinput"):  # once, in the controller under xdist
+    if not busy:
         return
     count = len(os.sched_getaffinity(0)) if busy == "auto" else int(busy)
     config._busy_loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
                           for _ in range(count)]
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    summary = getattr(config, "_summary_file", None)
+    if summary is not None and summary.exists() and (text := summary.read_text()):
+        terminalreporter.write_sep("=", "gpuemu summaries")
+        terminalreporter.write(text)
+
+
 def pytest_unconfigure(config):
+    if (summary := getattr(config, "_summary_file", None)) is not None:
+        summary.unlink(missing_ok=True)
     for proc in getattr(config, "_busy_loops", []):
         proc.kill()
         proc.wait()

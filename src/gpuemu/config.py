@@ -225,7 +225,7 @@ class DaemonSettings:
     workers: int = 0
     """Warm workers per script; 0 means one per core."""
     max_workers: int = 0
-    """Warm workers and fork servers of all scripts together; 0 means two per core."""
+    """Warm workers and fork servers of all scripts together; 0 means eight per core (the memory cap and the idle timeout bound a campaign)."""
     max_worker_memory_mb: int = 0
     """Their resident memory together (least recently used idle ones go first); 0 means a
     quarter of the machine's RAM."""

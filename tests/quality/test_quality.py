@@ -191,10 +191,16 @@ def quality(request):
 
 
 def _print(request, rows: dict[str, Row], seconds: float) -> None:
-    """The table, on the terminal even while pytest captures the fixture's output."""
+    """The table, on the terminal even while pytest captures the fixture's output; under
+    xdist, appended to the run's summary file (tests/conftest.py shows it at the end)."""
+    lines = _table(rows, seconds)
+    if summary := os.environ.get("GPUEMU_TEST_SUMMARY"):
+        with open(summary, "a") as f:
+            f.write("\n".join(lines) + "\n")
+        return
     capture = request.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
-        for line in _table(rows, seconds):
+        for line in lines:
             print(line, flush=True)
 
 

@@ -20,7 +20,10 @@ from typing import Any
 from .limits import physical_memory_mb, rss_bytes
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0
-WORKERS_PER_CORE = 2  # default max_workers
+WORKERS_PER_CORE = 8
+"""Default max_workers per core: an op and its reference on every core for a few runs at
+once (a cap of 2 per core made three concurrent fuzz runs restart workers on every case);
+the memory cap and the idle timeout are what bound a long campaign."""
 MEMORY_FRACTION = 0.25  # default max_memory_mb, of physical RAM
 MAX_TICK_S = 1.0
 
