@@ -232,3 +232,22 @@ def test_a_daemon_serving_another_project_is_named_not_used(gpuemu, project, tmp
            " one project" in out.stderr
     assert "GPUEMU_HOME=DIR" in out.stderr
     assert gpuemu("test", "--op", "softmax", "--iterations", "2").returncode == 0  # its own: fine
+
+
+def test_fuzz_runs_n_cases_per_dtype_and_test_takes_dash_n(gpuemu):
+    proc = gpuemu("fuzz", "softmax", "-n", "4", "--seed", "3", "--dtype", "float32",
+                  "--dtype", "float16", "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = json.loads(proc.stdout)["ops"]
+    assert [(r["op_name"], r["iterations"]) for r in runs] == [("softmax", 4), ("softmax", 4)]
+    assert [list(r["coverage"]["dtypes"]) for r in runs] == [["float32"], ["float16"]]
+    data = json.loads(gpuemu("test", "--op", "softmax", "-n", "3", "--format", "json").stdout)
+    assert [o["iterations"] for o in data["ops"]] == [3]
+
+
+def test_a_run_that_checked_nothing_fails_and_says_so(gpuemu):
+    proc = gpuemu("test", "--op", "softmax_client")  # client-side: the daemon never runs it
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "nothing was checked: none of the 1 op(s) runs in the daemon" in proc.stdout
+    zero = gpuemu("fuzz", "softmax", "-n", "0")
+    assert zero.returncode == 1 and "every run had 0 cases" in zero.stdout

@@ -13,7 +13,9 @@ from .report import Report
 
 
 def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
-              determinism=None, cluster=None) -> Report:
+              determinism=None, cluster=None, dtypes=()) -> Report:
+    """Fuzz each named (else every) op the daemon can run; ``dtypes`` runs ``iterations``
+    cases per dtype, one run each (as the original's studies counted them)."""
     config = project_config(config_path)
     ops = [config.op(n) for n in names] if names else list(config.ops.values())
     runnable = [op for op in ops if op.runs_in_daemon]
@@ -23,12 +25,27 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
     results = []
     with connect(config_path) as client:
         for op in runnable:
-            results.append(with_progress(f"{command} {op.name}", lambda: client.fuzz_op(
-                op.name, iterations=iterations, seed=seed, fail_fast=fail_fast,
-                determinism=determinism, cluster=cluster), client.socket_path))
-    passed = all(r.failed == 0 for r in results)  # vacuity is a warning (health)
-    return Report(command=command, passed=passed, ops=results, skipped=skipped,
+            for dtype in dtypes or [None]:
+                label = f"{command} {op.name}" + (f" {dtype}" if dtype else "")
+                results.append(with_progress(label, lambda: client.fuzz_op(
+                    op.name, iterations=iterations, seed=seed, fail_fast=fail_fast,
+                    determinism=determinism, cluster=cluster,
+                    dtypes=[dtype] if dtype else None), client.socket_path))
+    checked = sum(r.iterations for r in results)
+    notes = [] if checked else [
+        f"nothing was checked: {_nothing_ran(ops, results)}; an op runs in the daemon with an"
+        " op_script (execution_mode = \"script_based\"), client-side ops through the Client"]
+    passed = checked > 0 and all(r.failed == 0 for r in results)  # vacuity: a warning
+    return Report(command=command, passed=passed, ops=results, skipped=skipped, notes=notes,
                   config_path=str(config.path))
+
+
+def _nothing_ran(ops, results) -> str:
+    if not ops:
+        return "gpuemu.toml declares no [[ops]]"
+    if not results:
+        return f"none of the {len(ops)} op(s) runs in the daemon (all listed as skipped)"
+    return "every run had 0 cases (--iterations 0?)"
 
 
 @click.command()
@@ -36,7 +53,8 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
 @click.option("--seed", type=int, help="A stored case's seed (as a failure prints it): reproduce that"
               " case; any other seed is the root seed of the run (default: the op's [ops.fuzz]"
               " seed, else random).")
-@click.option("--iterations", type=click.IntRange(0), help="Cases per op (default: the op's config).")
+@click.option("--iterations", "-n", type=click.IntRange(0),
+              help="Cases per op (default: the op's config).")
 @click.option("--determinism", type=click.IntRange(2), metavar="N",
               help="Run the op N times per case: outputs must be bitwise identical, inputs untouched.")
 @cluster_option
@@ -68,23 +86,27 @@ def test(ops, seed, iterations, determinism, cluster, config_path) -> Report:
 @click.option("--iterations", "-n", type=click.IntRange(0), help="Cases (default: the op's config).")
 @click.option("--seed", type=int, help="Root seed; the same seed gives the same cases.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failing case.")
+@click.option("--dtype", "dtypes", multiple=True, metavar="DT",
+              help="Run the cases in this dtype only (repeatable: -n cases per dtype, a run each).")
 @cluster_option
 @config_option
 @format_option
 @result_command
-def fuzz(op_name, op_opt, iterations, seed, fail_fast, cluster, config_path) -> Report:
+def fuzz(op_name, op_opt, iterations, seed, fail_fast, dtypes, cluster, config_path) -> Report:
     """Fuzz one op over shapes, dtypes, layouts and values.
 
     \b
     Examples:
       gpuemu fuzz softmax --iterations 500 --seed 2024
       gpuemu fuzz --op matmul --fail-fast --format json
+      gpuemu fuzz softmax -n 100 --dtype float16 --dtype bfloat16   # 100 cases each
       gpuemu fuzz softmax -n 100000 --cluster auto   # on a Ray cluster
     """
     name = op_name or op_opt
     if not name:
         raise click.UsageError("name the op to fuzz: `gpuemu fuzz OP` (see gpuemu.toml [[ops]])")
-    return _fuzz_ops(config_path, [name], iterations, seed, fail_fast, "fuzz", cluster=cluster)
+    return _fuzz_ops(config_path, [name], iterations, seed, fail_fast, "fuzz", cluster=cluster,
+                     dtypes=dtypes)
 
 
 @click.command()
