@@ -130,3 +130,13 @@ def test_constant_rows_have_exact_means_and_zero_variance_in_float32():
         assert (x.var(axis=-1) == 0).all() and (x.mean(axis=-1) == x[..., 0]).all()
         found += 1
     assert found >= 5
+
+
+def test_the_hint_to_keep_shapes_out_names_a_knob_that_works_for_the_op():
+    schema = OpSchema(dims=(DimSpec("M", (0, 5)),), inputs={"x": ("M",)})
+    assert "[ops.schema]" in FuzzConfig.from_op(op(schema=schema)).keep_out_hint()
+    mixed = FuzzConfig.from_op(op()).keep_out_hint()
+    assert "the default mix draws empty and size-1 dims" in mixed
+    sized = FuzzConfig.from_op(op(fuzz=FuzzSettings(hidden_dims=(8,))))
+    assert not sized.mixed_shapes and sized.keep_out_hint() == ("set edge_case_prob = 0 in the"
+                                                                 " op's [ops.fuzz]")

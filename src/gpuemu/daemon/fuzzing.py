@@ -112,14 +112,15 @@ def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | No
     return result
 
 
-def reference_failure(op: OpConfig, spec: CaseSpec, exc: ReferenceScriptFailed) -> ValidationResult:
+def reference_failure(op: OpConfig, config: FuzzConfig, spec: CaseSpec,
+                      exc: ReferenceScriptFailed) -> ValidationResult:
     """A fuzz case on which the reference itself failed: recorded, so the run goes on and the
     author sees the case (often an edge shape the reference does not handle)."""
     return ValidationResult(passed=False, op_name=op.name, seed=spec.seed, failures=[
         FailureReason(kind=FailureKind.ExecutionError,
-                      message=f"the reference script failed on this case (shapes {spec.shapes}):"
-                              f" {exc}. Fix the reference, or keep such cases out of the op's"
-                              " fuzz config (e.g. edge_case_prob = 0)")],
+                      message=f"the reference script failed on this case (shapes {spec.shapes},"
+                              f" {spec.dtype}): {exc}. Fix the reference, or keep such cases"
+                              f" out: {config.keep_out_hint()}")],
         repro_info=repro_info(op.name, spec.seed, materialize(spec), dict(spec.kwargs),
                               replay_command(op.name, spec.seed), spec))
 
@@ -137,7 +138,7 @@ def fuzz_case(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, i
         return spec, run_case(state, op, spec, runs=runs, health=health)
     except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
         health.filtered(spec)
-        return spec, reference_failure(op, spec, exc)
+        return spec, reference_failure(op, config, spec, exc)
 
 
 def store_case(state: DaemonState, spec: CaseSpec, result: ValidationResult) -> None:
@@ -312,7 +313,7 @@ def submit_output(req: SubmitOutput, state: DaemonState) -> SubmitResult:
         if health is None:  # a lone case answers like ValidateOp; a run goes on
             raise
         health.filtered(spec)
-        result = reference_failure(op, spec, exc)
+        result = reference_failure(op, config, spec, exc)
     snapshot = None if result.passed or req.output is None else msgspec.msgpack.encode(
         {"output": inline(req.output, actual)})
     state.storage.add_result(result, case=case_record("daemon_orchestrated", spec),

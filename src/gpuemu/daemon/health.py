@@ -154,8 +154,8 @@ class RunHealth:
         if not n["checked"] and n["empty"]:
             yield HealthIssue("NothingChecked", f"none of the {n['cases']} cases compared any "
                               f"values: {n['empty']} had empty outputs, {n['filtered']} were "
-                              "filtered (the reference failed); fuzz shapes with no size-0 dims "
-                              "(schema candidates, edge_case_prob = 0)")
+                              "filtered (the reference failed); to fuzz shapes with no size-0"
+                              f" dims, {self._config.keep_out_hint()}")
 
     def _identical(self):
         observed = self._n["cases"] - self._n["filtered"]

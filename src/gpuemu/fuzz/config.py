@@ -88,6 +88,17 @@ class FuzzConfig:
         """Whether shapes come from the mix's size classes (never with a schema)."""
         return "shapes" in self.mix and self.schema is None
 
+    def keep_out_hint(self) -> str:
+        """How to keep a kind of shape out of this config's cases: a hint that is true for
+        the op at hand (edge_case_prob does nothing with a schema or the default mix)."""
+        if self.schema is not None:
+            return "leave such sizes out of the dims' candidates in the op's [ops.schema]"
+        if self.mixed_shapes:
+            return ("give the op its sizes in [ops.fuzz] (batch_sizes, seq_lengths, hidden_dims"
+                    " with edge_case_prob = 0) or an [ops.schema]: the default mix draws empty"
+                    " and size-1 dims on purpose")
+        return "set edge_case_prob = 0 in the op's [ops.fuzz]"
+
     def __post_init__(self) -> None:
         # Strings are the natural spelling for callers; the derivation needs DType members.
         if not all(type(d) is DType for d in self.dtypes):
