@@ -111,7 +111,7 @@ def test_a_worker_in_a_call_is_never_stopped(tmp_path):
 
 def test_the_default_caps_follow_the_machine():
     ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    assert Limits().workers == 2 * (os.cpu_count() or 1)
+    assert Limits().workers == 8 * (os.cpu_count() or 1)
     assert Limits().memory_bytes == pytest.approx(ram / 4, rel=0.01)
     assert (Limits(max_workers=3, max_memory_mb=5).workers,
             Limits(max_workers=3, max_memory_mb=5).memory_bytes) == (3, 5 << 20)
