@@ -35,7 +35,7 @@ class DType(StrEnum):
     @property
     def numpy(self) -> np.dtype:
         """The little-endian numpy dtype that holds this type's values exactly."""
-        return _NUMPY.get(self) or _bfloat16()
+        return _bfloat16() if self is DType.BFloat16 else _NUMPY[self]
 
     @property
     def itemsize(self) -> int:
@@ -103,7 +103,6 @@ _NUMPY: dict[DType, np.dtype] = {
 }
 _SHORT = {d: _NUMPY[d].name for d in _NUMPY} | {DType.BFloat16: "bfloat16"}
 _BY_LOWER = {d.value.lower(): d for d in DType} | {s: d for d, s in _SHORT.items()}
-
 
 
 @cache
