@@ -155,13 +155,14 @@ def test_counts_are_bounded(daemon, req, field, bound):
     assert f"{field} must be in" in reply["message"] and bound in reply["message"]
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "Shutdown"])
-def test_shutdown_stops_in_flight_work_within_5_s(daemon, how):
+def long_fuzz(daemon, timeout_ms: int) -> tuple[threading.Thread, dict]:
+    """A 100,000-case FuzzOp in a thread, once its first cases are done; ``answer`` gets its
+    reply under "ok" or its ClientError's message under "error"."""
     answer: dict = {}
 
     def fuzz():
         try:
-            with daemon.client(timeout_ms=120_000) as c:
+            with daemon.client(timeout_ms=timeout_ms) as c:
                 answer["ok"] = c.fuzz_op("tick", iterations=100_000)
         except ClientError as exc:
             answer["error"] = str(exc)
@@ -169,6 +170,12 @@ def test_shutdown_stops_in_flight_work_within_5_s(daemon, how):
     t = threading.Thread(target=fuzz)
     t.start()
     wait_for(lambda: any(j["done"] > 0 for j in jobs(daemon)), "the fuzz run to start")
+    return t, answer
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "Shutdown"])
+def test_shutdown_stops_in_flight_work_within_5_s(daemon, how):
+    t, answer = long_fuzz(daemon, timeout_ms=120_000)
     started = time.monotonic()
     if how == "SIGTERM":
         daemon.proc.send_signal(signal.SIGTERM)
@@ -193,18 +200,7 @@ def test_a_long_fuzz_op_outlasts_the_client_timeout_while_it_progresses(daemon):
 
 
 def test_a_long_request_fails_when_the_daemon_stops_progressing(daemon):
-    answer: dict = {}
-
-    def fuzz():
-        try:
-            with daemon.client(timeout_ms=1000) as c:
-                answer["ok"] = c.fuzz_op("tick", iterations=100_000)
-        except ClientError as exc:
-            answer["error"] = str(exc)
-
-    t = threading.Thread(target=fuzz)
-    t.start()
-    wait_for(lambda: any(j["done"] > 0 for j in jobs(daemon)), "the fuzz run to start")
+    t, answer = long_fuzz(daemon, timeout_ms=1000)
     daemon.proc.send_signal(signal.SIGSTOP)  # a stuck daemon: no Ping, no progress
     try:
         t.join()
