@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from gpuemu.daemon.limits import rss_bytes
+from gpuemu.engine.limits import rss_bytes
 
 from .project import SCRIPT, SEED_SCRIPTS, Session, running_daemon
 from .report import Figure, Section, Target

@@ -28,7 +28,7 @@ import numpy as np
 import pynng
 
 from gpuemu import shm
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.executor import Executor
 from gpuemu.protocol import Form, ValidateOp, decode_request, encode_message
 from gpuemu.tensor import from_numpy, to_numpy
 from gpuemu.validate import validate_output

@@ -14,7 +14,7 @@ import sys
 import msgspec
 import numpy as np
 
-from gpuemu.daemon.executor import parse_stdout
+from gpuemu.engine.executor import parse_stdout
 from gpuemu.protocol import Form
 from gpuemu.script import Request
 from gpuemu.tensor import from_numpy, to_numpy

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.executor import Executor
 
 from .fuzz import SEED
 from .project import Session

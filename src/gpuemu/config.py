@@ -17,7 +17,7 @@ from typing import Any, Literal
 from . import config_schema as cs
 from . import paths
 from .config_schema import Where
-from .daemon.limits import default_max_memory_mb
+from .engine.limits import default_max_memory_mb
 from .dtypes import DType
 from .errors import ConfigError, KernelNotFound, OpNotFound
 from .script_inputs import input_names_read_by

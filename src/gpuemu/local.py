@@ -33,7 +33,7 @@ def run_here(op: OpConfig, root: Path, inputs: dict[str, np.ndarray], kwargs: di
     elsewhere, is given) and its reference, with scripts resolved against ``root``. An
     exception in the op is an ExecutionError verdict; one in the reference is raised.
     ``where`` names what asked (a file) in the error for an op that cannot run here."""
-    from .daemon.executor import Executor, op_options, single_output
+    from .engine.executor import Executor, op_options, single_output
     from .oracle import judge
 
     if actual is None and op.op_script is None:

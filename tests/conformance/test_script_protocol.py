@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.executor import Executor
 
 from .support import RawClient, array, seed_style_script, tensor, write
 

@@ -113,7 +113,7 @@ def live_processes(*markers: str, servers_of: int | None = None) -> list[str]:
             state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
         except (OSError, IndexError, ValueError):
             continue  # exited while we looked
-        if int(ppid) == servers_of and "gpuemu.daemon.forkserver" in cmdline:
+        if int(ppid) == servers_of and "gpuemu.engine.forkserver" in cmdline:
             continue
         if all(m in cmdline for m in markers) and state not in "ZX":
             found.append(f"{entry.name} {state} {cmdline}")

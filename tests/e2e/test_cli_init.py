@@ -27,7 +27,7 @@ def gpuemu(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def run_script(path: Path, x: np.ndarray) -> np.ndarray:
     """The scaffolded script run as `python SCRIPT` (its __main__ guard), in its own process:
     importing torch or jax here would make every later fork in this process unsafe."""
-    from gpuemu.daemon.executor import Executor
+    from gpuemu.engine.executor import Executor
 
     with Executor(warm=False) as executor:
         return executor.run_script(path, {"x": x}, cwd=path.parent.parent)["output"]

@@ -58,12 +58,12 @@ def empty(where: Path) -> bool:
 
 
 def workers_of(pid: int) -> list[int]:
-    """The daemon's warm workers (python -m gpuemu.daemon.worker), by /proc."""
+    """The daemon's warm workers (python -m gpuemu.engine.worker), by /proc."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             cmd = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            if b"gpuemu.daemon.worker" in cmd:
+            if b"gpuemu.engine.worker" in cmd:
                 found.append(int(child))
     return found
 

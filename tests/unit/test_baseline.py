@@ -7,7 +7,7 @@ import math
 import msgspec
 import pytest
 
-from gpuemu.daemon.baseline import BaselineComparison, OpComparison, compare_baseline
+from gpuemu.engine.baseline import BaselineComparison, OpComparison, compare_baseline
 from gpuemu.errors import InvalidRequest
 from gpuemu.validate.result import FailureReason, ValidationResult
 

@@ -8,7 +8,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.executor import Executor
 from gpuemu.errors import ReferenceScriptFailed
 
 from .test_executor import write

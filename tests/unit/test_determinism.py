@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gpuemu.config import OpConfig
-from gpuemu.daemon.determinism import DEFAULT_RUNS, determinism_runs, run_op
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.determinism import DEFAULT_RUNS, determinism_runs, run_op
+from gpuemu.engine.executor import Executor
 from gpuemu.errors import InvalidRequest
 from gpuemu.validate import FailureKind
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.executor import Executor
 from gpuemu.errors import ReferenceScriptFailed
 
 from ..conftest import wait_for
@@ -393,7 +393,7 @@ def test_max_workers_must_be_positive():
 def test_a_worker_killed_before_it_starts_never_spawns(tmp_path):
     """Executor.close can kill a worker a pool has just handed out, before its caller
     starts it: the start must then fail instead of spawning a process nobody kills."""
-    from gpuemu.daemon.worker import WorkerDied, WorkerProcess
+    from gpuemu.engine.worker import WorkerDied, WorkerProcess
 
     before = children()
     worker = WorkerProcess(str(warm_script(tmp_path, "pass")), str(tmp_path))

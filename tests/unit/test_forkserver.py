@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.executor import Executor
 from gpuemu.errors import ReferenceScriptFailed
 
 from ..conftest import wait_for

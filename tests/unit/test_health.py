@@ -1,4 +1,4 @@
-"""Fuzz-run health and coverage (daemon/health.py), over real seeded cases."""
+"""Fuzz-run health and coverage (engine/health.py), over real seeded cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpuemu.config import DimSpec, OpSchema
-from gpuemu.daemon.health import RunHealth, effective_layout
+from gpuemu.engine.health import RunHealth, effective_layout
 from gpuemu.fuzz import FuzzConfig
 from gpuemu.fuzz.cases import apply_layout, case_seed, materialize, spec_for_seed
 from gpuemu.validate import ValidationResult

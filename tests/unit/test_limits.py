@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gpuemu.config import parse_config
-from gpuemu.daemon.executor import Executor, op_options
-from gpuemu.daemon.limits import default_max_memory_mb, physical_memory_mb
+from gpuemu.engine.executor import Executor, op_options
+from gpuemu.engine.limits import default_max_memory_mb, physical_memory_mb
 from gpuemu.errors import ConfigError, ReferenceScriptFailed
 
 from .test_executor import X, warm_script

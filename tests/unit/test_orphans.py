@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from gpuemu.daemon.orphans import TOKEN_VAR, _pids, kill_marked
+from gpuemu.engine.orphans import TOKEN_VAR, _pids, kill_marked
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/sys/kernel/ns_last_pid"),
                                 reason="needs Linux /proc/sys/kernel/ns_last_pid")

@@ -1,4 +1,4 @@
-"""Release of warm workers and fork servers (gpuemu.daemon.pool) through a real executor:
+"""Release of warm workers and fork servers (gpuemu.engine.pool) through a real executor:
 idle ones stop after the idle timeout, the least recently used one makes room under the
 daemon-wide cap on their number, and idle ones stop while their memory is over its cap."""
 
@@ -10,8 +10,8 @@ import threading
 import numpy as np
 import pytest
 
-from gpuemu.daemon.executor import Executor
-from gpuemu.daemon.pool import Limits
+from gpuemu.engine.executor import Executor
+from gpuemu.engine.pool import Limits
 
 from ..conftest import wait_for
 from .test_executor import X, children, needs_proc_children, warm_script

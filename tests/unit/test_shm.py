@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gpuemu import shm
-from gpuemu.daemon.executor import Executor
+from gpuemu.engine.executor import Executor
 from gpuemu.errors import InvalidTensorData
 from gpuemu.tensor import from_numpy, inline, to_numpy
 from gpuemu.validate import validate_output

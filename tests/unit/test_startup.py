@@ -15,7 +15,7 @@ HEAVY = ("ml_dtypes", "torch", "jax", "tensorflow", "triton", "ray")
     "gpuemu.cli.check_cmds, gpuemu.cli.project_cmds, gpuemu.cli.daemon_cmd",
     "gpuemu.script",
     "gpuemu.client, gpuemu.protocol, gpuemu.fuzz.cases",
-    "gpuemu.daemon.server, gpuemu.daemon.handlers, gpuemu.daemon.worker",
+    "gpuemu.daemon.server, gpuemu.daemon.handlers, gpuemu.engine.worker",
 ])
 def test_nothing_heavy_is_imported_until_it_is_used(modules):
     probe = (f"import sys, {modules}; "

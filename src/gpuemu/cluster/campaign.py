@@ -27,7 +27,7 @@ import gpuemu
 
 from ..config import ClusterSettings, OpConfig, ProjectConfig
 from ..daemon.fuzzing import store_case
-from ..daemon.health import RunHealth
+from ..engine.health import RunHealth
 from ..daemon.state import DaemonState
 from ..errors import ConfigError, GpuemuError, InternalError
 from ..protocol import FuzzConfigPayload

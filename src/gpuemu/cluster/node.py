@@ -11,9 +11,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..daemon.executor import Executor
+from ..engine.executor import Executor
 from ..daemon.fuzzing import fuzz_case, fuzz_config
-from ..daemon.health import Observation, observation
+from ..engine.health import Observation, observation
 from ..daemon.state import ConfigSource, DaemonState
 from ..fuzz.cases import CaseSpec
 from ..protocol import FuzzConfigPayload

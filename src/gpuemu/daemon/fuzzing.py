@@ -33,12 +33,12 @@ from ..reproducer import make_reproducer
 from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, inline, plain, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
-from .determinism import determinism_runs, run_op
+from ..engine.determinism import determinism_runs, run_op
 from .handlers import (
     MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case, handles,
     page, repro_info,
 )
-from .health import OpenRuns, RunHealth
+from ..engine.health import OpenRuns, RunHealth
 from .state import DaemonState
 
 Progress = Callable[[int, int], None]
@@ -152,7 +152,7 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
     """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers,
     or over a cluster's nodes (``cluster``, else the config's [cluster] address; gpuemu.cluster).
 
-    The results carry the run's coverage and health (daemon.health): a vacuous run fails.
+    The results carry the run's coverage and health (engine.health): a vacuous run fails.
     ``determinism`` runs the op that many times per case (None: as the op is configured).
     """
     config = fuzz_config(op, payload)

@@ -31,9 +31,9 @@ from ..wire_json import encode_reply
 from ..tensor import TensorData, inline, to_numpy
 from ..oracle import judge
 from ..validate import ReproductionInfo, ValidationResult
-from .baseline import compare_baseline
-from .executor import op_options
-from .health import effective_layout
+from ..engine.baseline import compare_baseline
+from ..engine.executor import op_options
+from ..engine.health import effective_layout
 from .state import DaemonState
 
 log = logging.getLogger("gpuemu.daemon")

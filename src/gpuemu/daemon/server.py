@@ -27,8 +27,8 @@ from .. import paths, shm
 from ..config import DaemonSettings, find_config, load_config
 from ..errors import GpuemuError, InternalError, InvalidRequest
 from ..protocol import Form, Ping, Shutdown, decode_request, encode_message, error_response
-from .executor import Executor
-from .pool import Limits
+from ..engine.executor import Executor
+from ..engine.pool import Limits
 from . import artifact_handlers  # noqa: F401  (registers the artifact handlers)
 from . import ci  # noqa: F401  (registers RunCi and GetCiSummary)
 from . import fuzzing  # noqa: F401  (registers the fuzzing handlers)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..config import DaemonSettings, ProjectConfig, load_config
 from ..errors import ConfigError, InternalError
-from .executor import Executor
-from .health import OpenRuns
+from ..engine.executor import Executor
+from ..engine.health import OpenRuns
 from .storage import Storage
 
 

@@ -184,6 +184,8 @@ def _dtype_pool(include: Sequence[DType | str] | None, exclude: Sequence[DType |
     pool = _pool(include, DEFAULT_DTYPES, field, lambda v, at: DType.parse(v, at))
     dropped = {DType.parse(v, f"exclude[{i}]") for i, v in enumerate(exclude or ())}
     kept = tuple(d for d in pool if d not in dropped)
+    if DType.BFloat16 in kept:
+        DType.BFloat16.numpy  # noqa: B018  registers "bfloat16" with numpy, so np.dtype(name) works
     if not kept:
         raise InvalidRequest(f"exclude: {[d.short_name for d in dropped]} leaves no dtype to draw "
                              f"from {[d.short_name for d in pool]}; exclude fewer", "exclude")

@@ -1,7 +1,7 @@
 """Warm workers: a process that imports one script once and calls its function per
 request, and the executor's handle on such a process.
 
-The child is ``python -P -m gpuemu.daemon.worker SCRIPT`` in its own session. Its
+The child is ``python -P -m gpuemu.engine.worker SCRIPT`` in its own session. Its
 frame channel is its original stdin/stdout, moved to private descriptors before the
 script is imported: the script's prints then go to stderr (fd 1 becomes a copy of
 fd 2) and its reads of stdin see an empty file, so nothing the script does can

@@ -1,7 +1,7 @@
 """Fork servers: scripts in the specification's form (JSON on stdin, JSON on stdout, no
 ``reference``/``run`` to call) at the cost of a fork instead of a Python start-up.
 
-The server is ``python -P -m gpuemu.daemon.forkserver SCRIPT`` in its own session. It
+The server is ``python -P -m gpuemu.engine.forkserver SCRIPT`` in its own session. It
 imports numpy, compiles the script once and runs the script's leading imports (the
 statements before its first non-import, so that an ``os.environ[...] = ...`` that must
 precede an import still does); then, per case, it forks a child that becomes a new

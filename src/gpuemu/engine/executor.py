@@ -2,10 +2,10 @@
 
 Starting Python and importing numpy costs ~170 ms, far more than a small reference,
 so a script that defines a top-level ``reference(inputs, **kwargs)`` or ``run(...)``
-is imported once per worker process (``gpuemu.daemon.worker``) and called many
+is imported once per worker process (``gpuemu.engine.worker``) and called many
 times; any other script (JSON on stdin, JSON on stdout, as the specification writes
 them) is run as ``__main__`` in a child forked per case from a process that has
-already imported numpy and the script's imports (``gpuemu.daemon.forkserver``), and
+already imported numpy and the script's imports (``gpuemu.engine.forkserver``), and
 as a fresh ``python SCRIPT`` (one-shot) only when that server cannot start. Every
 script process gets its own session, so a timeout or a crash kills its whole process
 group (children it forked included) and never the daemon; descendants that left the
