@@ -242,8 +242,11 @@ class GetArtifact(Request):
 
 
 class ListArtifacts(Request):
+    """``offset``: as in ListResults."""
+
     kernel_name: str | None = None
     limit: Limit = 50
+    offset: Offset = 0
 
 
 class RunCi(Request):
@@ -703,7 +706,10 @@ class ArtifactSummary(msgspec.Struct, omit_defaults=True):
 
 
 class ArtifactList(Response):
+    """``next_offset``: as in ResultList."""
+
     artifacts: list[ArtifactSummary]
+    next_offset: int | None = None
 
 
 class ArtifactBaselineStored(Response):

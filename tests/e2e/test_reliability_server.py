@@ -16,7 +16,7 @@ import pytest
 
 from gpuemu import paths
 from gpuemu.client import ClientError
-from gpuemu.protocol import FuzzOp, Form, Minimize, ValidateOp, encode_message
+from gpuemu.protocol import FuzzOp, Form, Minimize, RunCi, ValidateOp, encode_message
 from gpuemu.tensor import from_numpy
 
 from ..conftest import wait_for
@@ -148,6 +148,8 @@ def test_a_fuzz_run_whose_client_left_is_cancelled(daemon):
     (FuzzOp(op_name="tick", iterations=1, determinism=10**9), "determinism", "100"),
     (FuzzOp(op_name="tick", iterations=1, start=2**63), "start", "4_611_686_018_427_387_904"),
     (Minimize(seed=1, op_name="tick", max_iters=10**9), "max_iters", "10_000"),
+    (RunCi(parallel_jobs=10**6), "parallel_jobs", "256"),
+    (RunCi(parallel=0), "parallel", "1"),
 ])
 def test_counts_are_bounded(daemon, req, field, bound):
     reply = decode(request(daemon.socket, encode_message(req, Form.FLAT)))
