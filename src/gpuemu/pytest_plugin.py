@@ -36,6 +36,7 @@ from .client import Client
 from .config import CONFIG_FILENAME, find_config
 from .daemon.launcher import daemon_command, stop_daemon, tail
 from .daemon.server import socket_answers
+from .engine.health import Severity
 from .engine.repro import replay_command
 from .engine.runs import Tally
 from .frameworks import get_adapter
@@ -141,7 +142,7 @@ def vacuous_message(fuzz: FuzzResults) -> str:
     return "\n".join([f"gpuemu: op {fuzz.op_name!r} passed {fuzz.passed} fuzz cases, but"
                       f" the run is vacuous (root seed {fuzz.seed}):",
                       *(f"  {i.kind}: {i.message}" for i in fuzz.health
-                        if i.severity == "error")])
+                        if i.severity == Severity.error)])
 
 
 def failure_message(fuzz: FuzzResults, nodeid: str, home: Path | None = None) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import LOCAL, OpConfig
 from ..dtypes import DType
-from ..errors import InvalidRequest, NotFound, ReferenceScriptFailed
+from ..errors import ErrorCode, InvalidRequest, NotFound, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.minimize import minimize
 from ..protocol import (
@@ -285,7 +285,7 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
         try:
             result = run_case(state.scripts(), op, candidate)
         except ReferenceScriptFailed:  # a shape the reference cannot do is not the same failure
-            return frozenset({"ReferenceScriptFailed"})
+            return frozenset({ErrorCode.ReferenceScriptFailed})
         return None if result.passed else frozenset(result.failure_kinds)
 
     with state.job(op.name, req.max_iters) as progress:  # Pong.jobs shows it advance
