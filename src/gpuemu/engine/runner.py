@@ -35,8 +35,8 @@ from ..fuzz.config import FuzzConfig
 from ..oracle import judge
 from ..protocol import FuzzConfigPayload
 from ..validate import FailureKind, FailureReason, ValidationResult
-from .determinism import determinism_runs, run_op
-from .executor import Executor, op_options
+from .determinism import determinism_runs, op_options, run_op
+from .executor import Executor
 from .repro import repro_info
 from .runs import Progress, Tally
 
