@@ -64,52 +64,25 @@ SCRIPTS = {
     """,
 }
 
-CONFIG = """
+OPS = {  # op: reference, op script, the hidden dims fuzzed (shapes are [2, 3, hidden])
+    "relu": ("relu_ref.py", "relu_good.py", [16, 40]),
+    "relu_tail": ("relu_ref.py", "relu_tail.py", [16, 40]),
+    "two_outputs": ("two_outputs_ref.py", "relu_good.py", [16]),
+    "tiny": ("tiny_ref.py", "tiny_ref.py", [16]),
+}
+CONFIG = "".join(f"""
 [[ops]]
-name = "relu"
-reference = "relu_ref.py"
-op_script = "relu_good.py"
-input_names = ["x"]
-dtypes = ["float32"]
-[ops.fuzz]
-batch_sizes = [2]
-seq_lengths = [3]
-hidden_dims = [16, 40]
-
-[[ops]]
-name = "relu_tail"
-reference = "relu_ref.py"
-op_script = "relu_tail.py"
-input_names = ["x"]
-dtypes = ["float32"]
-[ops.fuzz]
-batch_sizes = [2]
-seq_lengths = [3]
-hidden_dims = [16, 40]
-
-[[ops]]
-name = "two_outputs"
-reference = "two_outputs_ref.py"
-op_script = "relu_good.py"
-input_names = ["x"]
-[ops.fuzz]
-edge_case_prob = 0.0
-batch_sizes = [2]
-seq_lengths = [3]
-hidden_dims = [16]
-
-[[ops]]
-name = "tiny"
-reference = "tiny_ref.py"
-op_script = "tiny_ref.py"
+name = "{name}"
+reference = "{reference}"
+op_script = "{script}"
 input_names = ["x"]
 dtypes = ["float32"]
 [ops.fuzz]
 edge_case_prob = 0.0
 batch_sizes = [2]
 seq_lengths = [3]
-hidden_dims = [16]
-"""
+hidden_dims = {hidden}
+""" for name, (reference, script, hidden) in OPS.items())
 
 
 @pytest.fixture(scope="module")
