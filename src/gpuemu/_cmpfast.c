@@ -106,7 +106,7 @@ static double ulps(const void *x, const void *y, Py_ssize_t i, int item, double 
 
 /* The screen's constants: the bounds tightened by SCREEN_MARGIN, so that a screen pass
  * implies a pass of the exact rule, and the best differences so far, lowered by it, so
- * that an element that could beat them is never missed (validate/pipeline.py argues the
+ * that an element that could beat them is never missed (validate/comparison.py argues the
  * float32 case; its margin is far above float32's roundings). */
 #define SCREEN_MARGIN (1.0 - 0x1p-20)
 
@@ -177,7 +177,7 @@ typedef struct {
 } kind_t;
 
 /* The whole pass: `f32` says the float32 screen is sound for these bounds
- * (pipeline._screens_in_float32) and the dtype fits float32. */
+ * (comparison._screens_in_float32) and the dtype fits float32. */
 static void run(const kind_t *kind, const void *x, const void *y, Py_ssize_t n, double atol,
                 double rtol, int f32, int check_nan, int check_inf, tally_t *t) {
     for (Py_ssize_t s = 0; s < n; s += BLOCK) {

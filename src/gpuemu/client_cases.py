@@ -7,7 +7,6 @@ against the reference; ``fuzz_op_client_side`` is that loop. A mixin of Client.
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from . import shm
 from .client_results import case_record
+from .engine.runs import Tally, run_each
 from .errors import InvalidRequest
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
@@ -154,29 +154,25 @@ class CaseMethods:
         cfg = FuzzConfigPayload(dtypes=dtypes, op_schema=schema)
         decode = get_adapter(framework or "numpy").from_tensor_data
         root = generate_seed() if seed is None else seed
-        started = time.perf_counter()
-        results: list[ValidationResult] = []
-        for first in range(0, iterations, batch):
-            count = min(batch, iterations - first)
-            for case in self.test_cases(op_name, count, root, cfg, first):
-                inputs = {k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}
-                try:
-                    output, error = run_op(inputs, **case.kwargs), None
-                except Exception:
-                    output, error = None, traceback.format_exc(limit=8)
-                submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg,
-                                      error=error, run=root,
-                                      output=None if error else _wire(output, self.socket_path))
-                results.append(self._with_tensors(submit, [submit.output]).result)
-                if fail_fast and not results[-1].passed:
-                    break
-            if fail_fast and results and not results[-1].passed:
-                break
-        failures = [r for r in results if not r.passed]
-        run = FuzzResults(op_name=op_name, seed=root, iterations=len(results),
-                          passed=len(results) - len(failures), failed=len(failures),
-                          failures=failures, duration_ms=(time.perf_counter() - started) * 1e3)
-        if results:
-            health = self._expect(FinishFuzzRun(op_name=op_name, run=root), FuzzHealth)
-            run.coverage, run.health, run.vacuous = health.coverage, health.health, health.vacuous
-        return run
+
+        def cases():  # fetched a batch at a time, as the run takes them
+            for first in range(0, iterations, batch):
+                yield from self.test_cases(op_name, min(batch, iterations - first), root, cfg,
+                                           first)
+
+        def judge(case: TestCase) -> ValidationResult:
+            inputs = {k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}
+            try:
+                output, error = run_op(inputs, **case.kwargs), None
+            except Exception:
+                output, error = None, traceback.format_exc(limit=8)
+            submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg, error=error,
+                                  run=root, output=None if error else _wire(output, self.socket_path))
+            return self._with_tensors(submit, [submit.output]).result
+
+        tally = run_each(cases(), judge, Tally(fail_fast=fail_fast))
+        health = None
+        if tally.done:
+            reply = self._expect(FinishFuzzRun(op_name=op_name, run=root), FuzzHealth)
+            health = (reply.coverage, reply.health, reply.vacuous)
+        return tally.results(op_name, root, health)

@@ -36,6 +36,9 @@ from .client import Client
 from .config import CONFIG_FILENAME, find_config
 from .daemon.launcher import daemon_command, stop_daemon, tail
 from .daemon.server import socket_answers
+from .engine.health import Severity
+from .engine.repro import replay_command
+from .engine.runs import Tally
 from .frameworks import get_adapter
 from .protocol import FuzzResults, OpSchemaPayload
 
@@ -139,7 +142,7 @@ def vacuous_message(fuzz: FuzzResults) -> str:
     return "\n".join([f"gpuemu: op {fuzz.op_name!r} passed {fuzz.passed} fuzz cases, but"
                       f" the run is vacuous (root seed {fuzz.seed}):",
                       *(f"  {i.kind}: {i.message}" for i in fuzz.health
-                        if i.severity == "error")])
+                        if i.severity == Severity.error)])
 
 
 def failure_message(fuzz: FuzzResults, nodeid: str, home: Path | None = None) -> str:
@@ -149,8 +152,7 @@ def failure_message(fuzz: FuzzResults, nodeid: str, home: Path | None = None) ->
     shapes = ", ".join(f"{k}: {info.input_dtypes.get(k, '?')}{shape} strides"
                        f" {info.input_strides.get(k)}"
                        for k, shape in info.input_shapes.items()) if info else ""
-    command = (info.command if info and info.command
-               else f"gpuemu reproduce --seed {first.seed} --op {fuzz.op_name}")
+    command = info.command if info and info.command else replay_command(fuzz.op_name, first.seed)
     lines = [f"gpuemu: op {fuzz.op_name!r} failed {fuzz.failed} of {fuzz.iterations} fuzz cases"
              f" (root seed {fuzz.seed})",
              f"first failing case: seed {first.seed}" + (f" ({shapes})" if shapes else ""),
@@ -168,14 +170,12 @@ def failure_message(fuzz: FuzzResults, nodeid: str, home: Path | None = None) ->
 def _replay(client: Client, op_name: str, run_op: Callable[..., Any], seed: int,
             fuzz_config: Mapping[str, Any], framework: str | None) -> FuzzResults:
     """The one case named by ``seed``; exceptions in ``run_op`` propagate, to be debugged."""
-    started = time.perf_counter()
+    tally = Tally()
     case = client.test_case(op_name, seed=seed, fuzz_config=fuzz_config)
     decode = get_adapter(framework or "numpy").from_tensor_data
     output = run_op({k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}, **case.kwargs)
-    result = client.submit_output(op_name, seed, output, fuzz_config=fuzz_config)
-    return FuzzResults(op_name=op_name, seed=seed, iterations=1, passed=int(result.passed),
-                       failed=int(not result.passed), failures=[] if result.passed else [result],
-                       duration_ms=(time.perf_counter() - started) * 1e3)
+    tally.add(0, client.submit_output(op_name, seed, output, fuzz_config=fuzz_config))
+    return tally.results(op_name, seed)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from gpuemu.config import parse_config
-from gpuemu.engine.executor import Executor, op_options
+from gpuemu.engine.determinism import op_options
+from gpuemu.engine.executor import Executor
 from gpuemu.engine.limits import default_max_memory_mb, physical_memory_mb
 from gpuemu.errors import ConfigError, ReferenceScriptFailed
 

@@ -23,7 +23,7 @@ from gpuemu.validate import (
     ValidationResult,
     validate_output,
 )
-from gpuemu.validate.pipeline import CHUNK
+from gpuemu.validate.tally import CHUNK
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(seed))

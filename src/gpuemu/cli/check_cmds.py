@@ -19,7 +19,7 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
     config = project_config(config_path)
     ops = [config.op(n) for n in names] if names else list(config.ops.values())
     runnable = [op for op in ops if op.runs_in_daemon]
-    from ..daemon.ci import skipped_ops
+    from ..engine.modes import skipped_ops
 
     skipped = skipped_ops(ops)
     results = []
@@ -153,10 +153,11 @@ def _reproduce(seed: int, op_name: str | None, write_to: Path | None, embed_inpu
     notes = [f"{'still fails' if again.still_fails else 'passes now'}: seed {seed}"
              f" ({again.op_name})"]
     if write_to is not None:
+        from ..engine.repro import replay_command
         from ..reproducer import encode_reproducer
 
         rep = msgspec.structs.replace(again.reproducer,
-                                      replay=f"gpuemu reproduce --from {write_to}")
+                                      replay=replay_command(source=write_to))
         write_to.write_bytes(encode_reproducer(rep))
         how = "embedded" if rep.inputs else "regenerated from the spec"
         notes.append(f"wrote reproducer {write_to} (inputs {how}); replay it with `{rep.replay}`")
@@ -166,7 +167,7 @@ def _reproduce(seed: int, op_name: str | None, write_to: Path | None, embed_inpu
 
 def _replay_file(path: Path, config_path: Path | None) -> Report:
     """A reproducer run against this project's op script and reference, with no daemon."""
-    from ..daemon.handlers import repro_info
+    from ..engine.repro import replay_command, repro_info
     from ..local import run_here
     from ..reproducer import load_reproducer, reproducer_inputs
     from ..tensor import to_numpy
@@ -181,7 +182,7 @@ def _replay_file(path: Path, config_path: Path | None) -> Report:
     result = run_here(op, config.root, inputs, rep.kwargs, rep.seed, actual=actual,
                       where=str(path)).result
     result.repro_info = repro_info(op.name, rep.seed, inputs, rep.kwargs,
-                                   f"gpuemu reproduce --from {path}")
+                                   replay_command(source=path))
     what = "its recorded output" if actual is not None else "the op script"
     return Report(command="reproduce", passed=result.passed, results=[result],
                   config_path=str(config.path),

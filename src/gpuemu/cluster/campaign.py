@@ -28,10 +28,10 @@ import gpuemu
 from ..config import ClusterSettings, OpConfig, ProjectConfig
 from ..daemon.fuzzing import store_case
 from ..engine.health import RunHealth
+from ..engine.runs import Tally
 from ..daemon.state import DaemonState
 from ..errors import ConfigError, GpuemuError, InternalError
 from ..protocol import FuzzConfigPayload
-from ..validate import ValidationResult
 from .node import CaseOutcome, run_cases
 
 START_HINT = (
@@ -173,10 +173,10 @@ class SeedOrder:
 
 
 def run_campaign(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None, seed: int,
-                 indices: range, runs: int, health: RunHealth, address: str, *,
-                 fail_fast: bool = False, progress: Callable[[int, int], None] | None = None
-                 ) -> dict[int, ValidationResult]:
-    """Cases ``indices`` of root ``seed`` on the cluster at ``address``; the results by index."""
+                 indices: range, runs: int, health: RunHealth, address: str, tally: Tally, *,
+                 progress: Callable[[int, int], None] | None = None) -> Tally:
+    """Cases ``indices`` of root ``seed`` on the cluster at ``address``, counted in ``tally``
+    (whose fail-fast rule stops handing out chunks)."""
     config = state.config.get()
     config_path, runtime_env, stamp = job_env(config)
     with connected(address, runtime_env, stamp) as ray:
@@ -184,19 +184,17 @@ def run_campaign(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | 
         task = ray.remote(run_cases).options(**task_options(op, config.cluster))
         window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         return _drive(ray, task, state, op, (config_path, op.name, payload, seed), indices, runs,
-                      health, address, window, fail_fast, progress)
+                      health, address, window, tally, progress)
 
 
 def _drive(ray: Any, task: Any, state: DaemonState, op: OpConfig, args: tuple,
            indices: range, runs: int, health: RunHealth, address: str, window: int,
-           fail_fast: bool, progress: Callable[[int, int], None] | None
-           ) -> dict[int, ValidationResult]:
+           tally: Tally, progress: Callable[[int, int], None] | None) -> Tally:
     """Submit the chunks, ``window`` at a time; take the answers as they come."""
     todo = deque(partition(indices, state.config.get().cluster.cases_per_task))
     pending: dict[Any, list[int]] = {}
-    results: dict[int, ValidationResult] = {}
+    answered: set[int] = set()
     order = SeedOrder(state, indices)
-    failed = False
     try:
         while todo or pending:
             state.check_cancelled()  # a client gone or a shutdown: the tasks are cancelled below
@@ -209,24 +207,24 @@ def _drive(ray: Any, task: Any, state: DaemonState, op: OpConfig, args: tuple,
             (ref,) = ready
             chunk = pending.pop(ref)
             for outcome in _answer(ray, ref, chunk, op, address):
-                if outcome.index in results:
+                if outcome.index in answered:
                     continue
-                results[outcome.index] = outcome.result
-                failed = failed or not outcome.result.passed
+                answered.add(outcome.index)
+                tally.add(outcome.index, outcome.result)
                 if outcome.seen is None:
                     health.filtered(outcome.spec)
                 else:
                     health.record(outcome.spec, outcome.seen, outcome.result)
                 order.add(outcome)
             if progress:
-                progress(len(results), len(indices))
-            if fail_fast and failed:
+                progress(tally.done, len(indices))
+            if tally.stopped:
                 todo.clear()
     finally:
         for ref in pending:
             ray.cancel(ref)
         order.flush()
-    return results
+    return tally
 
 
 def _answer(ray: Any, ref: Any, chunk: list[int], op: OpConfig, address: str) -> list[CaseOutcome]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.executor import Executor
-from ..daemon.fuzzing import fuzz_case, fuzz_config
 from ..engine.health import Observation, observation
+from ..engine.runner import fuzz_case, fuzz_config
 from ..daemon.state import ConfigSource, DaemonState
 from ..fuzz.cases import CaseSpec
 from ..protocol import FuzzConfigPayload
@@ -69,6 +69,6 @@ def run_cases(config_path: str, op_name: str, payload: FuzzConfigPayload | None,
     outcomes = []
     for i in indices:
         seen = _Seen()
-        spec, result = fuzz_case(state, op, config, seed, i, runs, seen)
+        spec, result = fuzz_case(state.scripts(), op, config, seed, i, runs, seen)
         outcomes.append(CaseOutcome(index=i, spec=spec, result=result, seen=seen.seen))
     return outcomes

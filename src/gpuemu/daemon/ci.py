@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -20,7 +19,6 @@ from ..config import OpConfig
 from ..errors import BaselineNotFound, GpuemuError
 from ..protocol import (
     CiRunComplete,
-    CiSkipped,
     CiSummary,
     CiSummaryStats,
     CompareBaseline,
@@ -32,20 +30,12 @@ from ..protocol import (
     LintResult,
     RunCi,
 )
+from ..engine.modes import skipped_ops
 from ..rng import generate_seed
 from .artifact_handlers import diff_one, lint_kernel
 from .fuzzing import run_fuzz
 from .handlers import MAX_JOBS, bounded, compare_baseline_handler, handles
 from .state import DaemonState
-
-
-def skipped_ops(ops: Iterable[OpConfig]) -> list[CiSkipped]:
-    """The ops the daemon does not run (all but script-based ones), with what to do instead."""
-    return [CiSkipped(op_name=op.name, reason=(
-                "no op_script: a client-side op" if op.op_script is None else
-                f"execution_mode {op.execution_mode!r}: the daemon does not run it")
-                + "; run it with Client.fuzz_op_client_side or validate_op")
-            for op in ops if not op.runs_in_daemon]
 
 
 def _fuzz(state: DaemonState, op: OpConfig, quick: bool, cluster: str | None) -> FuzzResults:

@@ -9,19 +9,14 @@ compressed snapshot.
 from __future__ import annotations
 
 import math
-import os
-import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import msgspec
 import numpy as np
 
 from ..config import LOCAL, OpConfig
 from ..dtypes import DType
-from ..errors import InvalidRequest, NotFound, ReferenceScriptFailed
+from ..errors import ErrorCode, InvalidRequest, NotFound, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
-from ..fuzz.config import FuzzConfig
 from ..fuzz.minimize import minimize
 from ..protocol import (
     FailureSummary, FinishFuzzRun, FuzzConfigPayload, FuzzHealth, FuzzOp,
@@ -32,20 +27,18 @@ from ..protocol import (
 from ..reproducer import make_reproducer
 from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, inline, plain, to_numpy
-from ..validate import FailureKind, FailureReason, ValidationResult
-from ..engine.determinism import determinism_runs, run_op
+from ..validate import ValidationResult
+from ..engine.determinism import determinism_runs
+from ..engine.modes import not_run_reason
+from ..engine.runner import (
+    check_case, fuzz_cases, fuzz_config, reference_failure, run_case,
+)
+from ..engine.runs import Progress, Tally
 from .handlers import (
-    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case, handles,
-    page, repro_info,
+    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, handles, page,
 )
 from ..engine.health import OpenRuns, RunHealth
 from .state import DaemonState
-
-Progress = Callable[[int, int], None]
-
-
-def fuzz_config(op: OpConfig, payload: FuzzConfigPayload | None) -> FuzzConfig:
-    return FuzzConfig.from_op(op).with_overrides(payload)
 
 
 def script_op(state: DaemonState, name: str) -> OpConfig:
@@ -58,87 +51,8 @@ def script_op(state: DaemonState, name: str) -> OpConfig:
     return op
 
 
-def not_run_reason(op: OpConfig) -> str:
-    """Why the daemon does not run ``op`` (it is not script-based), and how to make it."""
-    if op.op_script is None:
-        return (f"op {op.name!r} has no op_script, so the daemon cannot run it (execution_mode"
-                f" {op.execution_mode}); add `op_script = \"...\"` to its [[ops]] entry")
-    return (f"op {op.name!r} is execution_mode {op.execution_mode!r}, so the daemon does not run"
-            " its op_script; set execution_mode = \"script_based\" to let it")
-
-
-def replay_command(op_name: str, seed: int) -> str:
-    return f"gpuemu reproduce --seed {seed} --op {op_name}"
-
-
-def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | None = None,
-             actual: np.ndarray | None = None, error: str | None = None,
-             runs: int | None = None, health: RunHealth | None = None,
-             inputs: dict[str, np.ndarray] | None = None) -> ValidationResult:
-    """Run (or take) the op's output for ``spec``, check it against the reference.
-
-    ``seed`` is the public seed the result is filed under (a minimized case keeps its
-    spec's data seed but gets its own name). An exception in the op is an
-    ExecutionError verdict, not an error of the request; one in the reference is.
-    ``runs`` (default: the op's ``deterministic``) runs the op several times
-    (determinism.run_op); ``health`` collects the case for its run's health check.
-    ``inputs``: what the op ran on, when a client sent them (else the spec's).
-    """
-    seed = spec.seed if seed is None else seed
-    started = time.perf_counter()
-    inputs = materialize(spec) if inputs is None else inputs
-    root = state.config.get().root
-    extra: tuple[FailureReason, ...] = ()
-    if actual is None and error is None:
-        try:
-            outcome = run_op(state.executor, op, inputs, dict(spec.kwargs),
-                             runs=determinism_runs(op, runs), cwd=root)
-            actual, extra = outcome.output, outcome.failures
-        except ReferenceScriptFailed as exc:
-            error = str(exc)
-    expected = None
-    if error is not None:
-        result = ValidationResult(passed=False, op_name=op.name, seed=seed, failures=[
-            FailureReason(kind=FailureKind.ExecutionError, message=error)])
-    else:
-        expected, result = check_case(state, op, actual, inputs, dict(spec.kwargs), seed)
-        result.failures += extra
-        result.passed = not result.failures
-    if health is not None:
-        health.observe(spec, inputs, expected, result)
-    result.duration_ms = (time.perf_counter() - started) * 1e3
-    result.repro_info = repro_info(op.name, seed, inputs, dict(spec.kwargs),
-                                   replay_command(op.name, seed), spec)
-    return result
-
-
-def reference_failure(op: OpConfig, config: FuzzConfig, spec: CaseSpec,
-                      exc: ReferenceScriptFailed) -> ValidationResult:
-    """A fuzz case on which the reference itself failed: recorded, so the run goes on and the
-    author sees the case (often an edge shape the reference does not handle)."""
-    return ValidationResult(passed=False, op_name=op.name, seed=spec.seed, failures=[
-        FailureReason(kind=FailureKind.ExecutionError,
-                      message=f"the reference script failed on this case (shapes {spec.shapes},"
-                              f" {spec.dtype}): {exc}. Fix the reference, or keep such cases"
-                              f" out: {config.keep_out_hint()}")],
-        repro_info=repro_info(op.name, spec.seed, materialize(spec), dict(spec.kwargs),
-                              replay_command(op.name, spec.seed), spec))
-
-
 def case_record(mode: str, spec: CaseSpec) -> dict:
     return {"mode": mode, "spec": msgspec.to_builtins(spec)}
-
-
-def fuzz_case(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, i: int,
-              runs: int, health) -> tuple[CaseSpec, ValidationResult]:
-    """Case ``i`` of root ``seed``, run and checked (not stored). ``health`` is a RunHealth,
-    or anything with its ``observe`` and ``filtered`` (a cluster node's collector)."""
-    spec = spec_for_seed(config, case_seed(seed, i), op.name)
-    try:
-        return spec, run_case(state, op, spec, runs=runs, health=health)
-    except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
-        health.filtered(spec)
-        return spec, reference_failure(op, config, spec, exc)
 
 
 def store_case(state: DaemonState, spec: CaseSpec, result: ValidationResult) -> None:
@@ -149,83 +63,40 @@ def run_fuzz(state: DaemonState, op: OpConfig, payload: FuzzConfigPayload | None
              iterations: int, seed: int, fail_fast: bool = False, start: int = 0,
              progress: Progress | None = None, determinism: int | None = None,
              cluster: str | None = None) -> FuzzResults:
-    """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers,
-    or over a cluster's nodes (``cluster``, else the config's [cluster] address; gpuemu.cluster).
+    """Cases ``start .. start+iterations-1`` of root ``seed``, in parallel over warm workers
+    (engine.runner), or over a cluster's nodes (``cluster``, else the config's [cluster]
+    address; gpuemu.cluster); every case is stored as it is judged, and the run stops at a
+    case boundary when its request is cancelled.
 
-    The results carry the run's coverage and health (engine.health): a vacuous run fails.
+    The results carry the run's coverage and health (engine.health).
     ``determinism`` runs the op that many times per case (None: as the op is configured).
     """
     config = fuzz_config(op, payload)
     runs = determinism_runs(op, determinism)
     health = RunHealth(config, guard=op.vacuous_guard)
-    started = time.perf_counter()
+    tally = Tally(fail_fast=fail_fast)
     indices = range(start, start + iterations)
     address = cluster_address(state, cluster)
     if address is None:
-        done, failures = _run_here(state, op, config, seed, indices, runs, health, fail_fast,
-                                   progress)
+        fuzz_cases(state.scripts(), op, config, seed, indices, runs, health, tally,
+                   lambda _, spec, result: store_case(state, spec, result),
+                   progress=progress, checkpoint=state.check_cancelled)
     else:  # [cluster] hook: the cases run on Ray nodes, and are stored here in seed order
         from ..cluster.campaign import run_campaign
 
-        results = run_campaign(state, op, payload, seed, indices, runs, health, address,
-                               fail_fast=fail_fast, progress=progress)
-        done, failures = len(results), {i: r for i, r in results.items() if not r.passed}
-    ordered = [failures[i] for i in sorted(failures)]
-    coverage, issues, vacuous = health.verdict()
-    duration_ms = (time.perf_counter() - started) * 1e3
-    state.storage.add_fuzz_run(op.name, seed, start, done, done - len(ordered), len(ordered),
-                               duration_ms)
+        run_campaign(state, op, payload, seed, indices, runs, health, address, tally,
+                     progress=progress)
+    run = tally.results(op.name, seed, health.verdict())
+    state.storage.add_fuzz_run(op.name, seed, start, run.iterations, run.passed, run.failed,
+                               run.duration_ms)
     state.prune()
-    return FuzzResults(op_name=op.name, seed=seed, iterations=done,
-                       passed=done - len(ordered), failed=len(ordered),
-                       failures=ordered, duration_ms=duration_ms,
-                       coverage=coverage, health=issues, vacuous=vacuous)
+    return run
 
 
 def cluster_address(state: DaemonState, requested: str | None) -> str | None:
     """The cluster a run goes to: the request's, else [cluster] address; None: this machine."""
     address = requested if requested is not None else state.config.get().cluster.address
     return None if address in (None, "", LOCAL) else address
-
-
-def _run_here(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, indices: range,
-              runs: int, health: RunHealth, fail_fast: bool,
-              progress: Progress | None) -> tuple[int, dict[int, ValidationResult]]:
-    """The cases over this machine's warm workers, stored as they complete: how many ran,
-    and the failures by index (passing results go to storage only)."""
-    failures: dict[int, ValidationResult] = {}
-    done = 0
-
-    def one(i: int) -> ValidationResult:
-        spec, result = fuzz_case(state, op, config, seed, i, runs, health)
-        store_case(state, spec, result)
-        return result
-
-    todo = iter(indices)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        pending = {pool.submit(one, i): i for i in _take(todo, 2 * (os.cpu_count() or 2))}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    result = fut.result()
-                    done += 1
-                    if not result.passed:
-                        failures[pending[fut]] = result
-                    del pending[fut]
-                    if progress:
-                        progress(done, len(indices))
-                state.check_cancelled()  # a client gone or a shutdown: stop at this boundary
-                if not (fail_fast and failures):
-                    pending.update({pool.submit(one, i): i for i in _take(todo, len(finished))})
-        finally:
-            for fut in pending:
-                fut.cancel()  # cases not started; those running finish and are stored
-    return done, failures
-
-
-def _take(it, n: int) -> list[int]:
-    return [i for _, i in zip(range(n), it)]
 
 
 @handles(FuzzOp)
@@ -307,7 +178,7 @@ def submit_output(req: SubmitOutput, state: DaemonState) -> SubmitResult:
     health = None if req.run is None else state.runs.get(
         (op.name, req.run), lambda: RunHealth(config, guard=op.vacuous_guard))
     try:
-        result = run_case(state, op, spec, actual=actual, error=req.error, health=health,
+        result = run_case(state.scripts(), op, spec, actual=actual, error=req.error, health=health,
                           inputs=inputs)
     except ReferenceScriptFailed as exc:
         if health is None:  # a lone case answers like ValidateOp; a run goes on
@@ -377,7 +248,7 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
         inputs = {k: decode_tensor(v, f"inputs.{k}") for k, v in data["inputs"].items()}
         kwargs = data.get("kwargs", {})
         actual = decode_tensor(data["output"], "output")
-        _, result = check_case(state, op, actual, inputs, kwargs, req.seed, vacuous="warn")
+        _, result = check_case(state.scripts(), op, actual, inputs, kwargs, req.seed)
     else:
         inputs, kwargs = None, dict(spec.kwargs)
         if mode == "daemon_orchestrated" and snapshot and op.op_script is None:
@@ -385,7 +256,7 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
         elif not op.runs_in_daemon:
             raise InvalidRequest(f"{not_run_reason(op)}: the case cannot be re-run",
                                  field="op_name")
-        result = run_case(state, op, spec, seed=req.seed, actual=actual)
+        result = run_case(state.scripts(), op, spec, seed=req.seed, actual=actual)
     reproducer = None if not req.reproducer else make_reproducer(
         op.name, req.seed, materialize(spec) if inputs is None else inputs, kwargs, spec=spec,
         output=actual, failure_kinds=result.failure_kinds, embed=req.embed_inputs)
@@ -412,16 +283,16 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
         calls += 1
         progress(min(calls, req.max_iters), req.max_iters)
         try:
-            result = run_case(state, op, candidate)
+            result = run_case(state.scripts(), op, candidate)
         except ReferenceScriptFailed:  # a shape the reference cannot do is not the same failure
-            return frozenset({"ReferenceScriptFailed"})
+            return frozenset({ErrorCode.ReferenceScriptFailed})
         return None if result.passed else frozenset(result.failure_kinds)
 
     with state.job(op.name, req.max_iters) as progress:  # Pong.jobs shows it advance
         outcome = minimize(spec, fails, strategy=req.strategy, max_iters=req.max_iters,
                            schema=fuzz_config(op, None).schema)
     minimized_seed = derive_seed(req.seed, "minimized")
-    result = run_case(state, op, outcome.minimized, seed=minimized_seed)
+    result = run_case(state.scripts(), op, outcome.minimized, seed=minimized_seed)
     state.storage.add_result(result, case=case_record("minimized", outcome.minimized))
     return MinimizeReply.of(MinimizeResult(
         original_seed=req.seed, minimized_seed=minimized_seed,

@@ -19,7 +19,6 @@ from ..config import OpConfig
 from ..coverage import coverage_from_counts
 from ..dtypes import DType
 from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
-from ..fuzz.cases import CaseSpec
 from ..protocol import (
     PROTOCOL_VERSION, MAX_PAGE, BaselineComparisonResponse, BaselineEntry, CompareBaseline,
     CoverageReport, GetCoverage, GetResult, JobProgress, ListArtifacts, ListFailures,
@@ -29,11 +28,9 @@ from ..protocol import (
 from ..rng import generate_seed
 from ..wire_json import encode_reply
 from ..tensor import TensorData, inline, to_numpy
-from ..oracle import judge
-from ..validate import ReproductionInfo, ValidationResult
 from ..engine.baseline import compare_baseline
-from ..engine.executor import op_options
-from ..engine.health import effective_layout
+from ..engine.repro import repro_info
+from ..engine.runner import check_case
 from .state import DaemonState
 
 log = logging.getLogger("gpuemu.daemon")
@@ -131,47 +128,6 @@ def decode_inputs(op: OpConfig, inputs: dict[str, TensorData]) -> dict[str, np.n
     return {name: to_numpy(td, f"inputs.{name}") for name, td in inputs.items()}
 
 
-def run_reference(state: DaemonState, op: OpConfig, inputs: dict[str, np.ndarray],
-                  kwargs: dict) -> np.ndarray:
-    """The reference script's single output for ``inputs``, run as they are."""
-    outputs = state.executor.run_script(
-        op.reference, inputs, {**op.kwargs, **kwargs}, cwd=state.config.get().root,
-        **op_options(op),
-    )
-    if len(outputs) == 1:
-        return next(iter(outputs.values()))
-    if "output" in outputs:
-        return outputs["output"]
-    raise InvalidRequest(
-        f"reference {op.reference} of op {op.name!r} returned outputs {sorted(outputs)}; a"
-        " ValidateOp compares one output: return a single array or name one 'output'"
-    )
-
-
-def check_case(state: DaemonState, op: OpConfig, actual: np.ndarray, inputs: dict[str, np.ndarray],
-               kwargs: dict, seed: int, vacuous: str = "report",
-               tolerance_dtype: str | None = None) -> tuple[np.ndarray, ValidationResult]:
-    """The expected output (from the op's oracle, gpuemu.oracle) and the verdict on ``actual``,
-    validated as the op is configured (gpuemu.op_checks). A case is judged as a fuzz case
-    unless ``vacuous="warn"``: impostors are listed, and weighed by the run's health check."""
-    return judge(op, actual, inputs, seed, lambda given: run_reference(state, op, given, kwargs),
-                 vacuous=vacuous, tolerance_dtype=tolerance_dtype)
-
-
-def repro_info(op_name: str, seed: int, inputs: dict[str, np.ndarray], kwargs: dict,
-               command: str, spec: CaseSpec | None = None) -> ReproductionInfo:
-    """``spec``, for a fuzz case: also its effective layout and value distribution."""
-    return ReproductionInfo(
-        seed=seed, op_name=op_name, command=command,
-        layout="" if spec is None else effective_layout(spec.layout, inputs),
-        distribution="" if spec is None else spec.distribution,
-        input_shapes={k: list(v.shape) for k, v in inputs.items()},
-        input_dtypes={k: DType.from_numpy(v.dtype).value for k, v in inputs.items()},
-        input_strides={k: [s // v.itemsize for s in v.strides] for k, v in inputs.items()},
-        kwargs=kwargs,
-    )
-
-
 @handles(ValidateOp)
 def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse:
     op = state.config.get().op(req.op_name)
@@ -180,10 +136,9 @@ def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse
     if req.dtype is not None:
         DType.parse(req.dtype, "dtype")  # before the reference runs
     seed = req.seed if req.seed is not None else generate_seed()
-    _, result = check_case(state, op, actual, inputs, req.kwargs, seed, vacuous="warn",
+    _, result = check_case(state.scripts(), op, actual, inputs, req.kwargs, seed,
                            tolerance_dtype=req.dtype)
-    result.repro_info = repro_info(op.name, seed, inputs, req.kwargs,
-                                   f"gpuemu reproduce --seed {seed} --op {op.name}")
+    result.repro_info = repro_info(op.name, seed, inputs, req.kwargs)
     snapshot = None
     if not result.passed:  # client inputs cannot be regenerated from the seed: keep them
         snapshot = msgspec.msgpack.encode({

@@ -17,6 +17,7 @@ from ..config import DaemonSettings, ProjectConfig, load_config
 from ..errors import ConfigError, InternalError
 from ..engine.executor import Executor
 from ..engine.health import OpenRuns
+from ..engine.runner import Scripts
 from .storage import Storage
 
 
@@ -103,6 +104,10 @@ class DaemonState:
         finally:
             with self._jobs_lock:
                 del self.jobs[key]
+
+    def scripts(self) -> Scripts:
+        """Where the project's scripts run now: the warm workers, in the config's root."""
+        return Scripts(self.executor, self.config.get().root)
 
     def prune(self, settings: DaemonSettings | None = None) -> int:
         """Prune passing results as [daemon] keep_passing_* say (``settings``, else the

@@ -19,7 +19,18 @@ import numpy as np
 from ..config import OpConfig
 from ..errors import InvalidRequest
 from ..validate import FailureKind, FailureReason
-from .executor import Executor, op_options, single_output
+from .executor import Executor
+
+def op_options(op) -> dict:
+    """How an op's scripts run (gpuemu.toml): ``run_script``'s keyword arguments."""
+    return {"timeout_s": op.timeout_s, "max_memory_mb": op.max_memory_mb,
+            "emulate_cuda": op.emulate_cuda}
+
+
+def single_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The output an op is checked on: the one named ``output``, else the first."""
+    return outputs["output"] if "output" in outputs else next(iter(outputs.values()))
+
 
 DEFAULT_RUNS = 3
 """Runs per case for an op with ``deterministic = true``: a flip every other run shows."""

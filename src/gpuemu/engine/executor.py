@@ -77,17 +77,6 @@ class ExecutorStats:
     reaped_memory: int = 0  # ... to bring their memory under max_worker_memory_mb
 
 
-def op_options(op) -> dict:
-    """How an op's scripts run (gpuemu.toml): ``run_script``'s keyword arguments."""
-    return {"timeout_s": op.timeout_s, "max_memory_mb": op.max_memory_mb,
-            "emulate_cuda": op.emulate_cuda}
-
-
-def single_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The output an op is checked on: the one named ``output``, else the first."""
-    return outputs["output"] if "output" in outputs else next(iter(outputs.values()))
-
-
 class Executor:
     """Runs scripts named by the caller, from any number of threads at once.
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import atexit
 import builtins
-import ctypes
 import io
 import os
 import secrets
@@ -38,15 +37,14 @@ from pathlib import Path
 import msgspec
 import numpy as np  # the point: every child finds it imported
 
+from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from .limits import limit_memory
-from .orphans import TOKEN_VAR
+from .orphans import TOKEN_VAR, die_with_parent
 from .worker import (
-    ScriptProcess, StderrTail, emulate_if_asked, emulation_env, kill_group, open_pidfd, readable,
-    spawn,
+    ScriptProcess, StderrTail, kill_group, open_pidfd, readable, spawn,
 )
 
 MAX_PACKET = 4096
-PR_SET_PDEATHSIG = 1
 
 
 class Ready(msgspec.Struct, tag=True):
@@ -140,7 +138,7 @@ def _child(script: Path, code: types.CodeType | None, fds: list[int], request: F
     status = 1
     try:
         os.setsid()
-        _die_with_parent(server)
+        die_with_parent(server)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
@@ -200,16 +198,6 @@ def _exit_code(code: object) -> int:
         return code & 0xFF
     print(code, file=sys.stderr)
     return 1
-
-
-def _die_with_parent(server: int) -> None:
-    """SIGKILL this child when the server dies (the server dies with the executor)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: the executor still kills the case at its timeout
-    if os.getppid() != server:  # the server died before the line above
-        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -68,6 +69,25 @@ def observation(spec: CaseSpec, inputs: Mapping[str, np.ndarray],
                        reference=None if expected is None else _digest([expected]),
                        empty=expected is not None and expected.size == 0)
 
+
+
+class Severity(StrEnum):
+    """How much a health issue weighs: an error makes the run vacuous, a warning informs."""
+
+    error = "error"
+    warning = "warning"
+
+
+class HealthKind(StrEnum):
+    """What a health issue found (HealthIssue.kind on the wire)."""
+
+    NothingChecked = "NothingChecked"
+    IdenticalCases = "IdenticalCases"
+    ConstantReference = "ConstantReference"
+    ImpostorPasses = "ImpostorPasses"
+    DtypeNotReached = "DtypeNotReached"
+    LayoutNotReached = "LayoutNotReached"
+    NotTried = "NotTried"
 
 class RunHealth:
     """What the cases of one run tried; thread-safe (cases run in parallel), and
@@ -140,19 +160,19 @@ class RunHealth:
             if not self._n["cases"]:
                 return []
             found = [issue for rule in _RULES for issue in rule(self)]
-        return sorted(found, key=lambda i: i.severity != "error")
+        return sorted(found, key=lambda i: i.severity != Severity.error)
 
     def verdict(self) -> tuple[FuzzCoverage, list[HealthIssue], bool]:
         """Coverage, issues, and whether the run is vacuous (an error among the issues)."""
         issues = self.issues()
-        return self.coverage(), issues, any(i.severity == "error" for i in issues)
+        return self.coverage(), issues, any(i.severity == Severity.error for i in issues)
 
     # -- the rules: each yields the issues it finds -----------------------------------------
 
     def _nothing_checked(self):
         n = self._n
         if not n["checked"] and n["empty"]:
-            yield HealthIssue("NothingChecked", f"none of the {n['cases']} cases compared any "
+            yield HealthIssue(HealthKind.NothingChecked, f"none of the {n['cases']} cases compared any "
                               f"values: {n['empty']} had empty outputs, {n['filtered']} were "
                               "filtered (the reference failed); to fuzz shapes with no size-0"
                               f" dims, {self._config.keep_out_hint()}")
@@ -160,14 +180,14 @@ class RunHealth:
     def _identical(self):
         observed = self._n["cases"] - self._n["filtered"]
         if observed >= 2 and len(self._inputs) == 1:
-            yield HealthIssue("IdenticalCases", f"all {observed} cases had identical inputs, so "
+            yield HealthIssue(HealthKind.IdenticalCases, f"all {observed} cases had identical inputs, so "
                               "the run tested one case over and over; widen the fuzz config "
                               "(shapes, distributions other than zeros, value_range)")
 
     def _constant_reference(self):
         checked = self._n["checked"]
         if self._guard and checked >= 2 and len(self._references) == 1 and len(self._inputs) > 1:
-            yield HealthIssue("ConstantReference", f"the reference returned the same output in "
+            yield HealthIssue(HealthKind.ConstantReference, f"the reference returned the same output in "
                               f"all {checked} checked cases although their inputs differed: an "
                               "op that ignores its inputs would pass; check that the reference "
                               "reads its inputs and that the inputs reach the values it uses")
@@ -177,7 +197,7 @@ class RunHealth:
         for name, count in sorted(self._reached["impostors"].items()):
             if self._guard and checked and count == checked:
                 what, fix = impostor_words(name)
-                yield HealthIssue("ImpostorPasses", f"{what} would have passed all {checked} "
+                yield HealthIssue(HealthKind.ImpostorPasses, f"{what} would have passed all {checked} "
                                   f"checked cases, so this run cannot fail such an op; {fix} "
                                   "(or set vacuous_guard = false for the op)")
 
@@ -193,12 +213,12 @@ class RunHealth:
                     # A few unlucky draws in a short run are no evidence of a config that
                     # cannot reach the layout: an error only once it has had its chances,
                     # and only for layouts the op configured (the mix draws all of them).
-                    yield HealthIssue(f"{what.capitalize()}NotReached",
+                    yield HealthIssue(HealthKind(f"{what.capitalize()}NotReached"),
                                       f"{what} {_short_name(value)!r} was drawn in {drawn} cases "
                                       f"but never reached the check:{why}",
-                                      "error" if drawn >= NOT_REACHED_MIN_DRAWS
+                                      Severity.error if drawn >= NOT_REACHED_MIN_DRAWS
                                       and (key == "dtypes" or "layouts" not in self._config.mix)
-                                      else "warning")
+                                      else Severity.warning)
 
     def _untried(self):
         config, cases = self._config, self._n["cases"]
@@ -208,13 +228,13 @@ class RunHealth:
                                 ("size classes", SIZE_CLASSES if config.mixed_shapes else ())):
             missing = [_short_name(v) for v in configured if v not in drawn[key]]
             if missing:
-                yield HealthIssue("NotTried", f"configured {key} {missing} were never drawn in "
-                                  f"{cases} cases; run more iterations", severity="warning")
+                yield HealthIssue(HealthKind.NotTried, f"configured {key} {missing} were never drawn in "
+                                  f"{cases} cases; run more iterations", severity=Severity.warning)
         for dim in config.schema.dims if config.schema else ():
             missing = sorted(set(dim.candidates) - self._dims.get(dim.name, set()))
             if missing:
-                yield HealthIssue("NotTried", f"sizes {missing} of dim {dim.name!r} were never "
-                                  f"drawn in {cases} cases; run more iterations", severity="warning")
+                yield HealthIssue(HealthKind.NotTried, f"sizes {missing} of dim {dim.name!r} were never "
+                                  f"drawn in {cases} cases; run more iterations", severity=Severity.warning)
 
 
 _RULES = (RunHealth._nothing_checked, RunHealth._identical, RunHealth._constant_reference,

@@ -11,6 +11,7 @@ close anyway).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import threading
@@ -20,6 +21,7 @@ TOKEN_VAR = "GPUEMU_SCRIPT_TOKEN"
 SWEEP_ROUNDS = 10  # looks at /proc per sweep, 2 ms apart while a process is mid-exec
 PF_KTHREAD = 0x00200000  # /proc/PID/stat flags bit of kernel threads
 PARENT_POLL_S = 1.0
+PR_SET_PDEATHSIG = 1  # prctl option: a signal for this process when its parent dies
 
 
 def kill_marked(token: str, group: int, recent: bool = False) -> list[int]:
@@ -123,3 +125,14 @@ def _environ(pid: int) -> bytes:
             return b"\0" + f.read()
     except OSError:
         return b""
+
+
+def die_with_parent(server: int) -> None:
+    """SIGKILL this process (a fork server's child) when its parent, the ``server`` pid, dies:
+    the server dies with the executor."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the executor still kills the case at its timeout
+    if os.getppid() != server:  # the server died before the line above
+        os._exit(1)

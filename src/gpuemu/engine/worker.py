@@ -33,7 +33,7 @@ from pathlib import Path
 import msgspec
 
 from ..errors import ReferenceScriptFailed
-from ..frameworks import cuda_emulation
+from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from ..script import Request, encode_outputs
 from ..tensor import TensorData, to_numpy
 from .limits import limit_memory
@@ -335,17 +335,6 @@ class ScriptProcess(subprocess.Popen):
         super().__init__(argv, cwd=cwd, env={**os.environ, **(env or {}), TOKEN_VAR: self.token},
                          stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                          bufsize=0, start_new_session=True)
-
-
-def emulation_env(emulate_cuda: bool) -> dict[str, str]:
-    """What a script process's environment gets for the op switch ``emulate_cuda``."""
-    return {cuda_emulation.ENV_VAR: "1"} if emulate_cuda else {}
-
-
-def emulate_if_asked() -> None:
-    """In a worker or fork server, before the script is imported: the op's ``emulate_cuda``."""
-    if os.environ.get(cuda_emulation.ENV_VAR) == "1":
-        cuda_emulation.install()
 
 
 def spawn(argv: list[str], cwd: str, max_memory_mb: int | None = None, **streams) -> ScriptProcess:

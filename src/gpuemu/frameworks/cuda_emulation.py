@@ -25,6 +25,17 @@ DEVICE_NAME = "CPU (gpuemu emulate_cuda: Triton interpreter)"
 _installed = False
 
 
+def emulation_env(emulate_cuda: bool) -> dict[str, str]:
+    """What a script process's environment gets for the op switch ``emulate_cuda``."""
+    return {ENV_VAR: "1"} if emulate_cuda else {}
+
+
+def emulate_if_asked() -> None:
+    """In a worker or fork server, before the script is imported: the op's ``emulate_cuda``."""
+    if os.environ.get(ENV_VAR) == "1":
+        install()
+
+
 def install() -> None:
     """Redirect CUDA to the CPU in this process (idempotent); torch is optional."""
     global _installed

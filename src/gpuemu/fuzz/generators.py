@@ -10,7 +10,6 @@ as a list instead.
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -25,6 +24,7 @@ from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..rng import SeededRng, check_seed, generate_seed
 from .cases import CaseSpec, TestCase, case_seed, generate_case, materialize, shapes_for_seed
+from ..engine.runs import Tally, run_each
 from ..protocol import FuzzResults
 from ..validate.result import FailureKind, FailureReason, ValidationResult
 from .config import FuzzConfig, check_choice
@@ -147,22 +147,13 @@ class SeededFuzzer:
         ``fail_fast`` the run stops after the first failure.
         """
         total = self.config.iterations if iterations is None else iterations
-        failures: list[ValidationResult] = []
-        started, done = time.perf_counter(), 0
-        while done < total and not (fail_fast and failures):
-            case = self.next_test_case()
-            failure = _verdict(case, op_fn)
-            if failure is not None:
-                failures.append(failure)
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        return FuzzResults(op_name=self.op_name, seed=self.seed, iterations=done,
-                           passed=done - len(failures), failed=len(failures), failures=failures,
-                           duration_ms=(time.perf_counter() - started) * 1e3)
+        cases = (self.next_test_case() for _ in range(total))
+        tally = run_each(cases, partial(_verdict, op_fn=op_fn), Tally(fail_fast=fail_fast),
+                         total, progress)
+        return tally.results(self.op_name, self.seed)
 
 
-def _verdict(case: TestCase, op_fn: Callable[[TestCase], Any]) -> ValidationResult | None:
+def _verdict(case: TestCase, *, op_fn: Callable[[TestCase], Any]) -> ValidationResult | None:
     """The failing result of one case, or None when it passed."""
     try:
         result = op_fn(case)

@@ -33,10 +33,10 @@ class FailureKind(StrEnum):
 
 
 class FailureReason(msgspec.Struct, KeyAccess, omit_defaults=True, frozen=True):
-    """One reason a case failed. ``kind`` is a FailureKind; the optional fields
+    """One reason a case failed, of a ``kind`` (its value on the wire); the optional fields
     carry the numbers a reader needs (counts, indices, the invariant's name)."""
 
-    kind: str
+    kind: FailureKind
     message: str
     count: int | None = None
     index: list[int] | None = None
@@ -152,7 +152,7 @@ class ValidationResult(msgspec.Struct, KeyAccess, omit_defaults=True):
     warnings: list[FailureReason] = []
 
     @property
-    def failure_kinds(self) -> list[str]:
+    def failure_kinds(self) -> list[FailureKind]:
         return [f.kind for f in self.failures]
 
     def to_dict(self) -> dict:

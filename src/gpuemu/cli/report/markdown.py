@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ...engine.health import Severity
+from ...engine.runs import run_verdict
 from ...validate import ValidationResult
 from . import Report
 from .text import SHOWN_FAILURES
@@ -32,8 +34,8 @@ class OpRow:
 
 def op_rows(report: Report) -> list[OpRow]:
     rows = [OpRow(o.op_name, o.iterations, o.failed,
-                  "fail" if o.failed else "vacuous" if o.vacuous else "pass",
-                  "; ".join(h.message for h in o.health if h.severity == "error"))
+                  run_verdict(o), "; ".join(h.message for h in o.health
+                                            if h.severity == Severity.error))
             for o in report.ops]
     for op, results in loose_results(report).items():
         failed = sum(not r.passed for r in results)

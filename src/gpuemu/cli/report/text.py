@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from ...engine.repro import replay_command
 from ...protocol import FuzzCoverage
 from ...validate import ValidationResult
 from . import Report
@@ -72,7 +73,7 @@ def render_text(report: Report, *, color: bool = False) -> str:
         out.append(f"minimized seed {m.original_seed} -> {m.minimized_seed} in {m.calls} runs:"
                    f" {m.original_shape} -> {m.minimized_shape}")
         out += [f"    {step}" for step in m.steps]
-        out.append(f"    reproduce: gpuemu reproduce --seed {m.minimized_seed}")
+        out.append(f"    reproduce: {replay_command(seed=m.minimized_seed)}")
     out += report.notes
     out.append(click.style("passed" if report.passed else "FAILED", bold=True,
                            fg="green" if report.passed else "red") + _summary(report))
