@@ -18,6 +18,7 @@ import numpy as np
 
 from . import shm
 from .client_results import case_record
+from .engine.tracebacks import quote_traceback
 from .errors import InvalidRequest
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
@@ -158,16 +159,17 @@ class CaseMethods:
         results: list[ValidationResult] = []
         for first in range(0, iterations, batch):
             count = min(batch, iterations - first)
-            for case in self.test_cases(op_name, count, root, cfg, first):
+            for index, case in enumerate(self.test_cases(op_name, count, root, cfg, first), first):
                 inputs = {k: decode(v, f"inputs.{k}") for k, v in case.inputs.items()}
                 try:
                     output, error = run_op(inputs, **case.kwargs), None
                 except Exception:
-                    output, error = None, traceback.format_exc(limit=8)
+                    output, error = None, quote_traceback(traceback.format_exc())
                 submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg,
                                       error=error, run=root,
                                       output=None if error else _wire(output, self.socket_path))
                 results.append(self._with_tensors(submit, [submit.output]).result)
+                results[-1].case_index = index
                 if fail_fast and not results[-1].passed:
                     break
             if fail_fast and results and not results[-1].passed:

@@ -22,6 +22,7 @@ from ..dtypes import DType
 from ..errors import InvalidRequest, NotFound, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.config import FuzzConfig
+from ..fuzz.failure import execution_error
 from ..fuzz.minimize import minimize
 from ..protocol import (
     FailureSummary, FinishFuzzRun, FuzzConfigPayload, FuzzHealth, FuzzOp,
@@ -32,7 +33,7 @@ from ..protocol import (
 from ..reproducer import make_reproducer
 from ..rng import derive_seed, generate_seed
 from ..tensor import decode_tensor, from_numpy, inline, plain, to_numpy
-from ..validate import FailureKind, FailureReason, ValidationResult
+from ..validate import FailureReason, ValidationResult
 from ..engine.determinism import determinism_runs, run_op
 from .handlers import (
     MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case, handles,
@@ -98,8 +99,7 @@ def run_case(state: DaemonState, op: OpConfig, spec: CaseSpec, *, seed: int | No
             error = str(exc)
     expected = None
     if error is not None:
-        result = ValidationResult(passed=False, op_name=op.name, seed=seed, failures=[
-            FailureReason(kind=FailureKind.ExecutionError, message=error)])
+        result = execution_error(op.name, seed, error, spec)
     else:
         expected, result = check_case(state, op, actual, inputs, dict(spec.kwargs), seed)
         result.failures += extra
@@ -116,13 +116,12 @@ def reference_failure(op: OpConfig, config: FuzzConfig, spec: CaseSpec,
                       exc: ReferenceScriptFailed) -> ValidationResult:
     """A fuzz case on which the reference itself failed: recorded, so the run goes on and the
     author sees the case (often an edge shape the reference does not handle)."""
-    return ValidationResult(passed=False, op_name=op.name, seed=spec.seed, failures=[
-        FailureReason(kind=FailureKind.ExecutionError,
-                      message=f"the reference script failed on this case (shapes {spec.shapes},"
-                              f" {spec.dtype}): {exc}. Fix the reference, or keep such cases"
-                              f" out: {config.keep_out_hint()}")],
-        repro_info=repro_info(op.name, spec.seed, materialize(spec), dict(spec.kwargs),
-                              replay_command(op.name, spec.seed), spec))
+    result = execution_error(op.name, spec.seed, (
+        f"the reference script failed on this case (shapes {spec.shapes}, {spec.dtype}): {exc}."
+        f" Fix the reference, or keep such cases out: {config.keep_out_hint()}"), spec)
+    result.repro_info = repro_info(op.name, spec.seed, materialize(spec), dict(spec.kwargs),
+                                   replay_command(op.name, spec.seed), spec)
+    return result
 
 
 def case_record(mode: str, spec: CaseSpec) -> dict:
@@ -135,10 +134,12 @@ def fuzz_case(state: DaemonState, op: OpConfig, config: FuzzConfig, seed: int, i
     or anything with its ``observe`` and ``filtered`` (a cluster node's collector)."""
     spec = spec_for_seed(config, case_seed(seed, i), op.name)
     try:
-        return spec, run_case(state, op, spec, runs=runs, health=health)
+        result = run_case(state, op, spec, runs=runs, health=health)
     except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
         health.filtered(spec)
-        return spec, reference_failure(op, config, spec, exc)
+        result = reference_failure(op, config, spec, exc)
+    result.case_index = i
+    return spec, result
 
 
 def store_case(state: DaemonState, spec: CaseSpec, result: ValidationResult) -> None:
@@ -427,7 +428,7 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
         original_seed=req.seed, minimized_seed=minimized_seed,
         original_shape=dict(spec.shapes), minimized_shape=dict(outcome.minimized.shapes),
         strategy=req.strategy, steps=[f"{name}: {what}" for name, what in outcome.steps],
-        calls=outcome.calls, result=result,
+        calls=outcome.calls, result=result, outside_schema=outcome.outside_schema,
         minimized_case=msgspec.to_builtins(outcome.minimized)))
 
 

@@ -28,6 +28,8 @@ from .cases import CaseSpec, TestCase, case_seed, generate_case, materialize, sh
 from ..protocol import FuzzResults
 from ..validate.result import FailureKind, FailureReason, ValidationResult
 from .config import FuzzConfig, check_choice
+from ..engine.tracebacks import quote_traceback
+from .failure import execution_error
 
 T = TypeVar("T")
 
@@ -153,6 +155,7 @@ class SeededFuzzer:
             case = self.next_test_case()
             failure = _verdict(case, op_fn)
             if failure is not None:
+                failure.case_index = self.index - 1
                 failures.append(failure)
             done += 1
             if progress is not None:
@@ -167,9 +170,8 @@ def _verdict(case: TestCase, op_fn: Callable[[TestCase], Any]) -> ValidationResu
     try:
         result = op_fn(case)
     except Exception:
-        reason = FailureReason(kind=FailureKind.ExecutionError,
-                               message=traceback.format_exc(limit=8))
-        return ValidationResult(passed=False, op_name=case.op_name, seed=case.seed, failures=[reason])
+        return execution_error(case.op_name, case.seed, quote_traceback(traceback.format_exc()),
+                               case.spec)
     if result is False:
         reason = FailureReason(kind=FailureKind.InvariantViolation, invariant="op_fn",
                                message="op_fn returned False for this case")
