@@ -18,6 +18,7 @@ import numpy as np
 from . import shm
 from .client_results import case_record
 from .engine.runs import Tally, run_each
+from .engine.tracebacks import quote_traceback
 from .errors import InvalidRequest
 from .frameworks.base import adapter_for, get_adapter
 from .protocol import (
@@ -165,7 +166,7 @@ class CaseMethods:
             try:
                 output, error = run_op(inputs, **case.kwargs), None
             except Exception:
-                output, error = None, traceback.format_exc(limit=8)
+                output, error = None, quote_traceback(traceback.format_exc())
             submit = SubmitOutput(op_name=op_name, seed=case.seed, fuzz_config=cfg, error=error,
                                   run=root, output=None if error else _wire(output, self.socket_path))
             return self._with_tensors(submit, [submit.output]).result

@@ -37,7 +37,8 @@ def run_here(op: OpConfig, root: Path, inputs: dict[str, np.ndarray], kwargs: di
     ``where`` names what asked (a file) in the error for an op that cannot run here."""
     from .engine.determinism import run_op
     from .engine.executor import Executor
-    from .engine.runner import Scripts, check_case, execution_error
+    from .engine.runner import Scripts, check_case
+    from .fuzz.failure import execution_error
 
     if actual is None and op.op_script is None:
         raise ConfigError(f"op {op.name!r} has no op_script, so {where or 'gpuemu'} cannot run it"

@@ -556,6 +556,7 @@ class MinimizeResult(Response):
     calls: int
     result: ValidationResult
     minimized_case: dict[str, Any] = {}
+    outside_schema: list[str] = []  # dims of the minimized case not among the schema's candidates
 
 
 class MinimizeReply(Response, tag="MinimizeResult"):
@@ -573,6 +574,7 @@ class MinimizeReply(Response, tag="MinimizeResult"):
     steps: list[str] = []
     calls: int = 0
     minimized_case: dict[str, Any] = {}
+    outside_schema: list[str] = []
 
     @classmethod
     def of(cls, m: MinimizeResult) -> MinimizeReply:
@@ -581,14 +583,14 @@ class MinimizeReply(Response, tag="MinimizeResult"):
                    original_shape=first_shape(m.original_shape),
                    original_shapes=m.original_shape, minimized_shapes=m.minimized_shape,
                    strategy=m.strategy, steps=m.steps, calls=m.calls,
-                   minimized_case=m.minimized_case)
+                   minimized_case=m.minimized_case, outside_schema=m.outside_schema)
 
     def as_result(self) -> MinimizeResult:
         return MinimizeResult(
             original_seed=self.original_seed, minimized_seed=self.minimized_seed,
             original_shape=self.original_shapes, minimized_shape=self.minimized_shapes,
             strategy=self.strategy, steps=self.steps, calls=self.calls, result=self.result,
-            minimized_case=self.minimized_case)
+            minimized_case=self.minimized_case, outside_schema=self.outside_schema)
 
 
 def first_shape(shapes: dict[str, list[int]]) -> list[int]:

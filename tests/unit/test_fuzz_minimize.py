@@ -114,3 +114,46 @@ def test_strategy_spellings(given, name):
 def test_unknown_strategy_names_the_choices():
     with pytest.raises(InvalidRequest, match="'shrink-all'.*BinarySearchDims, BinarySearchValues"):
         minimize(spec(), lambda s: TOL, strategy="shrink-all")
+
+
+# Failures that do not grow with size (issue 26): halving from 1025 meets only sizes that
+# pass, so each needs the small sizes tried directly.
+@pytest.mark.parametrize("bug, smallest", [
+    (lambda n: n % 2 == 1, 1),                          # odd sizes only
+    (lambda n: n % 4 != 0, 1),                          # not a multiple of the vector width
+    (lambda n: n & (n - 1) != 0, 3),                    # not a power of two (0 counts as one)
+    (lambda n: n % 3 == 0 and n > 0, 3),                # a three-way split
+    (lambda n: n == 3 or n == 1025, 3),                 # two sizes, nothing between them
+], ids=["odd", "not-multiple-of-4", "not-power-of-two", "multiple-of-3", "3-or-1025"])
+def test_sizes_that_fail_without_growing_reach_the_smallest(bug, smallest):
+    original = spec(shapes={"x": [2, 7, 1025]} if bug(1025) else {"x": [2, 7, 1023]})
+    out = minimize(original, counting(lambda s: bug(s.shapes["x"][-1]) and s.shapes["x"][0] > 0),
+                   max_iters=100)
+    assert out.minimized.shapes == {"x": [1, 0, smallest]}
+    assert out.outside_schema == []  # no schema, nothing to be outside of
+
+
+def test_a_failure_above_the_small_sizes_steps_down_past_the_bisection():
+    # Wrong for odd sizes beyond one 64-wide block: bisection lands on some odd size above 64,
+    # the n-1 steps and the bound keep it deterministic; whatever it is, it fails.
+    def bug(s):
+        return s.shapes["x"][-1] > 64 and s.shapes["x"][-1] % 2 == 1
+    out = minimize(spec(shapes={"x": [1025]}), counting(bug), max_iters=100)
+    (n,) = out.minimized.shapes["x"]
+    assert 64 < n < 1025 and n % 2 == 1
+    assert minimize(spec(shapes={"x": [1025]}), counting(bug), max_iters=100) == out
+
+
+def test_schema_candidates_are_tried_directly_and_a_shape_outside_them_is_named():
+    schema = OpSchema(dims=(DimSpec("B", (1, 4)), DimSpec("H", (15, 45, 100))),
+                      inputs={"x": ("B", "H")})
+    # Wrong for multiples of 15: bisection from 45 meets 22, 34, 40, 43, 44 and stays at 45.
+    multiple_of_15 = counting(lambda s: s.shapes["x"][1] % 15 == 0 and s.shapes["x"][1] > 0)
+    out = minimize(spec(shapes={"x": [4, 45]}), multiple_of_15, schema=schema)
+    assert out.minimized.shapes == {"x": [0, 15]}
+    assert out.outside_schema == ["B=0 (candidates 1, 4)"]
+
+    odd = minimize(spec(shapes={"x": [4, 45]}), counting(
+        lambda s: s.shapes["x"][1] % 2 == 1 and s.shapes["x"][0] > 0), schema=schema)
+    assert odd.minimized.shapes == {"x": [1, 1]}
+    assert odd.outside_schema == ["H=1 (candidates 15, 45, 100)"]

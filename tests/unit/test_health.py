@@ -9,6 +9,7 @@ from gpuemu.config import DimSpec, OpSchema
 from gpuemu.engine.health import RunHealth, effective_layout
 from gpuemu.fuzz import FuzzConfig
 from gpuemu.fuzz.cases import apply_layout, case_seed, materialize, spec_for_seed
+from gpuemu.fuzz.failure import execution_error
 from gpuemu.validate import ValidationResult
 
 
@@ -104,9 +105,38 @@ def test_a_dtype_whose_cases_were_all_filtered_is_not_reached():
             health.observe(spec, inputs, np.tanh(inputs["x"]),
                            ValidationResult(passed=True, op_name="op"))
     issues = {i.kind: i.message for i in health.issues()}
-    assert issues["DtypeNotReached"].startswith("dtype 'float16' was drawn in")
-    assert "the reference failed on, or had empty outputs in, every one" in issues["DtypeNotReached"]
-    assert health.coverage().filtered > 0
+    drawn = health.coverage().dtypes["float16"]
+    assert issues["DtypeNotReached"] == (
+        f"dtype 'float16' was drawn in {drawn} cases but never reached the check: the reference"
+        f" script failed in all {drawn}; fix the reference for this dtype (the failures show its"
+        " error), or drop the dtype from the op's dtypes")
+    assert health.coverage().filtered == drawn
+
+
+def test_a_dtype_the_op_raised_on_names_the_op_and_its_error_not_the_reference():
+    # Issue 26: an op that raised in every float16 case was reported as a reference failure.
+    config = FuzzConfig(dtypes=("float32", "float16"), batch_sizes=(2,), seq_lengths=(4,),
+                        hidden_dims=(8,), edge_case_prob=0.0)
+    specs = [spec_for_seed(config, case_seed(3, i), "op") for i in range(12)]
+    half = sorted(s.seed for s in specs if s.dtype == "Float16")
+    orders = []
+    for order in (specs, specs[::-1]):  # cases finish in any order: the verdict is the same
+        health = RunHealth(config)
+        for spec in order:
+            inputs = materialize(spec)
+            if spec.dtype == "Float16":
+                health.observe(spec, inputs, None, execution_error(
+                    "op", spec.seed, f"script ops/op.py raised in run():\nTraceback (most recent"
+                    f" call last):\n  ...\nTypeError: no float16 kernel (case {spec.seed})\n"))
+            else:
+                health.observe(spec, inputs, np.tanh(inputs["x"]),
+                               ValidationResult(passed=True, op_name="op"))
+        orders.append({i.kind: i.message for i in health.issues()}["DtypeNotReached"])
+    assert orders[0] == orders[1] == (
+        f"dtype 'float16' was drawn in {len(half)} cases but never reached the check: the op"
+        f" script raised in all {len(half)} (seed {half[0]}: TypeError: no float16 kernel (case"
+        f" {half[0]})); fix the op for this dtype, or drop the dtype from the op's dtypes")
+    assert "reference" not in orders[0]
 
 
 def test_empty_outputs_check_nothing():

@@ -39,7 +39,8 @@ export function oneLine(message: string): string {
 /** The worst case's shape, dtype, first failure and replay command, in one sentence. */
 export function describe(worst: ValidationResult): string {
   const shape = caseShape(worst);
-  const where = [shape && `shape ${shape}`, caseDtype(worst)].filter(Boolean).join(" ");
+  const where = [worst.case_index !== undefined && `(case ${worst.case_index})`, shape && `shape ${shape}`,
+    caseDtype(worst)].filter(Boolean).join(" ");
   const first = oneLine(worst.failures?.[0]?.message ?? "failed");
   const replay = worst.repro_info?.command ?? `gpuemu reproduce --seed ${worst.seed} --op ${worst.op_name}`;
   return `worst case${where ? ` ${where}` : ""}: ${first}. Reproduce: ${replay}`;

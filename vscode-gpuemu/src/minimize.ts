@@ -9,6 +9,8 @@ export interface MinimizeResult {
   original_seed: Seed; minimized_seed: Seed; strategy?: string; calls?: number;
   original_shape: Record<string, number[]>; minimized_shape: Record<string, number[]>;
   steps?: string[]; result?: ValidationResult;
+  /** Dims of the minimized case whose size the op schema does not list ("H=3 (candidates 16, 64)"). */
+  outside_schema?: string[];
 }
 
 /** The MinimizeResult of a minimize report; throws when the report is another command's. */
@@ -42,6 +44,9 @@ export function formatMinimize(report: Report): string {
     "",
     ...(m.steps?.length ? m.steps.map((s, i) => `${i + 1}. ${s}`) : ["(none: the original case was already minimal)"]),
   ];
+  if (m.outside_schema?.length) {
+    lines.push("", `Outside the op's schema: ${m.outside_schema.join("; ")} (the smallest failing case found; fuzzing draws only the schema's candidates).`);
+  }
   if (r) {
     lines.push("", "## Minimized case", "",
       `${r.passed ? "passed" : "failed"} · ${r.dtype ?? "?"} · max diff ${r.max_diff ?? "NaN"} (atol ${r.atol ?? "?"}, rtol ${r.rtol ?? "?"})`, "",

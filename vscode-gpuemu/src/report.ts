@@ -18,6 +18,8 @@ export interface ValidationResult {
   passed: boolean; op_name: string; seed: Seed; dtype?: string; shape?: number[];
   max_diff?: number | null; max_rel_diff?: number | null; atol?: number; rtol?: number;
   tolerance_source?: string; failures?: FailureReason[]; repro_info?: ReproInfo;
+  /** The case's index within its fuzz run (absent outside one). */
+  case_index?: number;
 }
 
 export interface Health { kind: string; message: string; severity: "error" | "warning" }

@@ -298,7 +298,7 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
         original_seed=req.seed, minimized_seed=minimized_seed,
         original_shape=dict(spec.shapes), minimized_shape=dict(outcome.minimized.shapes),
         strategy=req.strategy, steps=[f"{name}: {what}" for name, what in outcome.steps],
-        calls=outcome.calls, result=result,
+        calls=outcome.calls, result=result, outside_schema=outcome.outside_schema,
         minimized_case=msgspec.to_builtins(outcome.minimized)))
 
 

@@ -42,6 +42,7 @@ from ..tensor import TensorData, from_numpy, plain, to_numpy
 from .forkserver import CaseRun, ForkServer, ServerDied
 from .limits import memory_hint, out_of_memory
 from .pool import Figures, Limits, ProcessPool
+from .tracebacks import quote_traceback
 from .worker import (
     Call, Reply, ScriptProcess, WorkerDied, WorkerProcess, WorkerTimedOut, exit_status, kill_group,
     last_lines, spawn,
@@ -213,9 +214,9 @@ class Executor:
             self._processes.release(lease, healthy)
         if reply.error is not None:
             if key[2] is not None and out_of_memory(reply.error.rstrip().rsplit("\n", 1)[-1]):
-                raise _failure(key[0], memory_hint(key[2]), last_lines(reply.error))
+                raise _failure(key[0], memory_hint(key[2]), quote_traceback(reply.error))
             raise ReferenceScriptFailed(
-                f"script {key[0]} raised in {worker.function}():\n{last_lines(reply.error)}"
+                f"script {key[0]} raised in {worker.function}():\n{quote_traceback(reply.error)}"
             )
         return ScriptRun(_to_arrays(reply.outputs or {}, key[0]),
                          None if reply.mutated_inputs is None else tuple(reply.mutated_inputs))
@@ -285,7 +286,7 @@ class Executor:
         if case.returncode != 0:
             if self._closed:
                 raise _closed_error(path)
-            tail = last_lines(case.stderr)
+            tail = quote_traceback(case.stderr)
             oom = max_memory_mb is not None and out_of_memory(tail)
             raise _failure(path, memory_hint(max_memory_mb) if oom
                            else exit_status(case.returncode), tail)

@@ -26,6 +26,7 @@ from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..fuzz.cases import CaseSpec
 from ..fuzz.config import FuzzConfig
+from ..fuzz.failure import first_error_line
 from ..fuzz.strategies import SIZE_CLASSES, size_classes
 from ..protocol import FuzzCoverage, HealthIssue
 from ..validate import ValidationResult
@@ -102,6 +103,8 @@ class RunHealth:
         self._inputs: set[bytes] = set()
         self._references: set[bytes] = set()
         self._dims: dict[str, set[int]] = {}
+        self._lost = {key: Counter() for key in ("op_errors", "filtered", "empty")}  # by dtype
+        self._op_error: dict[str, tuple[int, str]] = {}  # dtype -> (seed, error) of one case
 
     def observe(self, spec: CaseSpec, inputs: Mapping[str, np.ndarray],
                 expected: np.ndarray | None, result: ValidationResult) -> None:
@@ -116,8 +119,11 @@ class RunHealth:
             self._inputs.add(seen.inputs)
             if not seen.ran:
                 self._n["op_errors"] += 1
+                self._lost["op_errors"][spec.dtype] += 1
+                self._keep_error(spec, result)
             elif seen.empty:
                 self._n["empty"] += 1
+                self._lost["empty"][spec.dtype] += 1
             else:
                 self._n["checked"] += 1
                 self._reached["dtypes"][spec.dtype] += 1
@@ -129,6 +135,15 @@ class RunHealth:
         with self._lock:
             self._tried(spec)
             self._n["filtered"] += 1
+            self._lost["filtered"][spec.dtype] += 1
+
+    def _keep_error(self, spec: CaseSpec, result: ValidationResult) -> None:
+        """The op's error in the case of lowest seed of its dtype: the same whatever the order
+        the cases finished in."""
+        kept = self._op_error.get(spec.dtype)
+        if kept is None or spec.seed < kept[0]:
+            message = next((f.message for f in result.failures), "")
+            self._op_error[spec.dtype] = (spec.seed, first_error_line(message))
 
     def _tried(self, spec: CaseSpec) -> None:
         self._n["cases"] += 1
@@ -205,7 +220,7 @@ class RunHealth:
         for key, what in (("dtypes", "dtype"), ("layouts", "layout")):
             for value, drawn in sorted(self._drawn[key].items()):
                 if value != "contiguous" and not self._reached[key][value]:
-                    why = (" the reference failed on, or had empty outputs in, every one" if key
+                    why = (self._why_unchecked(value) if key
                            == "dtypes" else " the shapes could not have it, so the inputs fell "
                            "back to " + ", ".join(sorted(set(self._reached["layouts"]) - {value}))
                            + " (transposed needs the last two dims > 1, channels_last 3-D or "
@@ -219,6 +234,24 @@ class RunHealth:
                                       Severity.error if drawn >= NOT_REACHED_MIN_DRAWS
                                       and (key == "dtypes" or "layouts" not in self._config.mix)
                                       else Severity.warning)
+
+    def _why_unchecked(self, dtype: str) -> str:
+        """What became of the cases of ``dtype``: the op raised, the reference failed, or
+        the outputs were empty -- with the counts, and the op's error."""
+        lost, drawn = self._lost, self._drawn["dtypes"][dtype]
+        parts = [f"{what} in {'all ' if lost[key][dtype] == drawn else ''}{lost[key][dtype]}"
+                 for key, what in (("op_errors", "the op script raised"),
+                                   ("filtered", "the reference script failed"),
+                                   ("empty", "the outputs were empty")) if lost[key][dtype]]
+        why = " " + "; ".join(parts)
+        if dtype in self._op_error:
+            seed, error = self._op_error[dtype]
+            why += (f" (seed {seed}: {error}); fix the op for this dtype, or drop the dtype from"
+                    " the op's dtypes")
+        elif lost["filtered"][dtype]:
+            why += ("; fix the reference for this dtype (the failures show its error), or drop"
+                    " the dtype from the op's dtypes")
+        return why
 
     def _untried(self):
         config, cases = self._config, self._n["cases"]

@@ -32,9 +32,10 @@ from ..config import OpConfig
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.config import FuzzConfig
+from ..fuzz.failure import execution_error
 from ..oracle import judge
 from ..protocol import FuzzConfigPayload
-from ..validate import FailureKind, FailureReason, ValidationResult
+from ..validate import FailureReason, ValidationResult
 from .determinism import determinism_runs, op_options, run_op
 from .executor import Executor
 from .repro import repro_info
@@ -88,12 +89,6 @@ def check_case(scripts: Scripts, op: OpConfig, actual: np.ndarray,
                  vacuous="report" if in_run else "warn", tolerance_dtype=tolerance_dtype)
 
 
-def execution_error(op_name: str, seed: int, message: str) -> ValidationResult:
-    """The verdict on a case whose op raised, crashed or timed out."""
-    return ValidationResult(passed=False, op_name=op_name, seed=seed, failures=[
-        FailureReason(kind=FailureKind.ExecutionError, message=message)])
-
-
 def run_case(scripts: Scripts, op: OpConfig, spec: CaseSpec, *, seed: int | None = None,
              actual: np.ndarray | None = None, error: str | None = None,
              runs: int | None = None, health=None,
@@ -121,7 +116,7 @@ def run_case(scripts: Scripts, op: OpConfig, spec: CaseSpec, *, seed: int | None
             error = str(exc)
     expected = None
     if error is not None:
-        result = execution_error(op.name, seed, error)
+        result = execution_error(op.name, seed, error, spec)
     else:
         expected, result = check_case(scripts, op, actual, inputs, dict(spec.kwargs), seed,
                                       in_run=health is not None)
@@ -141,7 +136,7 @@ def reference_failure(op: OpConfig, config: FuzzConfig, spec: CaseSpec,
     result = execution_error(
         op.name, spec.seed, f"the reference script failed on this case (shapes {spec.shapes},"
                             f" {spec.dtype}): {exc}. Fix the reference, or keep such cases"
-                            f" out: {config.keep_out_hint()}")
+                            f" out: {config.keep_out_hint()}", spec)
     result.repro_info = repro_info(op.name, spec.seed, materialize(spec), dict(spec.kwargs),
                                    spec=spec)
     return result
@@ -153,10 +148,12 @@ def fuzz_case(scripts: Scripts, op: OpConfig, config: FuzzConfig, seed: int, i: 
     with its ``observe`` and ``filtered`` (a cluster node's collector)."""
     spec = spec_for_seed(config, case_seed(seed, i), op.name)
     try:
-        return spec, run_case(scripts, op, spec, runs=runs, health=health)
+        result = run_case(scripts, op, spec, runs=runs, health=health)
     except ReferenceScriptFailed as exc:  # one case the reference cannot do ends no run
         health.filtered(spec)
-        return spec, reference_failure(op, config, spec, exc)
+        result = reference_failure(op, config, spec, exc)
+    result.case_index = i
+    return spec, result
 
 
 def fuzz_cases(scripts: Scripts, op: OpConfig, config: FuzzConfig, seed: int, indices: range,

@@ -53,6 +53,8 @@ class Tally:
         """Case ``index`` was judged: ``result`` (None or a passing one: it passed)."""
         self.done += 1
         if result is not None and not result.passed:
+            if result.case_index is None:
+                result.case_index = index
             self.failures[index] = result
 
     @property

@@ -38,11 +38,11 @@ from ..script import Request, encode_outputs
 from ..tensor import TensorData, to_numpy
 from .limits import limit_memory
 from .orphans import TOKEN_VAR, kill_marked, watch_parent
+from .tracebacks import TAIL_LINES  # lines of stderr or traceback quoted in an error
 
 HEADER = struct.Struct("<Q")
 FUNCTION_NAMES = ("reference", "run")
 MODULE_NAME = "gpuemu_user_script"  # anything but "__main__", so the main guard does not run
-TAIL_LINES = 20  # lines of stderr or traceback quoted in an error
 log = logging.getLogger("gpuemu.daemon")
 
 

@@ -28,6 +28,8 @@ from ..engine.runs import Tally, run_each
 from ..protocol import FuzzResults
 from ..validate.result import FailureKind, FailureReason, ValidationResult
 from .config import FuzzConfig, check_choice
+from ..engine.tracebacks import quote_traceback
+from .failure import execution_error
 
 T = TypeVar("T")
 
@@ -158,9 +160,8 @@ def _verdict(case: TestCase, *, op_fn: Callable[[TestCase], Any]) -> ValidationR
     try:
         result = op_fn(case)
     except Exception:
-        reason = FailureReason(kind=FailureKind.ExecutionError,
-                               message=traceback.format_exc(limit=8))
-        return ValidationResult(passed=False, op_name=case.op_name, seed=case.seed, failures=[reason])
+        return execution_error(case.op_name, case.seed, quote_traceback(traceback.format_exc()),
+                               case.spec)
     if result is False:
         reason = FailureReason(kind=FailureKind.InvariantViolation, invariant="op_fn",
                                message="op_fn returned False for this case")

@@ -8,11 +8,18 @@ the passes repeat until a whole round keeps nothing or the budget of op runs is 
 
 Passes, simplest result first:
 
-    shrink_dims       binary search on each dim down to 0; a symbolic dim shared between
-                      inputs (matmul's K) shrinks in all of them at once
+    shrink_dims       each dim: first the small sizes (0 .. 8) and the op schema's smaller
+                      candidates, smallest first; if none fails, a binary search down to
+                      them, then a few steps of n-1. Failures need not grow with size (a bug
+                      at odd sizes, at sizes that are not a multiple of the vector width),
+                      so halving alone is not enough. A symbolic dim shared between inputs
+                      (matmul's K) shrinks in all of them at once
     simplify_layout   try the contiguous layout
     simplify_dtype    try float32 (float cases only)
     shrink_values     binary search on ``nonzero`` (zero the tail), then on ``value_scale``
+
+A minimized size outside the op schema's candidates is kept (it is the smaller failing
+case) and named by ``outside_schema``, so that a report can say so.
 
 The strategy names the main pass: ``BinarySearchDims`` runs shrink_dims,
 ``BinarySearchValues`` runs shrink_values; both then simplify layout and dtype.
@@ -34,6 +41,12 @@ from .cases import CaseSpec
 Verdict = frozenset[str] | None
 """What a run of a candidate says: the failure kinds, or None when it passed."""
 
+SMALL_SIZES = tuple(range(9))
+"""Sizes shrink_dims tries directly, smallest first, before any bisection."""
+
+STEPS_DOWN = 4
+"""How many times shrink_dims tries n-1 after a bisection (bisection assumes monotonicity)."""
+
 SCALE_STEPS = 6
 """Bisections of ``value_scale`` in (0, 1]: enough to find the binade where a failure starts."""
 
@@ -45,6 +58,8 @@ class MinimizeOutcome:
     """(pass name, what it changed), in the order they were kept."""
     calls: int
     """How many candidates were run."""
+    outside_schema: list[str] = field(default_factory=list)
+    """Dims of the minimized case whose size is not among the op schema's candidates."""
 
 
 @dataclass(slots=True)
@@ -86,23 +101,29 @@ def _bisect(lo: int, hi: int, fails: Callable[[int], bool]) -> int:
     return hi
 
 
-def _dim_groups(spec: CaseSpec, schema: OpSchema | None) -> Iterator[tuple[str, list[tuple[str, int]]]]:
-    """Named groups of (input, axis) positions that must keep one size."""
-    if schema is not None and set(schema.inputs) == set(spec.shapes):
+def _dim_groups(spec: CaseSpec, schema: OpSchema | None
+                ) -> Iterator[tuple[str, list[tuple[str, int]], tuple[int, ...]]]:
+    """Named groups of (input, axis) positions that must keep one size, with the sizes the
+    op schema lists for the group (none without a schema)."""
+    if _follows(spec, schema):
         for dim in schema.dims:
             where = [(name, axis) for name, dims in schema.inputs.items()
                      for axis, d in enumerate(dims) if d == dim.name]
             if where:
-                yield dim.name, where
+                yield dim.name, where, dim.candidates
         return
     shapes = list(spec.shapes.values())
     if all(s == shapes[0] for s in shapes):
         for axis in range(len(shapes[0])):
-            yield f"dim {axis}", [(name, axis) for name in spec.shapes]
+            yield f"dim {axis}", [(name, axis) for name in spec.shapes], ()
         return
     for name, shape in spec.shapes.items():
         for axis in range(len(shape)):
-            yield f"{name}[{axis}]", [(name, axis)]
+            yield f"{name}[{axis}]", [(name, axis)], ()
+
+
+def _follows(spec: CaseSpec, schema: OpSchema | None) -> bool:
+    return schema is not None and set(schema.inputs) == set(spec.shapes)
 
 
 def _resized(spec: CaseSpec, where: list[tuple[str, int]], size: int) -> CaseSpec:
@@ -112,14 +133,43 @@ def _resized(spec: CaseSpec, where: list[tuple[str, int]], size: int) -> CaseSpe
     return msgspec.structs.replace(spec, shapes=shapes)
 
 
+def _smallest_failing(current: int, candidates: tuple[int, ...], fails: Callable[[int], bool]) -> int:
+    """The smallest size found to fail, given that ``current`` does: the direct sizes in
+    order, else a bisection above them followed by a few steps of n-1."""
+    direct = sorted(n for n in {*SMALL_SIZES, *candidates} if n < current)
+    size = next((n for n in direct if fails(n)), None)
+    if size is not None:
+        return size
+    floor = direct[-1] + 1 if direct else 0
+    size = _bisect(floor, current, lambda n: n == current or fails(n))
+    for _ in range(STEPS_DOWN):
+        if size - 1 < floor or not fails(size - 1):
+            break
+        size -= 1
+    return size
+
+
 def _shrink_dims(s: _Search, schema: OpSchema | None) -> None:
-    for label, where in list(_dim_groups(s.best, schema)):
+    for label, where, candidates in list(_dim_groups(s.best, schema)):
         name, axis = where[0]
         current = s.best.shapes[name][axis]
         base = s.best
-        size = _bisect(0, current, lambda n: n == current or s.fails(_resized(base, where, n)))
+        size = _smallest_failing(current, candidates, lambda n: s.fails(_resized(base, where, n)))
         if size < current:
             s.keep("shrink_dims", _resized(base, where, size), f"{label}: {current} -> {size}")
+
+
+def outside_schema(spec: CaseSpec, schema: OpSchema | None) -> list[str]:
+    """The dims of ``spec`` whose size is not among the schema's candidates, as
+    ``"H=3 (candidates 16, 64)"``; empty without a schema or when the spec follows it."""
+    if not _follows(spec, schema):
+        return []
+    out = []
+    for label, where, candidates in _dim_groups(spec, schema):
+        size = spec.shapes[where[0][0]][where[0][1]]
+        if candidates and size not in candidates:
+            out.append(f"{label}={size} (candidates {', '.join(map(str, candidates))})")
+    return out
 
 
 def _simplify_layout(s: _Search, schema: OpSchema | None) -> None:
@@ -202,4 +252,4 @@ def minimize(spec: CaseSpec, run: Callable[[CaseSpec], Verdict], *, strategy: st
             _PASSES[name](s, schema)
         if s.best == before:
             break
-    return MinimizeOutcome(s.best, s.steps, s.calls)
+    return MinimizeOutcome(s.best, s.steps, s.calls, outside_schema(s.best, schema))

@@ -129,7 +129,10 @@ class ValidationResult(msgspec.Struct, KeyAccess, omit_defaults=True):
     distance (ULP mode only). ``impostors`` names the outputs that would also have passed
     this check ("zeros", "constant", "nan", "copy:NAME"); the guard adds a VacuousCheck
     entry to ``warnings`` for them or, in fuzz runs, the run-level health check weighs them.
-    ``warnings`` never change the verdict: they say how much a pass proves."""
+    ``warnings`` never change the verdict: they say how much a pass proves. ``case_index``
+    is the case's index within its fuzz run (None outside one). ``dtype`` and ``shape`` are
+    the output's; for a case whose script raised (an ExecutionError) the case's dtype and
+    first input's shape, so that every failure says what it ran on."""
 
     passed: bool
     op_name: str
@@ -150,6 +153,7 @@ class ValidationResult(msgspec.Struct, KeyAccess, omit_defaults=True):
     tolerance_source: str | None = None
     impostors: list[str] = []
     warnings: list[FailureReason] = []
+    case_index: int | None = None
 
     @property
     def failure_kinds(self) -> list[FailureKind]:

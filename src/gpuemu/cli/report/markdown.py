@@ -65,7 +65,8 @@ def failing_cases(report: Report) -> dict[str, list[ValidationResult]]:
 
 def case_title(r: ValidationResult) -> str:
     shapes = r.repro_info.input_shapes if r.repro_info else {}
-    parts = [f"seed {r.seed}", r.dtype or "", ", ".join(f"{k} {v}" for k, v in shapes.items())]
+    parts = [f"seed {r.seed}", "" if r.case_index is None else f"(case {r.case_index})",
+             r.dtype or "", ", ".join(f"{k} {v}" for k, v in shapes.items())]
     return " ".join(p for p in parts if p) + ": " + ", ".join(r.failure_kinds)
 
 

@@ -64,6 +64,8 @@ class _Run:
         if r.repro_info is not None and r.repro_info.command:
             lines.append(f"reproduce: {r.repro_info.command}")
         props = {"op": r.op_name, "seed": r.seed, "failureKinds": r.failure_kinds}
+        if r.case_index is not None:
+            props["caseIndex"] = r.case_index
         if r.repro_info is not None and r.repro_info.command:
             props["reproduce"] = r.repro_info.command
         self.add(f"validation/{kind}", RULES.get(kind, f"Validation failure {kind}."), "error",

@@ -73,6 +73,9 @@ def render_text(report: Report, *, color: bool = False) -> str:
         out.append(f"minimized seed {m.original_seed} -> {m.minimized_seed} in {m.calls} runs:"
                    f" {m.original_shape} -> {m.minimized_shape}")
         out += [f"    {step}" for step in m.steps]
+        if m.outside_schema:
+            out.append(f"    outside the op's schema: {'; '.join(m.outside_schema)} (the smallest"
+                       " failing case found; fuzzing draws only the schema's candidates)")
         out.append(f"    reproduce: {replay_command(seed=m.minimized_seed)}")
     out += report.notes
     out.append(click.style("passed" if report.passed else "FAILED", bold=True,
@@ -116,7 +119,9 @@ def _case(r: ValidationResult, indent: str, header: bool = True) -> list[str]:
     lines = []
     if header:
         shape = r.repro_info.input_shapes if r.repro_info else {}
-        lines.append(f"{indent}seed {r.seed} {r.dtype or ''} {shape}: {', '.join(r.failure_kinds)}")
+        case = "" if r.case_index is None else f" (case {r.case_index})"
+        lines.append(f"{indent}seed {r.seed}{case} {r.dtype or ''} {shape}:"
+                     f" {', '.join(r.failure_kinds)}")
     lines += [f"{indent}  {f.kind}: {f.message}" for f in r.failures]  # carries the mismatch report
     if not r.passed and r.repro_info is not None and r.repro_info.command:
         lines.append(f"{indent}  reproduce: {r.repro_info.command}")
