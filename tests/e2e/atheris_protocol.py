@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 with atheris.instrument_imports(include=["gpuemu"]):
     from gpuemu.daemon import server  # noqa: F401  (imports, and so registers, every handler)
     from gpuemu.engine.executor import Executor
-    from gpuemu.daemon.handlers import dispatch
+    from gpuemu.daemon.routes import dispatch
     from gpuemu.daemon.state import ConfigSource, DaemonState
     from gpuemu.daemon.storage import Storage
     from gpuemu.protocol import decode_response

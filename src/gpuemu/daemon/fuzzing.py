@@ -35,7 +35,7 @@ from ..tensor import decode_tensor, from_numpy, inline, plain, to_numpy
 from ..validate import FailureKind, FailureReason, ValidationResult
 from ..engine.determinism import determinism_runs, run_op
 from .handlers import (
-    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case, handles,
+    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, check_case,
     page, repro_info,
 )
 from ..engine.health import OpenRuns, RunHealth
@@ -228,7 +228,6 @@ def _take(it, n: int) -> list[int]:
     return [i for _, i in zip(range(n), it)]
 
 
-@handles(FuzzOp)
 def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
     op = script_op(state, req.op_name)
     cfg = req.fuzz_config or FuzzConfigPayload()
@@ -257,7 +256,6 @@ def test_case_response(spec: CaseSpec, inputs: dict[str, np.ndarray]) -> TestCas
                     shape=first_shape(spec.shapes), metadata=metadata)
 
 
-@handles(GetTestCase)
 def get_test_case(req: GetTestCase, state: DaemonState) -> TestCase:
     op = state.config.get().op(req.op_name)
     config = fuzz_config(op, req.fuzz_config)
@@ -267,7 +265,6 @@ def get_test_case(req: GetTestCase, state: DaemonState) -> TestCase:
     return test_case_response(spec, materialize(spec))
 
 
-@handles(GetTestBatch)
 def get_test_batch(req: GetTestBatch, state: DaemonState) -> TestBatch:
     if not 0 <= req.count <= 10_000 or req.start < 0:
         raise InvalidRequest(f"count must be in 0..10000 and start >= 0, got count {req.count},"
@@ -292,7 +289,6 @@ def get_test_batch(req: GetTestBatch, state: DaemonState) -> TestBatch:
     return TestBatch(cases=[test_case_response(s, materialize(s)) for s in specs])
 
 
-@handles(SubmitOutput)
 def submit_output(req: SubmitOutput, state: DaemonState) -> SubmitResult:
     op = state.config.get().op(req.op_name)
     if (req.output is None) == (req.error is None):
@@ -336,7 +332,6 @@ def sent_inputs(spec: CaseSpec, sent: dict) -> dict[str, np.ndarray] | None:
     return None if same else arrays
 
 
-@handles(FinishFuzzRun)
 def finish_fuzz_run(req: FinishFuzzRun, state: DaemonState) -> FuzzHealth:
     health = state.runs.pop((req.op_name, req.run))
     if health is None:
@@ -365,7 +360,6 @@ def stored_case(state: DaemonState, seed: int, op_name: str | None):
     return op, msgspec.convert(case["spec"], CaseSpec), snapshot, case.get("mode", "script_based")
 
 
-@handles(Reproduce)
 def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
     op, spec, snapshot, mode = stored_case(state, req.seed, req.op_name)
     actual = None
@@ -395,7 +389,6 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
                            inputs={k: plain(v) for k, v in shown.items()})
 
 
-@handles(Minimize)
 def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
     bounded(req.max_iters, "max_iters", MAX_MINIMIZE_ITERS, low=1)
     op, spec, _, _ = stored_case(state, req.seed, req.op_name)
@@ -431,7 +424,6 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
         minimized_case=msgspec.to_builtins(outcome.minimized)))
 
 
-@handles(ListFailures)
 def list_failures(req: ListFailures, state: DaemonState) -> Results:
     records, next_offset = page(req, lambda limit, offset: state.storage.list_failures(
         limit=limit, op_name=req.op_name, offset=offset))

@@ -26,7 +26,8 @@ from ..errors import InvalidRequest
 from ..fuzz.cases import CaseSpec
 from ..fuzz.config import FuzzConfig
 from ..fuzz.strategies import SIZE_CLASSES, size_classes
-from ..protocol import FuzzCoverage, HealthIssue
+from ..coverage import FuzzCoverage
+from .fuzz_results import HealthIssue
 from ..validate import ValidationResult
 from ..validate.guards import impostor_words
 

@@ -25,7 +25,7 @@ from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..rng import SeededRng, check_seed, generate_seed
 from .cases import CaseSpec, TestCase, case_seed, generate_case, materialize, shapes_for_seed
-from ..protocol import FuzzResults
+from ..engine.fuzz_results import FuzzResults
 from ..validate.result import FailureKind, FailureReason, ValidationResult
 from .config import FuzzConfig, check_choice
 
