@@ -17,11 +17,13 @@ import msgspec
 
 from . import paths, protocol, shm
 from .client_cases import CaseMethods, _fuzz_config, _wire, as_tensor_data
+from .client_errors import (
+    ClientError, ConnectionError, ValidationError, check_version, remote_error,
+)
 from .client_results import (
     MinimizeResult, PingReply, ReproduceResult, check_output_dtype, layout_name, lint_record,
     minimize_result, reproduce_result,
 )
-from .client_errors import ClientError, ConnectionError, ValidationError, check_version, remote_error
 from .errors import NotFound
 from .protocol import (
     Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
@@ -40,6 +42,7 @@ from .validate.result import ReproductionInfo, ValidationResult
 __all__ = ["Client", "ClientError", "ConnectionError", "FuzzResults", "GpuemuClient", "MinimizeResult",
            "ReproduceResult", "ReproductionInfo", "ValidationContext", "ValidationError",
            "ValidationResult", "as_tensor_data", "validate_op"]
+
 
 class Client(CaseMethods):
     """A connection to the gpuemu daemon.
