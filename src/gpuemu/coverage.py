@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from .config import OpConfig
 from .dtypes import DType
 from .errors import InvalidRequest
 from .tensor import c_strides
 from .validate import ValidationResult
+
+if TYPE_CHECKING:
+    from .config import OpConfig
 
 class FuzzCoverage(msgspec.Struct, omit_defaults=True):
     """What a fuzz run tried, with counts: ``cases`` run, of which ``checked`` compared a
