@@ -1,4 +1,4 @@
-"""The daemon: a thin NNG REP loop around ``handlers.dispatch``.
+"""The daemon: a thin NNG REP loop around ``routes.dispatch``.
 
 One thread receives: for each request it opens a fresh REP context and hands the request
 to a thread of its own, so the next request (a Ping above all) is received at once
