@@ -303,7 +303,10 @@ class Client(CaseMethods):
                         timestamp=a.timestamp, metrics=a.metrics, ptx_content=a.ptx_content)
 
     def list_artifacts(self, kernel_name: str | None = None, limit: int = 50) -> ArtifactList:
-        return self._expect(ListArtifacts(kernel_name=kernel_name, limit=limit), ArtifactList)
+        """Up to ``limit`` artifacts, newest first, fetched a page at a time."""
+        return ArtifactList(artifacts=self._pages(lambda offset: self._expect(
+            ListArtifacts(kernel_name=kernel_name, limit=limit - offset, offset=offset),
+            ArtifactList), lambda reply: reply.artifacts))
 
     def store_artifact_baseline(self, tag: str, kernel_name: str) -> ArtifactBaselineStored:
         a = self._expect(StoreArtifactBaseline(tag=tag, kernel_name=kernel_name),

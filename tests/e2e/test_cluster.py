@@ -21,7 +21,7 @@ import pytest
 
 from gpuemu.fuzz.cases import case_seed
 
-from ..conftest import run_cli, write
+from ..conftest import run_cli, wait_for, write
 
 pytestmark = [
     pytest.mark.e2e,
@@ -232,6 +232,28 @@ def test_unreachable_cluster_names_the_address_and_how_to_start_one(cluster_daem
     out = cli(cluster_daemon, "fuzz", "relu", "-n", "4", "--cluster", address)
     assert out.returncode == 2
     assert address in out.stderr and "ray start --head" in out.stderr
+
+
+def test_a_cluster_run_whose_client_left_is_cancelled(cluster_daemon, ray_cluster):
+    """As a local run: the daemon stops submitting tasks and cancels the pending ones once
+    the client that asked is gone, and answers the next request."""
+    import pynng
+
+    from gpuemu import paths
+    from gpuemu.protocol import Form, FuzzOp, encode_message
+
+    before = last_id(cluster_daemon.home)
+    sock = pynng.Req0(dial=paths.socket_url(cluster_daemon.socket), block_on_dial=True,
+                      send_timeout=5000)
+    sock.send(encode_message(FuzzOp(op_name="relu_slow", iterations=20_000, seed=3,
+                                    cluster=ray_cluster.address), Form.FLAT))
+    with cluster_daemon.client() as poll:
+        wait_for(lambda: any(j.done >= 4 for j in poll.ping().jobs), "the cluster run to start")
+        sock.close()
+        # Not cancelled, the run would take minutes more (20,000 cases of 50 ms on 2 CPUs).
+        wait_for(lambda: not poll.ping().jobs, "the run of the client that left to stop", 300)
+        assert poll.fuzz_op("relu", iterations=4, seed=1).iterations == 4
+    assert 4 <= len(stored(cluster_daemon.home, "relu_slow", after=before)) < 20_000
 
 
 def test_a_node_that_dies_mid_run_loses_nothing(cluster_daemon, ray_cluster):

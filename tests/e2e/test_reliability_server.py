@@ -16,7 +16,7 @@ import pytest
 
 from gpuemu import paths
 from gpuemu.client import ClientError
-from gpuemu.protocol import FuzzOp, Form, Minimize, ValidateOp, encode_message
+from gpuemu.protocol import FuzzOp, Form, Minimize, RunCi, ValidateOp, encode_message
 from gpuemu.tensor import from_numpy
 
 from ..conftest import wait_for
@@ -148,6 +148,8 @@ def test_a_fuzz_run_whose_client_left_is_cancelled(daemon):
     (FuzzOp(op_name="tick", iterations=1, determinism=10**9), "determinism", "100"),
     (FuzzOp(op_name="tick", iterations=1, start=2**63), "start", "4_611_686_018_427_387_904"),
     (Minimize(seed=1, op_name="tick", max_iters=10**9), "max_iters", "10_000"),
+    (RunCi(parallel_jobs=10**6), "parallel_jobs", "256"),
+    (RunCi(parallel=0), "parallel", "1"),
 ])
 def test_counts_are_bounded(daemon, req, field, bound):
     reply = decode(request(daemon.socket, encode_message(req, Form.FLAT)))
@@ -234,3 +236,49 @@ def test_a_kwarg_beyond_64_bits_is_an_invalid_request(daemon):
     reply = decode(request(daemon.socket, message))
     assert reply["code"] == "InvalidRequest" and reply["field"] == "kwargs"
     assert "can't serialize ints" in reply["message"]
+
+
+def test_watchdog_reports_a_daemon_out_of_file_descriptors_and_its_recovery():
+    """A real deafness: the daemon's descriptor limit is lowered to what it holds, so it can
+    accept no connection (nor open a file). Its watchdog must say so in the report that
+    `gpuemu daemon status` reads, stay alive through it, and record the recovery."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from gpuemu.daemon.watchdog import read_report
+
+    with project_dir("server", {"gpuemu.toml": CONFIG, "refs/tick.py": TICK}) as root:
+        daemon = daemon_for(root)
+        daemon.env["GPUEMU_WATCHDOG_S"] = "0.1"
+        daemon.start()
+        report_file = paths.watchdog_file(daemon.home)
+        pid = daemon.proc.pid
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        held = len(os.listdir(f"/proc/{pid}/fd"))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (held + 8, hard))
+        # Idle clients take the few descriptors left, so no further connection is accepted.
+        squatters = [pynng.Req0(dial=url(daemon), block_on_dial=False) for _ in range(16)]
+        status = [sys.executable, "-m", "gpuemu", "daemon", "status"]
+        env = dict(os.environ, GPUEMU_HOME=str(daemon.home))
+        try:
+            report = wait_for(lambda: (r := read_report(report_file)) and r.deaf_since and r,
+                              "the watchdog to notice that its own Ping goes unanswered")
+            assert report.pid == pid and report.silences == 1
+            deaf = subprocess.run(status, capture_output=True, text=True, env=env, timeout=120)
+            assert deaf.returncode == 3, deaf.stdout + deaf.stderr
+            assert f"daemon pid {pid} runs but does not answer" in deaf.stderr
+        finally:
+            for sock in squatters:
+                sock.close()
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+        report = wait_for(lambda: (r := read_report(report_file)) and r.deaf_since is None and r,
+                          "the watchdog to see the daemon answer again")
+        assert report.silences == 1 and report.last_silence_s > 0
+        assert ping_ms(daemon) < PING_BOUND_MS
+        up = subprocess.run(status, capture_output=True, text=True, env=env, timeout=120)
+        assert up.returncode == 0 and "1 silence(s)" in up.stdout, up.stdout + up.stderr
+        daemon.stop()
+        text = (paths.log_dir(daemon.home) / "daemon.log").read_text()
+    assert "did not answer its own Ping" in text and "answers its own Ping again" in text

@@ -9,11 +9,12 @@ import time
 import pytest
 
 from gpuemu.coverage import result_classes
+from gpuemu.daemon.artifact_handlers import list_artifacts
 from gpuemu.daemon.handlers import list_results
 from gpuemu.daemon.fuzzing import list_failures
 from gpuemu.daemon.state import ConfigSource, DaemonState
 from gpuemu.daemon.storage import Storage
-from gpuemu.protocol import MAX_PAGE, ListFailures, ListResults
+from gpuemu.protocol import MAX_PAGE, ListArtifacts, ListFailures, ListResults
 from gpuemu.validate.result import ReproductionInfo
 
 from .test_storage import result
@@ -94,6 +95,11 @@ def test_lists_are_paged_at_max_page(store, monkeypatch):
     assert [f.seed for f in failures.failures] == [9, 7, 5, 3] and failures.next_offset == 4
     rest = list_failures(ListFailures(limit=100, offset=4), state)
     assert [f.seed for f in rest.failures] == [1] and rest.next_offset is None
+    ids = [store.add_artifact("gemm", {"registers": i}) for i in range(6)]
+    artifacts = list_artifacts(ListArtifacts(limit=100), state)
+    assert [a.artifact_id for a in artifacts.artifacts] == ids[:1:-1] and artifacts.next_offset == 4
+    tail = list_artifacts(ListArtifacts(limit=100, offset=4), state)
+    assert [a.artifact_id for a in tail.artifacts] == ids[1::-1] and tail.next_offset is None
     assert MAX_PAGE == 10_000
 
 

@@ -39,6 +39,8 @@ START_HINT = (
     " every machine and for the daemon, run `ray start --head --port 6379` on the head and"
     " `ray start --address HEAD:6379` on each other machine, then pass --cluster HEAD:6379"
     " (or `auto` on a cluster's machine); --cluster local runs on this machine instead")
+CANCEL_POLL_S = 0.5
+"""How often a run waiting on the cluster looks whether its request was cancelled."""
 UPLOAD_EXCLUDES = [".git", ".venv", "node_modules", "__pycache__", "*.pyc"]
 
 _cond = threading.Condition()
@@ -194,17 +196,23 @@ def _drive(ray: Any, task: Any, state: DaemonState, op: OpConfig, args: tuple,
     pending: dict[Any, list[int]] = {}
     results: dict[int, ValidationResult] = {}
     order = SeedOrder(state, indices)
+    failed = False
     try:
         while todo or pending:
+            state.check_cancelled()  # a client gone or a shutdown: the tasks are cancelled below
             while todo and len(pending) < window:
                 chunk = todo.popleft()
                 pending[task.remote(*args, chunk, runs)] = chunk
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=CANCEL_POLL_S)
+            if not ready:
+                continue
+            (ref,) = ready
             chunk = pending.pop(ref)
             for outcome in _answer(ray, ref, chunk, op, address):
                 if outcome.index in results:
                     continue
                 results[outcome.index] = outcome.result
+                failed = failed or not outcome.result.passed
                 if outcome.seen is None:
                     health.filtered(outcome.spec)
                 else:
@@ -212,7 +220,7 @@ def _drive(ray: Any, task: Any, state: DaemonState, op: OpConfig, args: tuple,
                 order.add(outcome)
             if progress:
                 progress(len(results), len(indices))
-            if fail_fast and any(not r.passed for r in results.values()):
+            if fail_fast and failed:
                 todo.clear()
     finally:
         for ref in pending:

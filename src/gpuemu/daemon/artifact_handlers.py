@@ -21,6 +21,7 @@ from ..protocol import (
     DiffArtifactBaseline, GetArtifact, LintEntry, LintKernel, LintResult, LintResults,
     ListArtifacts, Ok, StoreArtifact, StoreArtifactBaseline,
 )
+from .handlers import page
 from .state import DaemonState
 
 
@@ -152,13 +153,13 @@ _SEED_METRICS = ("registers", "spills", "shared_memory_bytes", "local_memory_byt
 
 
 def list_artifacts(req: ListArtifacts, state: DaemonState) -> ArtifactList:
-    if req.limit < 0:
-        raise InvalidRequest(f"limit must be >= 0, got {req.limit}", field="limit")
+    rows, next_offset = page(req, lambda limit, offset: state.storage.list_artifacts(
+        req.kernel_name, limit, offset))
     return ArtifactList(artifacts=[
         ArtifactSummary(kernel_name=a.kernel_name, artifact_id=a.id, timestamp=a.timestamp,
                         **{k: v for k, v in _flat_metrics(a.metrics).items()
                            if k in ("registers", "spills")})
-        for a in state.storage.list_artifacts(req.kernel_name, req.limit)])
+        for a in rows], next_offset=next_offset)
 
 
 def store_artifact_baseline(req: StoreArtifactBaseline, state: DaemonState) -> Ok:

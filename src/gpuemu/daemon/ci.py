@@ -35,7 +35,7 @@ from ..protocol import (
 from ..rng import generate_seed
 from .artifact_handlers import diff_one, lint_kernel
 from .fuzzing import run_fuzz
-from .handlers import compare_baseline_handler
+from .handlers import MAX_JOBS, bounded, compare_baseline_handler
 from .state import DaemonState
 
 
@@ -75,8 +75,12 @@ def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
         state.storage.get_baseline(req.baseline)  # BaselineNotFound before any work
     runnable = [op for op in config.ops.values() if op.runs_in_daemon]
     skipped = skipped_ops(config.ops.values())
+    if req.jobs is not None:
+        bounded(req.jobs, "parallel_jobs" if req.parallel_jobs is not None else "parallel",
+                MAX_JOBS, low=1)
     jobs = req.jobs or config.ci.parallel_jobs or (os.cpu_count() or 2)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    work = len(runnable) + len(config.kernels)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, work))) as pool:
         fuzzed = list(pool.map(lambda op: _fuzz(state, op, req.quick, req.cluster), runnable))
         linted = list(pool.map(lambda name: _lint(state, name), config.kernels))
     baseline, diffs = None, []

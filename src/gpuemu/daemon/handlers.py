@@ -21,8 +21,9 @@ from ..errors import InvalidRequest, NotFound
 from ..fuzz.cases import CaseSpec
 from ..protocol import (
     PROTOCOL_VERSION, MAX_PAGE, BaselineComparisonResponse, BaselineEntry, CompareBaseline,
-    CoverageReport, GetCoverage, GetResult, JobProgress, ListFailures, ListResults, Ok, Ping,
-    Pong, Results, Shutdown, StoreBaseline, ValidateOp, ValidationResultResponse, WorkerFigures,
+    CoverageReport, GetCoverage, GetResult, JobProgress, ListArtifacts, ListFailures,
+    ListResults, Ok, Ping, Pong, Results, Shutdown, StoreBaseline, ValidateOp,
+    ValidationResultResponse, WorkerFigures,
 )
 from ..rng import generate_seed
 from ..tensor import TensorData, inline, to_numpy
@@ -39,6 +40,8 @@ campaign is several requests with ``start`` (the cases are the same)."""
 MAX_DETERMINISM = 100
 MAX_MINIMIZE_ITERS = 10_000
 MAX_START = 1 << 62
+MAX_JOBS = 256
+"""Ops checked at once by RunCi: each is a thread of the daemon."""
 
 
 def bounded(value: int, field: str, high: int, low: int = 0, fix: str = "") -> int:
@@ -152,7 +155,7 @@ def get_result(req: GetResult, state: DaemonState) -> ValidationResultResponse:
     return ValidationResultResponse(result=result)
 
 
-def page(req: ListResults | ListFailures,
+def page(req: ListResults | ListFailures | ListArtifacts,
          fetch: Callable[[int, int], list]) -> tuple[list, int | None]:
     """One page of a list request: at most MAX_PAGE rows, and the offset of the next page
     when the request asked for more or more exist (``fetch(limit, offset)`` reads rows)."""

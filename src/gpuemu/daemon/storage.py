@@ -370,12 +370,12 @@ class Storage(RetentionMixin):
                                    "store one with StoreArtifact or LintKernel")
         return self._artifact(rows[0])
 
-    def list_artifacts(self, kernel_name: str | None = None,
-                       limit: int = 50) -> list[ArtifactRecord]:
-        """Up to ``limit`` artifacts, newest first, without their content."""
+    def list_artifacts(self, kernel_name: str | None = None, limit: int = 50,
+                       offset: int = 0) -> list[ArtifactRecord]:
+        """Up to ``limit`` artifacts, newest first, from ``offset`` on, without their content."""
         where, params = _where(kernel_name=kernel_name)
-        rows = self._read(f"{self._ARTIFACT_COLUMNS}{where} ORDER BY id DESC LIMIT ?",
-                          (*params, _check_limit(limit)))
+        rows = self._read(f"{self._ARTIFACT_COLUMNS}{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                          (*params, _check_limit(limit), _check_limit(offset)))
         return [self._artifact(row, with_content=False) for row in rows]
 
     def store_artifact_baseline(self, tag: str, kernel_name: str,

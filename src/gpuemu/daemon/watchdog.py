@@ -2,7 +2,9 @@
 connection, as a client would, and says in the log and in ``daemon.watchdog`` (read by
 ``gpuemu daemon status``) when the daemon stops answering, and when it answers again.
 
-A deaf daemon cannot report itself in a Pong, hence the file.
+A deaf daemon cannot report itself in a Pong, hence the file. The file is opened once
+and rewritten in place, because the commonest deafness (no file descriptor left: every
+accept fails) would also stop the watchdog from creating a file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import msgspec
 log = logging.getLogger("gpuemu.daemon")
 INTERVAL_S = float(os.environ.get("GPUEMU_WATCHDOG_S", "10"))
 PROBE_TIMEOUT_MS = 5000
+REPORT_WIDTH = 256  # bytes; a report is about 120
 
 
 class WatchdogReport(msgspec.Struct):
@@ -39,10 +42,12 @@ class Watchdog:
         self.report_path = report_path
         self.interval_s = interval_s
         self.report = WatchdogReport(pid=os.getpid(), checked=time.time())
+        self._fd: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gpuemu-watchdog", daemon=True)
 
     def start(self) -> Watchdog:
+        self._fd = os.open(self.report_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         self._write()
         self._thread.start()
         return self
@@ -51,14 +56,23 @@ class Watchdog:
         self._stop.set()
         self._thread.join(timeout=PROBE_TIMEOUT_MS / 1000 + 1)
         self.report_path.unlink(missing_ok=True)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.check()
+            try:
+                self.check()
+            except Exception:  # a watchdog that dies would report nothing ever again
+                log.exception("watchdog: one check failed; it goes on checking")
 
     def check(self) -> None:
         """One self-Ping; logs and records a change between answering and silent."""
-        answered = self.probe()
+        try:
+            answered = self.probe()
+        except OSError:  # e.g. EMFILE: no socket can be made, so no client is answered either
+            answered = False
         now = time.time()
         report = self.report
         report.checked = now
@@ -76,11 +90,10 @@ class Watchdog:
         self._write()
 
     def _write(self) -> None:
-        tmp = self.report_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "wb") as f:
-            f.write(msgspec.json.encode(self.report))
-        os.replace(tmp, self.report_path)
+        """Rewrite the open file in place, padded with blanks to a fixed width, so that a
+        reader never sees the tail of a longer, older report (JSON ignores the blanks)."""
+        data = msgspec.json.encode(self.report).ljust(REPORT_WIDTH)
+        os.pwrite(self._fd, data, 0)
 
 
 def read_report(path: Path) -> WatchdogReport | None:

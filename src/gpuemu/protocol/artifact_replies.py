@@ -78,7 +78,10 @@ class ArtifactSummary(msgspec.Struct, omit_defaults=True):
 
 
 class ArtifactList(Response):
+    """``next_offset``: as in ResultList."""
+
     artifacts: list[ArtifactSummary]
+    next_offset: int | None = None
 
 
 class ArtifactBaselineStored(Response):

@@ -150,8 +150,11 @@ class GetArtifact(Request):
 
 
 class ListArtifacts(Request):
+    """``offset``: as in ListResults."""
+
     kernel_name: str | None = None
     limit: Limit = 50
+    offset: Offset = 0
 
 
 class RunCi(Request):
