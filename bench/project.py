@@ -14,18 +14,15 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpuemu.client import Client
-from gpuemu.daemon.launcher import stop_daemon
-from gpuemu.daemon.server import socket_answers
+from gpuemu.daemon.launcher import start_daemon_and_wait, stop_daemon
 from gpuemu.dtypes import DType
 from gpuemu.protocol import Form
 from gpuemu.tolerances import ToleranceConfig
@@ -219,30 +216,14 @@ def running_daemon(wait_s: float = 30.0, extra_env: dict[str, str] | None = None
     env.update(GPUEMU_HOME=str(root / "home"), GPUEMU_AUTO_START="0", **(extra_env or {}))
     try:
         config = make_project(root / "proj")
-        proc = subprocess.Popen([sys.executable, "-m", "gpuemu.daemon", "--quiet",
-                                 "--config", str(config)], cwd=config.parent, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        daemon = Daemon(root, proc)
+        daemon = Daemon(root, start_daemon_and_wait(config, root / "home" / "gpuemu.sock",
+                                                    env=env, cwd=config.parent, wait_s=wait_s))
         try:
-            _wait_until_up(daemon, wait_s)
             yield daemon
         finally:
             daemon.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _wait_until_up(daemon: Daemon, wait_s: float) -> None:
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if daemon.proc.poll() is not None:
-            raise RuntimeError(f"the benchmark daemon exited with status {daemon.proc.returncode}:"
-                               f" {daemon.proc.stdout.read().decode(errors='replace')}")
-        if daemon.socket.exists() and socket_answers(daemon.socket, 500):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the benchmark daemon did not answer on {daemon.socket} within"
-                       f" {wait_s:g} s; see {daemon.root / 'home' / 'logs' / 'daemon.log'}")
 
 
 @dataclass

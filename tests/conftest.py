@@ -160,21 +160,10 @@ class DaemonProcess:
         return self.home / "gpuemu.sock"
 
     def start(self, wait_s: float = 120.0) -> DaemonProcess:
-        from gpuemu.daemon.server import socket_answers
+        from gpuemu.daemon.launcher import start_daemon_and_wait
 
-        cmd = [sys.executable, "-m", "gpuemu.daemon", "--quiet"]
-        if self.config:
-            cmd += ["--config", str(self.config)]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.proc.stdout.read().decode()}")
-            if self.socket.exists() and socket_answers(self.socket, 500):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("daemon did not come up")
+        self.proc = start_daemon_and_wait(self.config, self.socket, env=self.env, wait_s=wait_s)
+        return self
 
     def client(self, **kw):
         from gpuemu.client import Client

@@ -1,33 +1,32 @@
-"""The Python Client: one method per request type, over NNG REQ.
+"""The Python Client: one method per request type, over a Transport (NNG REQ by default).
 
 Requests go as flat msgpack, so tensors travel as raw bytes (the daemon also
 speaks JSON for other clients). An Error reply is raised as the exception class of
 its code that is *also* a ClientError, so ``except OpNotFound`` and
-``except ClientError`` both work.
+``except ClientError`` both work (gpuemu.client_errors).
 """
 
 from __future__ import annotations
 
-import builtins
 import os
-import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pynng
 
-from . import __version__, paths, protocol, shm
+from . import paths, protocol, shm
 from .client_cases import CaseMethods, _fuzz_config, _wire, as_tensor_data
+from .client_errors import (
+    ClientError, ConnectionError, ValidationError, check_version, remote_error,
+)
 from .client_results import (
     MinimizeResult, PingReply, ReproduceResult, check_output_dtype, layout_name, lint_record,
     minimize_result, reproduce_result,
 )
-from .errors import GpuemuError, NotFound, error_from_code
+from .errors import NotFound
 from .protocol import (
-    PROTOCOL_VERSION, Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
+    Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
     ArtifactMetricsResult, ArtifactStored, BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary,
     CompareBaseline, CoverageReport, DiffArtifactBaseline, Error, FailureList, FailureSummary,
     Form, FuzzConfigPayload, FuzzOp, FuzzResults, GetArtifact, GetCiSummary, GetCoverage,
@@ -37,194 +36,47 @@ from .protocol import (
     StoreArtifact, StoreArtifactBaseline, StoreBaseline, SubmitResult, ValidateOp, ValidationResultResponse,
     decode_response, encode_message,
 )
+from .transport import NngTransport, Transport
 from .validate.result import ReproductionInfo, ValidationResult
 
 __all__ = ["Client", "ClientError", "ConnectionError", "FuzzResults", "GpuemuClient", "MinimizeResult",
            "ReproduceResult", "ReproductionInfo", "ValidationContext", "ValidationError",
            "ValidationResult", "as_tensor_data", "validate_op"]
 
-START_HINT = "start it with: gpuemu daemon start"
-
-
-class ClientError(GpuemuError):
-    """An Error reply from the daemon, or a reply the client cannot use."""
-
-
-class ConnectionError(ClientError, builtins.ConnectionError):  # noqa: A001 - seed 002's name
-    """No daemon answers on the socket (or it stopped answering in time)."""
-
-
-class ValidationError(GpuemuError, AssertionError):
-    """The op's output failed validation; ``result`` holds the full verdict."""
-
-    def __init__(self, result: ValidationResult):
-        self.result = result
-        reasons = "; ".join(f"{f.kind}: {f.message}" for f in result.failures)
-        replay = f" (replay: {result.repro_info.command})" if result.repro_info else ""
-        super().__init__(f"{result.op_name} failed validation (seed {result.seed}): "
-                         f"{reasons}{replay}")
-
-
-_REMOTE: dict[type, type] = {}
-_REMOTE_LOCK = threading.Lock()
-
-
-def remote_error(reply: Error) -> GpuemuError:
-    """The exception for an Error reply: its code's class mixed with ClientError."""
-    base = type(error_from_code(reply.code, reply.message))
-    with _REMOTE_LOCK:
-        cls = _REMOTE.get(base)
-        if cls is None:
-            cls = _REMOTE[base] = type(base.__name__, (ClientError, base), {"__module__": __name__})
-    exc = cls(reply.message)
-    exc.field = reply.field
-    return exc
-
-
-LONG_REQUESTS = (FuzzOp, Minimize, RunCi)
-
-
-class ProgressWatch:
-    """While a long request runs, ping the daemon on a second connection and close the
-    request's socket once ``timeout_ms`` pass without an answer to Ping. REQ/REP cannot
-    stream progress; a daemon that answers Ping is working on the request (it cancels the
-    work of clients that leave, bounds its length, and kills a case past the op's timeout),
-    so this tells a request of any length from a stuck or dead daemon."""
-
-    def __init__(self, client: Client, sock: pynng.Req0):
-        self.client, self.sock = client, sock
-        self.stalled = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gpuemu-progress", daemon=True)
-
-    def __enter__(self) -> ProgressWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
-
-    def _run(self) -> None:
-        timeout_s = self.client.timeout_ms / 1000
-        answered = time.monotonic()
-        with Client(self.client.socket_path, timeout_ms=self.client.timeout_ms, auto_start=False,
-                    form=self.client.form) as probe:
-            while not self._stop.wait(min(1.0, timeout_s / 4)):
-                try:
-                    probe.ping()
-                    answered = time.monotonic()
-                except GpuemuError:
-                    if time.monotonic() - answered >= timeout_s and not self._stop.is_set():
-                        self.stalled = True
-                        self.sock.close()  # ends the request's recv
-                        return
-
 
 class Client(CaseMethods):
     """A connection to the gpuemu daemon.
 
     ``auto_start`` (default: on unless ``GPUEMU_AUTO_START=0``) starts a daemon for the
-    project found from the working directory when none answers.
+    project found from the working directory when none answers. ``transport`` replaces
+    the NNG connection (gpuemu.daemon.inprocess.InProcessTransport: no socket at all).
     """
 
     def __init__(self, socket_path: str | Path | None = None, timeout_ms: int = 30000, *,
                  auto_start: bool | None = None, config_path: str | Path | None = None,
-                 form: Form = Form.MSGPACK):
+                 form: Form = Form.MSGPACK, transport: Transport | None = None):
         self.socket_path = Path(socket_path) if socket_path else paths.socket_path()
         self.timeout_ms = timeout_ms
         self.auto_start = (os.environ.get("GPUEMU_AUTO_START", "1") != "0"
                            if auto_start is None else auto_start)
         self.config_path = Path(config_path) if config_path else None
         self.form = form
-        self._sock: pynng.Req0 | None = None
-        self._lock = threading.Lock()
+        self.transport = transport or NngTransport(
+            self.socket_path, timeout_ms, auto_start=self.auto_start,
+            config_path=self.config_path, form=form)
 
     # -- plumbing ---------------------------------------------------------------------------
-
-    def _socket(self) -> pynng.Req0:
-        with self._lock:
-            if self._sock is None:
-                sock = self._dial()
-                try:
-                    self._check_version(self._exchange(sock, encode_message(Ping(), self.form),
-                                                       Ping()))
-                except BaseException:
-                    sock.close()
-                    raise
-                self._sock = sock
-            return self._sock
-
-    def _check_version(self, reply: Response) -> None:
-        """Seeds 000/001: on connecting (and in ping), compare the daemon's protocol version
-        with ours."""
-        theirs = getattr(reply, "protocol_version", None)
-        if theirs != PROTOCOL_VERSION:
-            newer = "daemon" if isinstance(theirs, int) and theirs > PROTOCOL_VERSION else "client"
-            raise remote_error(Error(code="VersionMismatch", message=(
-                f"the gpuemu daemon on {self.socket_path} speaks protocol version {theirs}, this"
-                f" client (gpuemu {__version__}) speaks {PROTOCOL_VERSION}: the {newer} is newer."
-                " Use one gpuemu version for both: upgrade the other one, or restart the daemon"
-                " from this installation (`gpuemu daemon stop`; the next command starts one)")))
-
-    def _dial(self, recv_timeout_ms: int | None = None) -> pynng.Req0:
-        url = paths.socket_url(self.socket_path)
-        # resend_time -1: NNG's REQ re-sends an unanswered request after 60 s by default, and
-        # the daemon would run a long fuzz or CI request a second time.
-        opts = dict(recv_timeout=self.timeout_ms if recv_timeout_ms is None else recv_timeout_ms,
-                    send_timeout=self.timeout_ms, recv_max_size=0, resend_time=-1)
-        try:
-            return pynng.Req0(dial=url, block_on_dial=True, **opts)
-        except pynng.exceptions.NNGException:
-            if not self.auto_start:
-                raise ConnectionError(f"no gpuemu daemon answers on {self.socket_path}; "
-                                      f"{START_HINT}") from None
-        from .daemon.launcher import start_background
-
-        start_background(self.config_path, socket_path=self.socket_path)
-        try:
-            return pynng.Req0(dial=url, block_on_dial=True, **opts)
-        except pynng.exceptions.NNGException as exc:
-            raise ConnectionError(f"started a daemon but cannot connect to {self.socket_path}:"
-                                  f" {exc}; {START_HINT}") from None
 
     def request(self, request: Request) -> Response:
         """Send one request and return its reply; an Error reply is raised.
 
         A long request (FuzzOp, Minimize, RunCi) waits as long as the daemon makes progress
-        (see ProgressWatch), not ``timeout_ms``: its length follows from the work."""
-        data = encode_message(request, self.form)
-        if isinstance(request, LONG_REQUESTS):
-            sock = self._dial(recv_timeout_ms=-1)
-            with ProgressWatch(self, sock) as watch:
-                reply = self._exchange(sock, data, request, watch)
-        else:
-            reply = self._exchange(self._socket(), data, request)
+        (see gpuemu.progress), not ``timeout_ms``: its length follows from the work."""
+        reply = decode_response(self.transport.exchange(encode_message(request, self.form),
+                                                        request))
         if isinstance(reply, Error):
             raise remote_error(reply)
         return reply
-
-    def _exchange(self, sock: pynng.Req0, data: bytes, request: Request,
-                  watch: ProgressWatch | None = None) -> Response:
-        try:
-            with sock.new_context() as ctx:
-                ctx.send(data)
-                return decode_response(ctx.recv())
-        except pynng.exceptions.Timeout:
-            raise ConnectionError(
-                f"the gpuemu daemon on {self.socket_path} did not answer a {type(request).__name__}"
-                f" within {self.timeout_ms} ms; check `gpuemu daemon status` and its log"
-                " (`gpuemu daemon logs`), or raise Client(timeout_ms=...)") from None
-        except pynng.exceptions.NNGException as exc:
-            if watch is not None and watch.stalled:
-                raise ConnectionError(
-                    f"the gpuemu daemon on {self.socket_path} stopped answering Ping for"
-                    f" {self.timeout_ms} ms during a {type(request).__name__};"
-                    " check `gpuemu daemon status` and its log (`gpuemu daemon logs`), or raise"
-                    " Client(timeout_ms=...)") from None
-            raise ConnectionError(f"lost the connection to the gpuemu daemon: {exc}; "
-                                  f"{START_HINT}") from None
 
     def _expect(self, request: Request, reply_type: type | tuple[type, ...]) -> Any:
         """The reply, which must be one of ``reply_type`` (a reply's current name first,
@@ -247,10 +99,7 @@ class Client(CaseMethods):
                 shm.discard(files, shm.locate(self.socket_path))
 
     def close(self) -> None:
-        with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+        self.transport.close()
 
     def __enter__(self) -> Client:
         return self
@@ -264,7 +113,7 @@ class Client(CaseMethods):
         """``"pong"`` when the daemon answers (seed 002), readable as its Pong too:
         ``reply["version"]``, ``reply.protocol_version``, ``reply.uptime_secs``."""
         pong = self._expect(Ping(), Pong)
-        self._check_version(pong)
+        check_version(pong, self.socket_path)
         return PingReply(pong)
 
     def shutdown(self) -> None:
@@ -479,5 +328,12 @@ MAX_ITERATIONS = 2**32
 GpuemuClient = Client
 """Seed 001's name for the client class."""
 
-# The context manager lives in gpuemu.validation (seed 002's module); it needs Client.
-from .validation import ValidationContext, validate_op  # noqa: E402
+
+def __getattr__(name: str):
+    """The context manager lives in gpuemu.validation (seed 002's module), which imports
+    this one: re-exported on first use, so neither module needs the other half-built."""
+    if name in ("ValidationContext", "validate_op"):
+        from . import validation
+
+        return getattr(validation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,14 +10,58 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from .config import OpConfig
+import msgspec
+
 from .dtypes import DType
 from .errors import InvalidRequest
-from .fuzz.config import FuzzConfig
-from .protocol import OpCoverage
 from .tensor import c_strides
 from .validate import ValidationResult
+
+if TYPE_CHECKING:
+    from .config import OpConfig
+
+class FuzzCoverage(msgspec.Struct, omit_defaults=True):
+    """What a fuzz run tried, with counts: ``cases`` run, of which ``checked`` compared a
+    non-empty output, ``filtered`` lost to a reference failure, ``empty`` had empty outputs
+    and ``op_errors`` ended in an op exception. ``layouts`` counts the layout the inputs
+    really had (a transposed draw on a 1-D shape falls back to strided). ``impostors``
+    counts the checked cases each impostor output would also have passed. ``size_classes``
+    counts the cases whose first input's shape is in each class of
+    gpuemu.fuzz.strategies.SIZE_CLASSES (a shape may be in several)."""
+
+    cases: int = 0
+    checked: int = 0
+    filtered: int = 0
+    empty: int = 0
+    op_errors: int = 0
+    dtypes: dict[str, int] = {}
+    layouts: dict[str, int] = {}
+    distributions: dict[str, int] = {}
+    shapes: dict[str, int] = {}
+    impostors: dict[str, int] = {}
+    distinct_inputs: int = 0
+    distinct_references: int = 0
+    size_classes: dict[str, int] = {}
+
+
+class OpCoverage(msgspec.Struct):
+    """One op's stored results by dtype, layout, shape class and rank. Every configured
+    dtype, layout and shape class is a key (0: never tried); ``missing`` lists those, and
+    ``covered``/``configured`` count them. Zeros are sent: they are the point."""
+
+    op_name: str
+    results: int = 0
+    failed: int = 0
+    dtypes: dict[str, int] = {}
+    layouts: dict[str, int] = {}
+    shape_classes: dict[str, int] = {}
+    ranks: dict[str, int] = {}
+    missing: list[str] = []
+    covered: int = 0
+    configured: int = 0
+
 
 TILE = 16
 """Kernels work in tiles; a last dim that is not a multiple of one exercises the tail."""
@@ -72,6 +116,10 @@ def coverage_from_counts(op: OpConfig, n: int, failed: int,
                          counts: Mapping[tuple[str, str], int]) -> OpCoverage:
     """``op``'s coverage from ``n`` results (``failed`` of them failing) and their
     ``result_classes`` counted."""
+    # Imported here while gpuemu.fuzz.config imports the protocol, which imports this
+    # module for its types (issue 19: r3-config's branch removes that import).
+    from .fuzz.config import FuzzConfig
+
     config = FuzzConfig.from_op(op)
     dtypes = Counter({d.short_name: 0 for d in config.dtypes})
     layouts = Counter({name: 0 for name in config.layout_pool})

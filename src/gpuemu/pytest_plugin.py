@@ -23,7 +23,6 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,13 +33,13 @@ import pytest
 
 from .client import Client
 from .config import CONFIG_FILENAME, find_config
-from .daemon.launcher import daemon_command, stop_daemon, tail
-from .daemon.server import socket_answers
+from .daemon.launcher import DaemonStartError, start_daemon_and_wait, stop_daemon
+from .engine.fuzz_results import FuzzResults
 from .engine.health import Severity
 from .engine.repro import replay_command
 from .engine.runs import Tally
 from .frameworks import get_adapter
-from .protocol import FuzzResults, OpSchemaPayload
+from .protocol import OpSchemaPayload
 
 __all__ = ["SessionDaemon", "failure_message"]
 
@@ -74,20 +73,14 @@ class SessionDaemon:
     @classmethod
     def start(cls, config: Path) -> SessionDaemon:
         home = Path(tempfile.mkdtemp(prefix="gpuemu-", dir="/tmp"))
-        env = {**os.environ, "GPUEMU_HOME": str(home), "GPUEMU_SOCKET": str(home / "gpuemu.sock")}
-        with open(home / "daemon.out", "wb") as out:
-            proc = subprocess.Popen(daemon_command(config) + ["--quiet"], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        daemon = cls(home=home, config=config, proc=proc)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (daemon.socket.exists() and socket_answers(daemon.socket, 500)):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                daemon.keep = True
-                daemon.stop()
-                raise RuntimeError(f"the gpuemu daemon for {config} did not start (see"
-                                   f" {home / 'daemon.out'}):\n{tail(home / 'daemon.out')}")
-            time.sleep(0.05)
-        return daemon
+        socket = home / "gpuemu.sock"
+        env = {**os.environ, "GPUEMU_HOME": str(home), "GPUEMU_SOCKET": str(socket)}
+        try:
+            proc = start_daemon_and_wait(config, socket, env=env, output=home / "daemon.out",
+                                         wait_s=START_TIMEOUT_S)
+        except DaemonStartError as exc:  # its home stays, with the daemon's output and log
+            raise RuntimeError(f"the gpuemu daemon for {config} did not start: {exc}") from None
+        return cls(home=home, config=config, proc=proc)
 
     def client(self) -> Client:
         return Client(socket_path=self.socket, auto_start=False, config_path=self.config,

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .client import Client, ClientError, ValidationError
-from .protocol import FuzzResults
+from .engine.fuzz_results import FuzzResults
 from .validate.result import ValidationResult
 
 __all__ = ["ValidationContext", "ValidationError", "fuzz_op", "reproduce", "validate_op"]

@@ -2,7 +2,7 @@
 
     python tests/e2e/atheris_protocol.py [CORPUS_DIR] [-runs=N] [-max_total_time=S] ...
 
-Each input goes to ``handlers.dispatch`` of an in-process daemon (a temporary project,
+Each input goes to ``routes.dispatch`` of an in-process daemon (a temporary project,
 database and executor), which must answer it -- never raise -- with a reply that decodes
 and is no InternalError. Coverage
 feedback needs the daemon's code in this process; test_reliability_protocol.py fuzzes the
@@ -24,9 +24,8 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 with atheris.instrument_imports(include=["gpuemu"]):
-    from gpuemu.daemon import server  # noqa: F401  (imports, and so registers, every handler)
     from gpuemu.engine.executor import Executor
-    from gpuemu.daemon.handlers import dispatch
+    from gpuemu.daemon.routes import dispatch  # its table imports every handler
     from gpuemu.daemon.state import ConfigSource, DaemonState
     from gpuemu.daemon.storage import Storage
     from gpuemu.protocol import decode_response

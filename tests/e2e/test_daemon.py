@@ -266,7 +266,7 @@ def test_a_long_request_is_sent_once(daemon):
     # NNG's REQ socket re-sends an unanswered request after resend_time (60 s by default),
     # which made the daemon run a long fuzz twice. The client must turn that off.
     with daemon.client() as c:
-        assert c._socket().resend_time < 0
+        assert c.transport._socket().resend_time < 0
         before = len(c.list_results(limit=1000, op_name="slow"))
         c.validate_op("slow", {"x": X}, 2 * X, kwargs={"sleep": 0.5})
         assert len(c.list_results(limit=1000, op_name="slow")) == before + 1

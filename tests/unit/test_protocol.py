@@ -12,7 +12,7 @@ from gpuemu.errors import ErrorCode, InvalidRequest, OpNotFound, error_from_code
 from gpuemu.protocol import (
     PROTOCOL_VERSION, REQUEST_TYPES, RESPONSE_TYPES, Error, Form, FuzzOp, GetResult, Pong, RunCi,
     ValidateOp, ValidationResultResponse, decode_request, decode_response, encode_message,
-    error_response,
+    error_response, form_of, framing,
 )
 from gpuemu.tensor import from_numpy, to_numpy
 from gpuemu.validate.result import ValidationResult
@@ -48,6 +48,14 @@ def test_request_round_trip_in_every_form(form):
     decoded, got_form = decode_request(encode_message(req, form))
     assert got_form is form and decoded == req
     assert np.array_equal(to_numpy(decoded.inputs["x"]), x)
+
+
+@pytest.mark.parametrize("form", list(Form))
+def test_framing_is_told_from_the_first_byte_and_the_envelope_from_the_payload(form):
+    data = encode_message(GetResult(seed=42), form)
+    assert form_of(data) is form
+    assert framing(data) is (Form.MSGPACK if form is Form.MSGPACK else Form.FLAT)
+    assert framing(b"") is Form.FLAT and framing(b" \n{") is Form.FLAT  # nothing to parse yet
 
 
 def test_envelope_and_flat_json_shapes():

@@ -1,4 +1,4 @@
-"""gpuemu.wire_json: what JSON replies add for the seeds' readers, and what msgpack keeps."""
+"""gpuemu.protocol.wire_json: what JSON replies add for the seeds' readers, and what msgpack keeps."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from gpuemu import protocol  # TestCase/TestBatch by module: pytest would collec
 from gpuemu.protocol import Form, FuzzResults, Results, ValidationResultResponse, encode_message
 from gpuemu.tensor import from_numpy
 from gpuemu.validate import FailureReason, ValidationResult
-from gpuemu.wire_json import RESULT_DEFAULTS, encode_reply
+from gpuemu.protocol.wire_json import RESULT_DEFAULTS, encode_reply
 
 PASSED = ValidationResult(passed=True, op_name="relu")  # every seed-000 key at its default
 FAILED = ValidationResult(passed=False, op_name="relu", seed=9, max_diff=float("nan"),

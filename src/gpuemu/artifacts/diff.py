@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..protocol import ArtifactDiff, MetricChange
+from .results import ArtifactDiff, MetricChange
 
 
 def flatten_metrics(metrics: Mapping) -> dict[str, float]:

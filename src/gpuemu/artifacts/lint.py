@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import ArtifactChecks, KernelConfig, Policies, ProjectConfig
-from ..protocol import LintFinding, LintResult
+from .results import LintFinding, LintResult
 from .measure import Measurement, measure_ptx
 from .toolchain import Toolchain
 

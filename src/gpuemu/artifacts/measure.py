@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..config import KernelConfig, ProjectConfig
 from ..errors import ArtifactNotFound, CuobjdumpNotAvailable, InvalidRequest, PtxParseError
-from ..protocol import LintFinding
+from .results import LintFinding
 from .ptx import PtxFunction, PtxModule, PtxParser, symbol_names
 from .ptxas import PtxasReport, run_ptxas
 from .sass import SassParser, SassReport

@@ -39,7 +39,8 @@ def start(background: bool, config_path: Path | None) -> None:
     """
     from ..config import find_config, load_config
     from ..daemon.launcher import start_background
-    from ..daemon.server import run_daemon, socket_answers
+    from ..daemon.server import run_daemon
+    from ..transport import socket_answers
 
     config_path = config_path or find_config()
     try:

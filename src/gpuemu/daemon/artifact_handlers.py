@@ -21,7 +21,7 @@ from ..protocol import (
     DiffArtifactBaseline, GetArtifact, LintEntry, LintKernel, LintResult, LintResults,
     ListArtifacts, Ok, StoreArtifact, StoreArtifactBaseline,
 )
-from .handlers import handles, page
+from .handlers import page
 from .state import DaemonState
 
 
@@ -68,7 +68,6 @@ def _lint_one(state: DaemonState, kernel_name: str | None, ptx_content: str | No
     return result
 
 
-@handles(LintKernel)
 def lint_kernel(req: LintKernel, state: DaemonState) -> LintResults:
     """One kernel (named, or its PTX sent), or, with neither, every [[kernels]] entry."""
     if req.kernel_name is None and req.ptx_content is None and req.ptx_path is None:
@@ -122,7 +121,6 @@ def lint_metrics(metrics: dict) -> dict:
             "instruction_count": m["instruction_count"]}
 
 
-@handles(StoreArtifact)
 def store_artifact(req: StoreArtifact, state: DaemonState) -> Ok:
     """Measured from PTX, or (seed 000) the client's own ``metrics``, stored as sent."""
     if req.metrics is not None:
@@ -136,7 +134,6 @@ def store_artifact(req: StoreArtifact, state: DaemonState) -> Ok:
     return Ok(kernel_name=req.kernel_name, artifact_id=artifact_id)
 
 
-@handles(GetArtifact)
 def get_artifact(req: GetArtifact, state: DaemonState) -> ArtifactMetricsResult:
     a = state.storage.get_artifact(req.kernel_name, req.artifact_id)
     return ArtifactMetricsResult(kernel_name=a.kernel_name, artifact_id=a.id,
@@ -155,7 +152,6 @@ _SEED_METRICS = ("registers", "spills", "shared_memory_bytes", "local_memory_byt
                  "instruction_count")
 
 
-@handles(ListArtifacts)
 def list_artifacts(req: ListArtifacts, state: DaemonState) -> ArtifactList:
     rows, next_offset = page(req, lambda limit, offset: state.storage.list_artifacts(
         req.kernel_name, limit, offset))
@@ -166,7 +162,6 @@ def list_artifacts(req: ListArtifacts, state: DaemonState) -> ArtifactList:
         for a in rows], next_offset=next_offset)
 
 
-@handles(StoreArtifactBaseline)
 def store_artifact_baseline(req: StoreArtifactBaseline, state: DaemonState) -> Ok:
     """The newest artifact of ``kernel_name`` or (seed 000) of every kernel that has one."""
     if not req.tag.strip():
@@ -187,7 +182,6 @@ def diff_one(state: DaemonState, tag: str, kernel_name: str, fail: bool) -> Arti
                                  kernel_name=kernel_name, fail_on_regression=fail)
 
 
-@handles(DiffArtifactBaseline)
 def diff_artifact_baseline(req: DiffArtifactBaseline, state: DaemonState) -> ArtifactDiffs:
     """``kernel_name``'s newest artifact, or (seed 000) every kernel's of the baseline."""
     config = _config(state, needed=False)

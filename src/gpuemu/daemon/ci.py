@@ -34,7 +34,7 @@ from ..engine.modes import skipped_ops
 from ..rng import generate_seed
 from .artifact_handlers import diff_one, lint_kernel
 from .fuzzing import run_fuzz
-from .handlers import MAX_JOBS, bounded, compare_baseline_handler, handles
+from .handlers import MAX_JOBS, bounded, compare_baseline_handler
 from .state import DaemonState
 
 
@@ -58,7 +58,6 @@ def _lint(state: DaemonState, kernel_name: str) -> LintResult:
             severity="error", rule="lint_failed", message=f"{type(exc).__name__}: {exc}")])
 
 
-@handles(RunCi)
 def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
     config = state.config.get()
     started = time.time()
@@ -98,7 +97,6 @@ def run_ci(req: RunCi, state: DaemonState) -> CiRunComplete:
     return run
 
 
-@handles(GetCiSummary)
 def get_ci_summary(req: GetCiSummary, state: DaemonState) -> CiSummary:
     latest = state.storage.latest_ci_run()
     if latest is None:

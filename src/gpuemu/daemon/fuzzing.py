@@ -35,7 +35,7 @@ from ..engine.runner import (
 )
 from ..engine.runs import Progress, Tally
 from .handlers import (
-    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, handles, page,
+    MAX_DETERMINISM, MAX_ITERATIONS, MAX_MINIMIZE_ITERS, MAX_START, bounded, page,
 )
 from ..engine.health import OpenRuns, RunHealth
 from .state import DaemonState
@@ -99,7 +99,6 @@ def cluster_address(state: DaemonState, requested: str | None) -> str | None:
     return None if address in (None, "", LOCAL) else address
 
 
-@handles(FuzzOp)
 def fuzz_op(req: FuzzOp, state: DaemonState) -> FuzzResults:
     op = script_op(state, req.op_name)
     cfg = req.fuzz_config or FuzzConfigPayload()
@@ -128,7 +127,6 @@ def test_case_response(spec: CaseSpec, inputs: dict[str, np.ndarray]) -> TestCas
                     shape=first_shape(spec.shapes), metadata=metadata)
 
 
-@handles(GetTestCase)
 def get_test_case(req: GetTestCase, state: DaemonState) -> TestCase:
     op = state.config.get().op(req.op_name)
     config = fuzz_config(op, req.fuzz_config)
@@ -138,7 +136,6 @@ def get_test_case(req: GetTestCase, state: DaemonState) -> TestCase:
     return test_case_response(spec, materialize(spec))
 
 
-@handles(GetTestBatch)
 def get_test_batch(req: GetTestBatch, state: DaemonState) -> TestBatch:
     if not 0 <= req.count <= 10_000 or req.start < 0:
         raise InvalidRequest(f"count must be in 0..10000 and start >= 0, got count {req.count},"
@@ -163,7 +160,6 @@ def get_test_batch(req: GetTestBatch, state: DaemonState) -> TestBatch:
     return TestBatch(cases=[test_case_response(s, materialize(s)) for s in specs])
 
 
-@handles(SubmitOutput)
 def submit_output(req: SubmitOutput, state: DaemonState) -> SubmitResult:
     op = state.config.get().op(req.op_name)
     if (req.output is None) == (req.error is None):
@@ -207,7 +203,6 @@ def sent_inputs(spec: CaseSpec, sent: dict) -> dict[str, np.ndarray] | None:
     return None if same else arrays
 
 
-@handles(FinishFuzzRun)
 def finish_fuzz_run(req: FinishFuzzRun, state: DaemonState) -> FuzzHealth:
     health = state.runs.pop((req.op_name, req.run))
     if health is None:
@@ -236,7 +231,6 @@ def stored_case(state: DaemonState, seed: int, op_name: str | None):
     return op, msgspec.convert(case["spec"], CaseSpec), snapshot, case.get("mode", "script_based")
 
 
-@handles(Reproduce)
 def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
     op, spec, snapshot, mode = stored_case(state, req.seed, req.op_name)
     actual = None
@@ -266,7 +260,6 @@ def reproduce(req: Reproduce, state: DaemonState) -> ReproduceResult:
                            inputs={k: plain(v) for k, v in shown.items()})
 
 
-@handles(Minimize)
 def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
     bounded(req.max_iters, "max_iters", MAX_MINIMIZE_ITERS, low=1)
     op, spec, _, _ = stored_case(state, req.seed, req.op_name)
@@ -302,7 +295,6 @@ def minimize_handler(req: Minimize, state: DaemonState) -> MinimizeReply:
         minimized_case=msgspec.to_builtins(outcome.minimized)))
 
 
-@handles(ListFailures)
 def list_failures(req: ListFailures, state: DaemonState) -> Results:
     records, next_offset = page(req, lambda limit, offset: state.storage.list_failures(
         limit=limit, op_name=req.op_name, offset=offset))

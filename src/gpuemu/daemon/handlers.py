@@ -1,15 +1,14 @@
 """Request handlers: plain functions from a request to a response.
 
-They never touch sockets (the server is a thin loop around ``dispatch``), so tests
-can call them in-process and the end-to-end suite drives a real daemon. A handler
-signals failure by raising a GpuemuError; ``dispatch`` turns it into an Error reply.
+They never touch sockets (the server is a thin loop around ``routes.dispatch``, whose
+table names the handler of each request type), so tests call them in-process and the
+end-to-end suite drives a real daemon. A handler signals failure by raising a
+GpuemuError; ``dispatch`` turns it into an Error reply.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import TypeVar
 
 import msgspec
 import numpy as np
@@ -18,37 +17,19 @@ from .. import __version__
 from ..config import OpConfig
 from ..coverage import coverage_from_counts
 from ..dtypes import DType
-from ..errors import GpuemuError, InternalError, InvalidRequest, NotFound, VersionMismatch
+from ..errors import InvalidRequest, NotFound
 from ..protocol import (
     PROTOCOL_VERSION, MAX_PAGE, BaselineComparisonResponse, BaselineEntry, CompareBaseline,
     CoverageReport, GetCoverage, GetResult, JobProgress, ListArtifacts, ListFailures,
-    ListResults, Ok, Ping, Pong, Request, Response, Results, Shutdown, StoreBaseline, ValidateOp,
-    ValidationResultResponse, WorkerFigures, decode_request, error_response, form_of,
+    ListResults, Ok, Ping, Pong, Results, Shutdown, StoreBaseline, ValidateOp,
+    ValidationResultResponse, WorkerFigures,
 )
 from ..rng import generate_seed
-from ..wire_json import encode_reply
 from ..tensor import TensorData, inline, to_numpy
 from ..engine.baseline import compare_baseline
 from ..engine.repro import repro_info
 from ..engine.runner import check_case
 from .state import DaemonState
-
-log = logging.getLogger("gpuemu.daemon")
-
-R = TypeVar("R", bound=Request)
-Handler = Callable[[Request, DaemonState], Response]
-HANDLERS: dict[type[Request], Handler] = {}
-
-
-def handles(request_type: type[R]):
-    """Register the decorated function as the handler of ``request_type``."""
-
-    def register(fn: Callable[[R, DaemonState], Response]):
-        HANDLERS[request_type] = fn  # type: ignore[assignment]
-        return fn
-
-    return register
-
 
 MAX_ITERATIONS = 1_000_000
 """Fuzz cases per request (FuzzOp.iterations): about an hour at 300 cases/s; a longer
@@ -68,33 +49,6 @@ def bounded(value: int, field: str, high: int, low: int = 0, fix: str = "") -> i
     return value
 
 
-def dispatch(state: DaemonState, data: bytes) -> bytes:
-    """Decode, route, handle and encode one request; never raises."""
-    form = None
-    try:
-        request, form = decode_request(data)
-        if request.protocol_version not in (None, PROTOCOL_VERSION):
-            raise VersionMismatch(
-                f"client speaks protocol version {request.protocol_version}, this daemon"
-                f" (gpuemu {__version__}) speaks {PROTOCOL_VERSION}; restart the daemon with the"
-                " same gpuemu version as the client (`gpuemu daemon stop`, then start)"
-            )
-        handler = HANDLERS.get(type(request))
-        if handler is None:
-            raise InternalError(
-                f"{type(request).__name__} is part of protocol {PROTOCOL_VERSION} but not"
-                f" implemented by gpuemu {__version__} yet"
-            )
-        response = handler(request, state)
-    except GpuemuError as exc:
-        response = error_response(exc)
-    except Exception as exc:  # a bug in a handler must not kill the daemon
-        log.exception("internal error while handling a request")
-        response = error_response(InternalError(f"{type(exc).__name__}: {exc} (see daemon log)"))
-    return encode_reply(response, form_of(data) if form is None else form)
-
-
-@handles(Ping)
 def ping(req: Ping, state: DaemonState) -> Pong:
     return Pong(version=__version__, protocol_version=PROTOCOL_VERSION,
                 uptime_secs=round(state.uptime_secs, 3),
@@ -111,7 +65,6 @@ def _worker_figures(state: DaemonState) -> WorkerFigures:
                          reaped_cap=counts.reaped_cap, reaped_memory=counts.reaped_memory)
 
 
-@handles(Shutdown)
 def shutdown(req: Shutdown, state: DaemonState) -> Ok:
     state.shutdown.set()
     return Ok()
@@ -128,7 +81,6 @@ def decode_inputs(op: OpConfig, inputs: dict[str, TensorData]) -> dict[str, np.n
     return {name: to_numpy(td, f"inputs.{name}") for name, td in inputs.items()}
 
 
-@handles(ValidateOp)
 def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse:
     op = state.config.get().op(req.op_name)
     inputs = decode_inputs(op, req.inputs)
@@ -149,7 +101,6 @@ def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse
     return ValidationResultResponse(result=result)
 
 
-@handles(GetResult)
 def get_result(req: GetResult, state: DaemonState) -> ValidationResultResponse:
     result = state.storage.get_result(req.seed, req.op_name)
     if result is None:
@@ -169,14 +120,12 @@ def page(req: ListResults | ListFailures | ListArtifacts,
     return rows[:size], req.offset + size if more else None
 
 
-@handles(ListResults)
 def list_results(req: ListResults, state: DaemonState) -> Results:
     rows, next_offset = page(req, lambda limit, offset: state.storage.list_results(
         limit=limit, op_name=req.op_name, offset=offset))
     return Results(results=rows, next_offset=next_offset)
 
 
-@handles(GetCoverage)
 def get_coverage(req: GetCoverage, state: DaemonState) -> CoverageReport:
     """From the counts storage keeps as results arrive: no stored result is decoded."""
     config = state.config.get()
@@ -185,14 +134,12 @@ def get_coverage(req: GetCoverage, state: DaemonState) -> CoverageReport:
                                for op in ops])
 
 
-@handles(StoreBaseline)
 def store_baseline(req: StoreBaseline, state: DaemonState) -> Ok:
     if not req.tag.strip():
         raise InvalidRequest("baseline tag must not be empty", field="tag")
     return Ok(tag=req.tag, ops=state.storage.store_baseline(req.tag))
 
 
-@handles(CompareBaseline)
 def compare_baseline_handler(req: CompareBaseline, state: DaemonState) -> BaselineComparisonResponse:
     baseline = state.storage.get_baseline(req.tag)
     factor = state.config.get().policies.regression_factor

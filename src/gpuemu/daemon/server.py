@@ -1,4 +1,4 @@
-"""The daemon: a thin NNG REP loop around ``handlers.dispatch``.
+"""The daemon: a thin NNG REP loop around ``routes.dispatch``.
 
 One thread receives: for each request it opens a fresh REP context and hands the request
 to a thread of its own, so the next request (a Ping above all) is received at once
@@ -26,13 +26,11 @@ import pynng
 from .. import paths, shm
 from ..config import DaemonSettings, find_config, load_config
 from ..errors import GpuemuError, InternalError, InvalidRequest
-from ..protocol import Form, Ping, Shutdown, decode_request, encode_message, error_response
+from ..protocol import Ping, Shutdown, decode_request, encode_message, error_response, framing
 from ..engine.executor import Executor
 from ..engine.pool import Limits
-from . import artifact_handlers  # noqa: F401  (registers the artifact handlers)
-from . import ci  # noqa: F401  (registers RunCi and GetCiSummary)
-from . import fuzzing  # noqa: F401  (registers the fuzzing handlers)
-from .handlers import dispatch
+from ..transport import socket_answers
+from .routes import dispatch
 from .state import CURRENT_CANCEL, Cancel, ConfigSource, DaemonState
 from .storage import Storage
 from .watchdog import PROBE_TIMEOUT_MS, Watchdog
@@ -179,22 +177,21 @@ class Daemon:
             return dispatch(self.state, data)
         log.warning("refused a request of %d bytes (max_message_bytes %d)", len(data),
                     self.max_message_bytes)
-        form = Form.MSGPACK if data[0] >= 0x80 else Form.FLAT  # too big to parse for its form
         return encode_message(error_response(InvalidRequest(
             f"the request is {len(data)} bytes, over this daemon's max_message_bytes of"
             f" {self.max_message_bytes}; send smaller tensors, or raise max_message_bytes in the"
             " [daemon] table of gpuemu.toml and restart the daemon (requests over"
-            f" {TRANSPORT_SLACK * self.max_message_bytes} bytes are dropped unanswered)")), form)
+            f" {TRANSPORT_SLACK * self.max_message_bytes} bytes are dropped unanswered)")),
+            framing(data))  # too big to parse for its form
 
     def _busy_answer(self, data: bytes) -> bytes:
         """Ping and Shutdown are answered even when MAX_REQUESTS are in flight; others not."""
         with contextlib.suppress(Exception):  # not decodable: not a Ping
             if len(data) <= 4096 and isinstance(decode_request(data)[0], (Ping, Shutdown)):
                 return dispatch(self.state, data)
-        form = Form.MSGPACK if data[:1] and data[0] >= 0x80 else Form.FLAT
         return encode_message(error_response(InternalError(
             f"the daemon is handling {self.max_requests} requests already, its limit; retry"
-            " when some have finished (Ping lists the long ones in `jobs`)")), form)
+            " when some have finished (Ping lists the long ones in `jobs`)")), framing(data))
 
     def _drain(self) -> None:
         """Cancel the work in flight and wait up to DRAIN_S for its replies (the Shutdown's too)."""
@@ -233,17 +230,6 @@ def claim_socket(path: Path) -> None:
         )
     log.info("removing stale socket %s left by a daemon that died", path)
     path.unlink()
-
-
-def socket_answers(path: Path, timeout_ms: int = 1000) -> bool:
-    """True when a daemon answers a Ping on ``path`` within ``timeout_ms``."""
-    try:
-        with pynng.Req0(dial=paths.socket_url(path), block_on_dial=True, resend_time=-1,
-                        send_timeout=timeout_ms, recv_timeout=timeout_ms) as sock:
-            sock.send(b'{"type":"Ping"}')
-            return b"Pong" in sock.recv()
-    except pynng.exceptions.NNGException:
-        return False
 
 
 def setup_logging(log_dir: Path, *, to_stderr: bool) -> Path:

@@ -28,7 +28,8 @@ from ..fuzz.cases import CaseSpec
 from ..fuzz.config import FuzzConfig
 from ..fuzz.failure import first_error_line
 from ..fuzz.strategies import SIZE_CLASSES, size_classes
-from ..protocol import FuzzCoverage, HealthIssue
+from ..coverage import FuzzCoverage
+from .fuzz_results import HealthIssue
 from ..validate import ValidationResult
 from ..validate.guards import impostor_words
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
-from ..protocol import FuzzCoverage, FuzzResults, HealthIssue
+from ..coverage import FuzzCoverage
+from .fuzz_results import FuzzResults, HealthIssue
 from ..validate import ValidationResult
 
 C = TypeVar("C")

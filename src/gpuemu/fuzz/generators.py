@@ -25,7 +25,7 @@ from ..errors import InvalidRequest
 from ..rng import SeededRng, check_seed, generate_seed
 from .cases import CaseSpec, TestCase, case_seed, generate_case, materialize, shapes_for_seed
 from ..engine.runs import Tally, run_each
-from ..protocol import FuzzResults
+from ..engine.fuzz_results import FuzzResults
 from ..validate.result import FailureKind, FailureReason, ValidationResult
 from .config import FuzzConfig, check_choice
 from ..engine.tracebacks import quote_traceback

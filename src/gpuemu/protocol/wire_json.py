@@ -23,9 +23,11 @@ from typing import Any
 
 import msgspec
 
-from .dtypes import DType
-from .protocol import Form, Message, TestBatch, TestCase, encode_message
-from .tensor import plain_again
+from ..dtypes import DType
+from ..message import Message
+from ..tensor import plain_again
+from .codec import Form, encode_message
+from .replies import TestBatch, TestCase
 
 _JSON = msgspec.json.Encoder()
 
