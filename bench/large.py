@@ -12,8 +12,10 @@ and the request's msgpack bytes sent over NNG ipc to an echo thread (the transpo
 alone). The daemon is timed with its default transport, where large tensors travel
 through shared memory (gpuemu.shm), and with the client sending them inline
 (GPUEMU_SHM=0 in this process: the before, as far as one process can show it; the
-daemon still hands them to its worker through shared memory). Rates are output bytes
-per second.
+daemon still hands them to its worker through shared memory). The op runs its reference
+in the input's dtype (``oracle = "native"``), as the floors do; one more row shows the
+default float64 oracle (the reference on a float64 copy: twice the bytes to move and
+compute). Rates are output bytes per second.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def _figures(session: Session, size: int) -> list[Figure]:
             "codec_json": _codec(x, out, Form.FLAT),
             "nng": nng,
             "daemon_shm": validate_call(packed, "relu", {"x": x}, out),
+            "daemon_oracle": validate_call(packed, "relu_oracle", {"x": x}, out),
             "daemon_msgpack": _inline(validate_call(packed, "relu", {"x": x}, out)),
             "daemon_json": _inline(validate_call(flat, "relu", {"x": x}, out)),
         }, reps=session.reps(3, 1), warmup=1)
@@ -147,6 +150,8 @@ def _figures(session: Session, size: int) -> list[Figure]:
         Figure.rate(f"daemon_shm_vs_floor_{mib}m", f"  the same, against the in-process floor,"
                     f" {mib} MiB", size, "B/s", t["daemon_shm"], vs=(f"ref_compare_{mib}m",),
                     target=Target(2.0, at_most=True, on_ratio=True)),
+        fig("daemon_oracle", "daemon ValidateOp, shared memory, float64 oracle (default)",
+            ("daemon_shm",)),
         fig("daemon_msgpack", "daemon ValidateOp, tensors inline in msgpack",
             ("daemon_shm", "ref_compare")),
         fig("daemon_json", "daemon ValidateOp, tensors inline in JSON", ("daemon_msgpack",)),

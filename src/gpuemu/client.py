@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import pynng
 
-from . import __version__, paths, protocol, shm
+from . import __version__, paths, protocol, shm, shm_pool
 from .client_cases import CaseMethods, _fuzz_config, _wire, as_tensor_data
 from .client_results import (
     MinimizeResult, PingReply, ReproduceResult, check_output_dtype, layout_name, lint_record,
@@ -239,14 +239,22 @@ class Client(CaseMethods):
 
     def _with_tensors(self, request: Request, tensors: list) -> ValidationResultResponse:
         """Send a request carrying tensors; their shared-memory files (gpuemu.shm: the
-        daemon is on this host, the socket being ipc) go once the daemon has answered."""
+        daemon is on this host, the socket being ipc) are free again once the daemon has
+        answered, and removed when it did not (it may still come to read them)."""
+        answered = False
         try:
-            return self._expect(request, (ValidationResultResponse, SubmitResult))
+            reply = self._expect(request, (ValidationResultResponse, SubmitResult))
+            answered = True
+            return reply
+        except GpuemuError as exc:
+            answered = not isinstance(exc, ConnectionError)
+            raise
         finally:
             if files := shm.names(tensors):
-                shm.discard(files, shm.locate(self.socket_path))
+                shm.discard(files, shm.locate(self.socket_path), answered)
 
     def close(self) -> None:
+        shm_pool.POOL.trim()  # this process's shared-memory files that no request uses
         with self._lock:
             if self._sock is not None:
                 self._sock.close()
@@ -289,7 +297,7 @@ class Client(CaseMethods):
             try:
                 check_output_dtype(dtype, req.output)
             except ValueError:
-                shm.discard(shm.names(tensors))
+                shm.discard(shm.names(tensors), shm.locate(self.socket_path))
                 raise
         return self._with_tensors(req, tensors).result
 
