@@ -157,10 +157,11 @@ def wanted(nbytes: int, where: Path | None) -> bool:
 
 def write(*chunks: Any, where: Path) -> str:
     """A shared-memory file in ``where`` holding ``chunks`` (bytes or contiguous arrays)
-    in order, written straight from their memory; returns its name. Outside the daemon a
-    pool file, rewritten in place (``discard`` lets it be reused); in the daemon, whose
-    threads send to many workers at once, a new file."""
-    if _own is None:
+    in order, written straight from their memory; returns its name. Into another
+    process's directory (a client's, a worker's) a pool file, rewritten in place
+    (``discard`` lets it be reused); into the daemon's own, a new file: a pool there
+    would stay mapped, and count, in the daemon's memory."""
+    if where != _own:
         return shm_pool.POOL.write(chunks, sum(len(c) if isinstance(c, bytes) else c.nbytes
                                                for c in chunks), where)
     name = f"{secrets.token_hex(16)}.tensor"
