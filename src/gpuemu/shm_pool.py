@@ -106,12 +106,12 @@ class Pool:
         """A free file in ``where``: one of ``nbytes`` if there is one (nothing to resize)."""
         found = None
         for path, fd in list(self._fds.items()):
-            if path.parent != where or path in self._busy:
+            if path in self._busy:
                 continue
             info = os.fstat(fd)
-            if info.st_nlink == 0:  # removed under us (the directory went): forget it
+            if info.st_nlink == 0:  # removed under us (its daemon's directory went): let go
                 self._remove(path)
-            elif info.st_nlink == 1:
+            elif info.st_nlink == 1 and path.parent == where:
                 if info.st_size == nbytes:
                     return path
                 found = found or path

@@ -94,3 +94,13 @@ def test_a_sender_that_exits_removes_its_files(segments):
     proc, name = start_sender(segments)
     proc.communicate("")
     assert proc.returncode == 0 and not (segments / name).exists()
+
+
+def test_files_of_a_directory_that_went_are_let_go(segments, tmp_path):
+    old = send(1.0)
+    shm.discard([old.shm])
+    for path in segments.iterdir():  # the daemon restarted: its directory is removed
+        path.unlink()
+    elsewhere = Path(tempfile.mkdtemp(prefix="gpuemu-test-", dir=tmp_path))
+    fresh = shm_pool.POOL.write([np.ones(8, np.float32)], 32, elsewhere)
+    assert not shm_pool.POOL.owns(old.shm, segments) and (elsewhere / fresh).exists()
