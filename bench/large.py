@@ -110,8 +110,13 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 def _with_children(pid: int) -> list[int]:
     """``pid`` and its child processes (the daemon and its warm workers)."""
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    return [pid, *(int(c) for t in tasks for c in (t / "children").read_text().split())]
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue  # a thread that ended while we looked
+    return found
 
 
 def _cpu_per_call(call: Callable[[], None], pids: list[int], reps: int) -> Timing:
