@@ -12,14 +12,17 @@ and the request's msgpack bytes sent over NNG ipc to an echo thread (the transpo
 alone). The daemon is timed with its default transport, where large tensors travel
 through shared memory (gpuemu.shm), and with the client sending them inline
 (GPUEMU_SHM=0 in this process: the before, as far as one process can show it; the
-daemon still hands them to its worker through shared memory). Rates are output bytes
-per second.
+daemon still hands them to its worker through shared memory). The op runs its reference
+in the input's dtype (``oracle = "native"``), as the floors do; one more row shows the
+default float64 oracle (the reference on a float64 copy: twice the bytes to move and
+compute). Rates are output bytes per second.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +38,7 @@ from gpuemu.validate import validate_output
 
 from .project import Session, compare, load_function, must_pass, validate_call
 from .report import Figure, Section, Target
-from .timing import interleave
+from .timing import Timing, interleave
 
 MIB = 1 << 20
 ROW = 4096
@@ -96,6 +99,37 @@ def _published(socket: Path) -> Iterator[None]:
         shm.withdraw(socket)
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by this process and ``pids`` (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _with_children(pid: int) -> list[int]:
+    """``pid`` and its child processes (the daemon and its warm workers)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue  # a thread that ended while we looked
+    return found
+
+
+def _cpu_per_call(call: Callable[[], None], pids: list[int], reps: int) -> Timing:
+    """CPU seconds a call costs in this process and ``pids`` together: unlike the wall
+    time, this does not grow with the machine's load (on a shared machine each of the
+    three processes of a ValidateOp waits for a time slice at every hand-over)."""
+    started = _cpu_seconds(pids)
+    for _ in range(reps):
+        call()
+    each = (_cpu_seconds(pids) - started) / reps
+    return Timing(each, each, each, reps)
+
+
 def _figures(session: Session, size: int) -> list[Figure]:
     daemon = session.daemon
     script = daemon.project / "scripts" / "relu_ref.py"
@@ -123,9 +157,15 @@ def _figures(session: Session, size: int) -> list[Figure]:
             "codec_json": _codec(x, out, Form.FLAT),
             "nng": nng,
             "daemon_shm": validate_call(packed, "relu", {"x": x}, out),
+            "daemon_oracle": validate_call(packed, "relu_oracle", {"x": x}, out),
             "daemon_msgpack": _inline(validate_call(packed, "relu", {"x": x}, out)),
             "daemon_json": _inline(validate_call(flat, "relu", {"x": x}, out)),
         }, reps=session.reps(3, 1), warmup=1)
+        cpu_reps = session.reps(3, 1)
+        t["cpu_ref_compare"] = _cpu_per_call(
+            lambda: compare("relu", out, reference({"x": x})), [], cpu_reps)
+        t["cpu_daemon_shm"] = _cpu_per_call(validate_call(packed, "relu", {"x": x}, out),
+                                            _with_children(daemon.proc.pid), cpu_reps)
     mib = size // MIB
 
     def fig(key: str, label: str, vs: tuple[str, ...] = (), **kw) -> Figure:
@@ -147,6 +187,12 @@ def _figures(session: Session, size: int) -> list[Figure]:
         Figure.rate(f"daemon_shm_vs_floor_{mib}m", f"  the same, against the in-process floor,"
                     f" {mib} MiB", size, "B/s", t["daemon_shm"], vs=(f"ref_compare_{mib}m",),
                     target=Target(2.0, at_most=True, on_ratio=True)),
+        Figure.time(f"cpu_ref_compare_{mib}m", f"CPU time: in-process reference +"
+                    f" validate_output, {mib} MiB", t["cpu_ref_compare"]),
+        Figure.time(f"cpu_daemon_shm_{mib}m", f"CPU time: daemon ValidateOp (client + daemon +"
+                    f" worker), {mib} MiB", t["cpu_daemon_shm"], vs=(f"cpu_ref_compare_{mib}m",)),
+        fig("daemon_oracle", "daemon ValidateOp, shared memory, float64 oracle (default)",
+            ("daemon_shm",)),
         fig("daemon_msgpack", "daemon ValidateOp, tensors inline in msgpack",
             ("daemon_shm", "ref_compare")),
         fig("daemon_json", "daemon ValidateOp, tensors inline in JSON", ("daemon_msgpack",)),

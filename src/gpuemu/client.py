@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from . import paths, protocol, shm
+from . import paths, protocol, shm, shm_pool
 from .client_cases import CaseMethods, _fuzz_config, _wire, as_tensor_data
 from .client_errors import (
     ClientError, ConnectionError, ValidationError, check_version, remote_error,
@@ -24,7 +24,7 @@ from .client_results import (
     MinimizeResult, PingReply, ReproduceResult, check_output_dtype, layout_name, lint_record,
     minimize_result, reproduce_result,
 )
-from .errors import NotFound
+from .errors import GpuemuError, NotFound
 from .protocol import (
     Artifact, ArtifactBaselineStored, ArtifactDiff, ArtifactDiffs, ArtifactList,
     ArtifactMetricsResult, ArtifactStored, BaselineComparisonResponse, BaselineStored, CiRunComplete, CiSummary,
@@ -91,14 +91,22 @@ class Client(CaseMethods):
 
     def _with_tensors(self, request: Request, tensors: list) -> ValidationResultResponse:
         """Send a request carrying tensors; their shared-memory files (gpuemu.shm: the
-        daemon is on this host, the socket being ipc) go once the daemon has answered."""
+        daemon is on this host, the socket being ipc) are free again once the daemon has
+        answered, and removed when it did not (it may still come to read them)."""
+        answered = False
         try:
-            return self._expect(request, (ValidationResultResponse, SubmitResult))
+            reply = self._expect(request, (ValidationResultResponse, SubmitResult))
+            answered = True
+            return reply
+        except GpuemuError as exc:
+            answered = not isinstance(exc, ConnectionError)
+            raise
         finally:
             if files := shm.names(tensors):
-                shm.discard(files, shm.locate(self.socket_path))
+                shm.discard(files, shm.locate(self.socket_path), answered)
 
     def close(self) -> None:
+        shm_pool.POOL.trim()  # this process's shared-memory files that no request uses
         self.transport.close()
 
     def __enter__(self) -> Client:
@@ -138,7 +146,7 @@ class Client(CaseMethods):
             try:
                 check_output_dtype(dtype, req.output)
             except ValueError:
-                shm.discard(shm.names(tensors))
+                shm.discard(shm.names(tensors), shm.locate(self.socket_path))
                 raise
         return self._with_tensors(req, tensors).result
 

@@ -24,6 +24,11 @@ its mapping lives, mapped read-only: the daemon hands that same file to its work
 the compare hand pages back as it goes (``release``), so the daemon never holds a
 whole received tensor in memory at once.
 
+A process other than the daemon (a client, a warm worker) writes into files it keeps
+(``.pool``, gpuemu.shm_pool) instead of new ones: the pages are there already. A receiver
+maps such a file under a ``.held`` link as above and never unlinks it; the sender
+rewrites it once it is free again, and the daemon reaps those of senders that died.
+
 Only names matching ``NAME`` inside the directory are ever opened, so a request cannot
 make a receiver read another file. ``GPUEMU_SHM=0`` turns the path off.
 """
@@ -45,12 +50,13 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from . import shm_pool
 from .errors import InvalidTensorData
 
 MIN_BYTES = 1 << 20
 """Smaller tensors stay inline: a file per tensor costs more than copying them."""
 
-NAME = re.compile(r"^[0-9a-f]{32}\.(tensor|held)$")
+NAME = re.compile(r"^[0-9a-f]{32}\.(tensor|held|pool)$")
 ENV = "GPUEMU_SHM_DIR"
 
 _own: Path | None = None  # set in the daemon by publish()
@@ -150,8 +156,14 @@ def wanted(nbytes: int, where: Path | None) -> bool:
 
 
 def write(*chunks: Any, where: Path) -> str:
-    """A new shared-memory file in ``where`` holding ``chunks`` (bytes or contiguous
-    arrays) in order, written straight from their memory; returns its name."""
+    """A shared-memory file in ``where`` holding ``chunks`` (bytes or contiguous arrays)
+    in order, written straight from their memory; returns its name. Into another
+    process's directory (a client's, a worker's) a pool file, rewritten in place
+    (``discard`` lets it be reused); into the daemon's own, a new file: a pool there
+    would stay mapped, and count, in the daemon's memory."""
+    if where != _own:
+        return shm_pool.POOL.write(chunks, sum(len(c) if isinstance(c, bytes) else c.nbytes
+                                               for c in chunks), where)
     name = f"{secrets.token_hex(16)}.tensor"
     fd = os.open(where / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -180,7 +192,8 @@ def held(arr: np.ndarray) -> str | None:
 def take(name: str, nbytes: int, field: str) -> np.ndarray:
     """The bytes of shared-memory file ``name`` as a uint8 array that is the receiver's
     own: copy-on-write, or read-only in the daemon, which keeps the file as held (see
-    the module docstring). A ``.tensor`` file is unlinked: it goes when the array does."""
+    the module docstring). A ``.tensor`` file is unlinked: it goes when the array does; a
+    ``.pool`` file is the sender's, held under a link while the array lives."""
     if not isinstance(name, str) or not NAME.match(name):
         raise InvalidTensorData(f"{field}.shm: {name!r} is not a gpuemu shared-memory name",
                                 field=f"{field}.shm")
@@ -189,7 +202,7 @@ def take(name: str, nbytes: int, field: str) -> np.ndarray:
         raise InvalidTensorData(
             f"{field}.shm: this process has no trusted shared-memory directory; send the"
             " tensor inline (GPUEMU_SHM=0)", field=f"{field}.shm")
-    path, keep = where / name, name.endswith(".held")
+    path, keep = where / name, not name.endswith(".tensor")
     try:
         size = path.stat().st_size
         if size != nbytes:
@@ -198,9 +211,11 @@ def take(name: str, nbytes: int, field: str) -> np.ndarray:
                 f" and offset cover {nbytes}", field=f"{field}.shm")
         if not nbytes:
             return np.empty(0, np.uint8)
+        if name.endswith(shm_pool.SUFFIX):
+            return _hold(path, nbytes, "c" if _own is None else "r")
         if _own is None or keep:
             return np.memmap(path, dtype=np.uint8, mode="c", shape=(nbytes,))
-        return _hold(path, nbytes)
+        return _hold(path, nbytes, "r")
     except FileNotFoundError:
         raise InvalidTensorData(
             f"{field}.shm: no shared-memory file {name!r} (taken already, or the sender is on"
@@ -210,11 +225,12 @@ def take(name: str, nbytes: int, field: str) -> np.ndarray:
             discard([name], where)
 
 
-def _hold(path: Path, nbytes: int) -> np.ndarray:
-    """Map ``path`` read-only under a held name that lives as long as the mapping."""
+def _hold(path: Path, nbytes: int, mode: str) -> np.ndarray:
+    """Map ``path`` (``mode`` "r" or copy-on-write "c") under a held name that lives as
+    long as the mapping."""
     held_path = path.with_name(f"{secrets.token_hex(16)}.held")
     os.link(path, held_path)
-    arr = np.memmap(held_path, dtype=np.uint8, mode="r", shape=(nbytes,))
+    arr = np.memmap(held_path, dtype=np.uint8, mode=mode, shape=(nbytes,))
     address = arr.__array_interface__["data"][0]
     _held[address] = (nbytes, held_path.name)
     weakref.finalize(arr, _let_go, address, held_path)
@@ -227,6 +243,13 @@ def _let_go(address: int, path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    reap()  # a request is over: the files of senders that died go
+
+
+def reap() -> None:
+    """In the daemon: remove the pool files of senders that are gone (gpuemu.shm_pool)."""
+    if _own is not None:
+        shm_pool.reap(_own)
 
 
 def release(view: np.ndarray) -> None:
@@ -250,12 +273,23 @@ def names(tensors: Iterable[Any]) -> list[str]:
     return [td.shm for td in tensors if td is not None and td.shm is not None]
 
 
-def discard(files: Iterable[str], where: Path | None = None) -> None:
-    """Unlink these files (in ``where``, default this process's directory) if they are
-    still there: the receiver normally took them. Held files are their holder's."""
+def discard(files: Iterable[str], where: Path | None = None, answered: bool = True) -> None:
+    """A request that carried these files is over: unlink them (in ``where``, default
+    this process's directory) if they are still there (the receiver normally took them);
+    this process's pool files may be rewritten (``answered``) or are removed (a request
+    that failed on the way: its receiver may still come to read them). Held files are
+    their holder's."""
     where = where or directory()
+    if where is None:
+        return
+    files = list(files)
+    pooled = [name for name in files if shm_pool.POOL.owns(name, where)]
+    if answered:
+        shm_pool.POOL.release(pooled, where)
+    else:
+        shm_pool.POOL.drop(pooled, where)
     for name in files:
-        if where is not None and NAME.match(name) and not name.endswith(".held"):
+        if NAME.match(name) and name.endswith(".tensor"):
             try:
                 os.unlink(where / name)
             except FileNotFoundError:

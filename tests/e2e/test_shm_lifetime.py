@@ -1,6 +1,7 @@
 """Shared-memory files outlive no one: a client, worker or daemon killed (SIGKILL) in the
 middle of a large ValidateOp leaves nothing in the daemon's directory once the request
-is over, and a daemon's next start removes whatever its killed predecessor left."""
+is over (but the files a live warm worker keeps for its next output, gpuemu.shm_pool),
+and a daemon's next start removes whatever its killed predecessor left."""
 
 from __future__ import annotations
 
@@ -57,6 +58,25 @@ def empty(where: Path) -> bool:
     return not any(where.iterdir())
 
 
+def open_in(pids: list[int], where: Path) -> set[str]:
+    """The files in ``where`` that these processes hold open (a warm worker's pool files)."""
+    found = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = Path(os.readlink(fd))
+            except OSError:
+                continue
+            if target.parent == where:
+                found.add(target.name)
+    return found
+
+
+def only_kept_by_workers(daemon, where: Path) -> bool:
+    left = {p.name for p in where.iterdir()}
+    return left <= open_in(workers_of(daemon.proc.pid), where)
+
+
 def workers_of(pid: int) -> list[int]:
     """The daemon's warm workers (python -m gpuemu.engine.worker), by /proc."""
     found = []
@@ -76,7 +96,8 @@ def test_a_killed_client_leaves_nothing(make_daemon, project, tmp_path):
     client.kill()
     client.wait()
     release.touch()
-    wait_for(lambda: empty(where), "the daemon to let go of the killed client's files")
+    wait_for(lambda: only_kept_by_workers(daemon, where),
+             "the daemon to let go of the killed client's files")
     with daemon.client() as other:
         other.ping()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpuemu import shm
+from gpuemu import shm, shm_pool
 from gpuemu.errors import InvalidRequest
 
 from ..conftest import SOFTMAX_REF, wait_for, write
@@ -54,7 +54,12 @@ def test_through_shared_memory_the_same_validation_fits_and_leaves_nothing(make_
     assert good.passed, good.failures
     assert not bad.passed and bad.mismatch.max_abs_index == [7, 3]
     assert again.still_fails and again.result.mismatch.max_abs_index == [7, 3]
-    wait_for(lambda: not any(where.iterdir()), "the daemon to let go of every file")
+    # what stays is the file the live warm worker keeps for its next output (gpuemu.shm_pool)
+    wait_for(lambda: all(p.suffix == ".pool" for p in where.iterdir()),
+             "the daemon to let go of every file")
+    kept = set(where.iterdir())
+    shm_pool.reap(where)  # their sender lives: they stay
+    assert set(where.iterdir()) == kept
 
 
 def test_a_test_batch_is_bounded_by_the_message_limit(make_daemon, project):

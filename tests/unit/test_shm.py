@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpuemu import shm
+from gpuemu import shm, shm_pool
 from gpuemu.engine.executor import Executor
 from gpuemu.errors import InvalidTensorData
 from gpuemu.tensor import from_numpy, inline, to_numpy
@@ -49,12 +49,18 @@ def test_large_view_round_trips_privately_and_leaves_no_file(segments):
     base = np.random.default_rng(0).standard_normal(1 << 19).astype(np.float32)
     x = base[8:8 + 511 * 1024].reshape(511, 1024)[:, ::2].T  # offset, strided, transposed
     td = shm.spill(from_numpy(x, keep_offset=True), shm.directory())
-    assert td.shm and td.data == b"" and files(segments) == {td.shm}
+    assert td.shm.endswith(".pool") and td.data == b"" and files(segments) == {td.shm}
     y = to_numpy(td, "x")
     assert np.array_equal(x, y) and y.strides == x.strides
-    assert files(segments) == set()  # the receiver unlinked it on taking it
+    (held,) = files(segments) - {td.shm}  # the receiver's link while its mapping lives
     y[...] = 0  # copy-on-write: the receiver's own
     assert np.array_equal(inline(td, x).to_numpy(), x) and inline(td, x).shm is None
+    del y
+    gc.collect()
+    assert files(segments) == {td.shm}  # the sender's, to be rewritten
+    shm.discard([td.shm])
+    shm_pool.POOL.trim()
+    assert files(segments) == set()
 
 
 def test_small_tensors_disabled_path_and_no_directory_stay_inline(segments, monkeypatch):
@@ -82,6 +88,8 @@ def test_a_file_of_the_wrong_size_is_refused_and_removed(segments):
     lying = type(td)(shape=[shm.MIN_BYTES + 1], dtype="uint8", data=b"", shm=td.shm)
     with pytest.raises(InvalidTensorData, match=r"holds 1048576 bytes but .* cover 1048577"):
         to_numpy(lying, "output")
+    assert files(segments) == {td.shm}  # the sender's: refused, not taken
+    shm.discard([td.shm], answered=False)  # a request that failed: its files go
     assert files(segments) == set()
 
 
@@ -183,4 +191,9 @@ def test_warm_worker_gets_and_returns_large_tensors_through_shared_memory(tmp_pa
         run = executor.run_checked(script, {"x": x}, check_inputs=True)
     assert np.array_equal(run.outputs["y"], x * 2) and run.outputs["small"].shape == (2, 2)
     assert run.mutated_inputs == ()  # x *= 1 wrote the same values into its private copy
+    del run
+    gc.collect()
+    shm_pool.POOL.trim()  # ours (x); the stopped worker's files are left for the daemon to reap
+    assert all(name.endswith(".pool") for name in files(segments))
+    shm_pool.reap(segments)
     assert files(segments) == set()

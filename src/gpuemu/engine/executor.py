@@ -196,7 +196,8 @@ class Executor:
                 return None  # a forked or one-shot run reports the real error, if there is one
             worker.send(payload, deadline)
             reply = worker.receive(Reply, deadline)
-            healthy = True
+            healthy = True  # its files taken while it is ours: its next call may rewrite them
+            outputs = None if reply.error is not None else _to_arrays(reply.outputs or {}, key[0])
         except WorkerTimedOut:
             self._count("timed_out")
             worker.kill()
@@ -218,8 +219,7 @@ class Executor:
             raise ReferenceScriptFailed(
                 f"script {key[0]} raised in {worker.function}():\n{quote_traceback(reply.error)}"
             )
-        return ScriptRun(_to_arrays(reply.outputs or {}, key[0]),
-                         None if reply.mutated_inputs is None else tuple(reply.mutated_inputs))
+        return ScriptRun(outputs, None if reply.mutated_inputs is None else tuple(reply.mutated_inputs))
 
     def _run_forked(self, key: _Key, stamp: _Stamp, payload: bytes,
                     timeout_s: float) -> CaseRun | None:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import msgspec
 import numpy as np  # the point: every child finds it imported
+import numpy.random  # noqa: F401 - else np.random.seed() in each child imports it (~10 ms)
 
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from .limits import limit_memory

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import shm
 from .limits import physical_memory_mb, rss_bytes
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0
@@ -260,3 +261,5 @@ def _pids(slots: list[Slot]) -> list[int]:
 def _kill(slots: list[Slot]) -> None:
     for slot in slots:
         slot.process.kill()
+    if slots:
+        shm.reap()  # the shared-memory files the killed workers kept for their outputs

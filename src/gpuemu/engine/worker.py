@@ -32,6 +32,7 @@ from pathlib import Path
 
 import msgspec
 
+from .. import shm_pool
 from ..errors import ReferenceScriptFailed
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from ..script import Request, encode_outputs
@@ -120,6 +121,7 @@ def _load(script: Path) -> tuple[Callable | None, str | None]:
 
 
 def _call(fn: Callable, request: Call) -> Reply:
+    shm_pool.POOL.release_all()  # the executor took our last outputs: their files are free
     try:
         inputs = {name: to_numpy(td, f"inputs.{name}") for name, td in request.inputs.items()}
         given = dict(inputs)  # the arrays themselves, even if the script rebinds dict entries
