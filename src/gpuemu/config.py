@@ -10,7 +10,7 @@ was expected, so a typo fails at load time instead of being silently ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +20,8 @@ from .config_schema import Where
 from .engine.limits import default_max_memory_mb
 from .dtypes import DType
 from .errors import ConfigError, KernelNotFound, OpNotFound
+from .fuzz.settings import (DISTRIBUTIONS, LAYOUTS, DimSpec, FuzzSettings, OpSchema, read_schema,
+                            settings_from_toml)
 from .script_inputs import input_names_read_by
 from .tolerances import ToleranceConfig
 from .validate.rule import COMPARE_MODES
@@ -30,9 +32,6 @@ EXECUTION_MODES = ("client_side", "daemon_orchestrated", "script_based")
 OP_TYPES = ("elementwise", "reduction", "softmax", "matmul", "attention", "other")
 REDUCING_OP_TYPES = ("reduction", "softmax")
 """op types whose reduced dims ``reduce_dims`` names (default: the last)."""
-LAYOUTS = ("contiguous", "transposed", "strided", "channels_last", "offset")
-DISTRIBUTIONS = ("uniform", "normal", "tiny", "huge", "mixed_sign", "equal", "zeros", "boundary",
-                 "nan_injected", "scaled", "large", "constant_rows", "ties")
 ORACLES = ("float64", "native")
 """Where the reference computes: float inputs promoted to float64, or in their own dtype."""
 FRAMEWORKS = ("numpy", "pytorch", "jax", "tensorflow", "triton")
@@ -59,44 +58,6 @@ class ValidationSettings:
     seed: int | None = None
     tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict)
     """Global overrides of the per-dtype defaults ([validation.tolerances])."""
-
-
-@dataclass(frozen=True, slots=True)
-class FuzzSettings:
-    iterations: int = 100
-    seed: int | None = None
-    dtypes: tuple[DType, ...] = ()
-    """Empty means the op's dtypes."""
-    layouts: tuple[str, ...] = ("contiguous",)
-    distributions: tuple[str, ...] = ("uniform",)
-    value_range: tuple[float, float] = (-10.0, 10.0)
-    batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
-    seq_lengths: tuple[int, ...] = (1, 16, 64, 128)
-    hidden_dims: tuple[int, ...] = (32, 64, 128)
-    min_dims: int = 1
-    max_dims: int = 4
-    min_size: int = 1
-    max_size: int = 256
-    edge_case_prob: float = 0.1
-    fail_fast: bool = False
-    explicit: frozenset[str] = field(default=frozenset(), compare=False)
-    """The keys the op's [ops.fuzz] table set (filled by the parser, not a key itself):
-    what it leaves unset comes from the default strategy mix (gpuemu.fuzz.strategies)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DimSpec:
-    name: str
-    candidates: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OpSchema:
-    """Symbolic shapes: each input (and the output) is a tuple of dim names or literal sizes."""
-
-    dims: tuple[DimSpec, ...]
-    inputs: dict[str, tuple[str | int, ...]]
-    output: tuple[str | int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +97,9 @@ class OpConfig:
     """"float64": the reference runs on float inputs promoted to float64 (the op keeps its
     dtype), its output cast back; "native": the reference sees the op's inputs as they are."""
     fuzz: FuzzSettings = field(default_factory=FuzzSettings)
+    fuzz_keys: frozenset[str] = frozenset()
+    """The keys the op's [ops.fuzz] table set (what it leaves unset comes from the default
+    strategy mix, gpuemu.fuzz.strategies)."""
     schema: OpSchema | None = None
     global_tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict, repr=False)
     """[validation.tolerances], kept here so that ``tolerance_for`` needs nothing else."""
@@ -276,41 +240,12 @@ def _not_found(kind: str, name: str, known: Mapping[str, Any], path: Path | None
 
 _SEED = cs.integer(0, (1 << 64) - 1)
 _DTYPES = cs.seq(cs.dtype, nonempty=True, unique=True)
-_SIZES = cs.seq(cs.integer(1), nonempty=True)
 _TOLERANCES = cs.mapping(cs.dtype, cs.tolerance)
 
 
-def _check_fuzz(f: FuzzSettings, where: Where) -> None:
-    for lo, hi in (("min_dims", "max_dims"), ("min_size", "max_size")):
-        if getattr(f, lo) > getattr(f, hi):
-            raise where.error(f"{lo} = {getattr(f, lo)} is greater than {hi} = {getattr(f, hi)}; "
-                              f"make {lo} <= {hi}")
-    if f.value_range[0] >= f.value_range[1]:
-        raise where.at("value_range").error(f"expected [low, high] with low < high, got {list(f.value_range)}")
-
-
-def _dim_ref(value: Any, where: Where) -> str | int:
-    """A schema shape entry: a dim name, or a literal size."""
-    if (type(value) is int and value >= 0) or (isinstance(value, str) and value.strip() == value != ""):
-        return value
-    where.expected(value, "a dim name or a literal size >= 0")
-
-
-def _schema(raw: Any, where: Where) -> OpSchema:
-    """[ops.schema]: every dim an input or the output names must be declared in [ops.schema.dims]."""
-    read = cs.table({"dims": cs.mapping(cs.name, cs.seq(cs.integer(0), nonempty=True)),
-                     "inputs": cs.mapping(cs.name, cs.seq(_dim_ref)),
-                     "output": cs.seq(_dim_ref)}, required=("inputs",))(raw, where)
-    dims = read.get("dims", {})
-    shapes = [(where.at("inputs").at(n), s) for n, s in read["inputs"].items()]
-    for at, shape in shapes + ([(where.at("output"), read["output"])] if "output" in read else []):
-        for i, ref in enumerate(shape):
-            if isinstance(ref, str) and ref not in dims:
-                raise at.item(i).error(
-                    f"dim {ref!r} is not declared{cs.suggest(ref, dims)}; declare it in [ops.schema.dims] "
-                    f"(declared: {', '.join(dims) or 'none'}) or use a literal size")
-    return OpSchema(dims=tuple(DimSpec(n, c) for n, c in dims.items()), inputs=read["inputs"],
-                    output=read.get("output"))
+def _later(raw: Any, where: Where) -> tuple[Any, Where]:
+    """A table read once the rest of its op is known (a schema needs input_names)."""
+    return raw, where
 
 
 _SECTIONS: dict[str, dict[str, cs.Conv]] = {
@@ -333,23 +268,6 @@ _SECTIONS: dict[str, dict[str, cs.Conv]] = {
 }
 _SECTION_TYPES = {"project": ProjectInfo, "validation": ValidationSettings, "policies": Policies,
                   "ci": CiSettings, "daemon": DaemonSettings, "cluster": ClusterSettings}
-_FUZZ: dict[str, cs.Conv] = {
-    "iterations": cs.integer(1), "seed": _SEED, "dtypes": cs.seq(cs.dtype, unique=True),
-    "layouts": cs.seq(cs.choice(LAYOUTS), nonempty=True, unique=True),
-    "distributions": cs.seq(cs.choice(DISTRIBUTIONS), nonempty=True, unique=True),
-    "value_range": cs.seq(cs.number(), length=2),
-    "batch_sizes": _SIZES, "seq_lengths": _SIZES, "hidden_dims": _SIZES,
-    "min_dims": cs.integer(0), "max_dims": cs.integer(1), "min_size": cs.integer(0), "max_size": cs.integer(1),
-    "edge_case_prob": cs.number(0.0, 1.0), "fail_fast": cs.boolean,
-}
-_FUZZ_RECORD = cs.record(FuzzSettings, _FUZZ, check=_check_fuzz)
-
-
-def _fuzz(raw: Any, where: Where) -> FuzzSettings:
-    """[ops.fuzz], remembering which keys it set (the rest come from the default mix)."""
-    return replace(_FUZZ_RECORD(raw, where), explicit=frozenset(raw))
-
-
 _OP: dict[str, cs.Conv] = {
     "name": cs.name, "reference": cs.path(must_exist=True), "op_script": cs.path(must_exist=True),
     "input_names": cs.seq(cs.name, unique=True), "execution_mode": cs.choice(EXECUTION_MODES),
@@ -361,7 +279,7 @@ _OP: dict[str, cs.Conv] = {
     "compare": cs.choice(COMPARE_MODES), "max_ulp": cs.number(0.0),
     "vacuous_guard": cs.boolean, "deterministic": cs.boolean, "num_gpus": cs.number(0.0),
     "dtypes": _DTYPES, "check_nan": cs.boolean, "check_inf": cs.boolean,
-    "oracle": cs.choice(ORACLES), "fuzz": _fuzz, "schema": _schema,
+    "oracle": cs.choice(ORACLES), "fuzz": settings_from_toml, "schema": _later,
 }
 _LIMIT = cs.integer(0)
 _CHECKS: dict[str, cs.Conv] = {
@@ -387,14 +305,13 @@ def _build_op(raw: Mapping[str, Any], where: Where, validation: ValidationSettin
         raise where.at("execution_mode").error(
             "'script_based' runs the op from a script, but op_script is not set; add "
             "op_script = \"path/to/op.py\" or choose 'client_side' / 'daemon_orchestrated'")
-    schema: OpSchema | None = kw.get("schema")
-    if schema is not None:
-        names = kw.setdefault("input_names", tuple(schema.inputs))
-        if set(names) != set(schema.inputs):
-            raise where.at("schema.inputs").error(
-                f"names the inputs {sorted(schema.inputs)}, but input_names is {list(names)}; "
-                "give every input a shape, and no others")
-        kw["schema"] = OpSchema(schema.dims, {n: schema.inputs[n] for n in names}, schema.output)
+    if "fuzz" in kw:
+        kw["fuzz"], kw["fuzz_keys"] = kw["fuzz"]
+    if "schema" in kw:  # read here: it needs input_names
+        schema = kw["schema"] = read_schema(*kw["schema"], dims_at="[ops.schema.dims]",
+                                            input_names=kw.get("input_names", ()),
+                                            names_label="input_names is")
+        kw.setdefault("input_names", tuple(schema.inputs))
     elif "input_names" not in kw:  # the FAQ's form: inputs as the scripts read them
         kw["inferred_inputs"] = (input_names_read_by(kw["reference"])
                                  or ("op_script" in kw and input_names_read_by(kw["op_script"]))

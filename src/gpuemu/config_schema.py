@@ -39,6 +39,8 @@ class Where:
     source: str
     base: Path
     key: str = ""
+    wire: bool = False
+    """A request's value: errors are InvalidRequest naming ``key`` (no file)."""
 
     @classmethod
     def of_file(cls, path: Path) -> Where:
@@ -50,14 +52,21 @@ class Where:
             shown = str(path)
         return cls(shown, path.parent)
 
+    @classmethod
+    def of_request(cls, key: str) -> Where:
+        """A request's field (``fuzz_config``): the same checks, answered as InvalidRequest."""
+        return cls("request", Path.cwd(), key, wire=True)
+
     def at(self, key: str) -> Where:
-        return Where(self.source, self.base, f"{self.key}.{key}" if self.key else key)
+        return Where(self.source, self.base, f"{self.key}.{key}" if self.key else key, self.wire)
 
     def item(self, index: int, label: str | None = None) -> Where:
-        suffix = f" ({label})" if label else ""
-        return Where(self.source, self.base, f"{self.key}[{index}]{suffix}")
+        suffix = f" ({label})" if label and not self.wire else ""
+        return Where(self.source, self.base, f"{self.key}[{index}]{suffix}", self.wire)
 
-    def error(self, problem: str) -> ConfigError:
+    def error(self, problem: str) -> ConfigError | InvalidRequest:
+        if self.wire:
+            return InvalidRequest(f"{self.key}: {problem}", self.key)
         return ConfigError(f"{self.source}: {self.key}: {problem}" if self.key else f"{self.source}: {problem}")
 
     def expected(self, value: Any, what: str) -> NoReturn:
@@ -133,11 +142,15 @@ def name(value: Any, where: Where) -> str:
     return value
 
 
-def choice(options: Iterable[str], aliases: Mapping[str, str] | None = None) -> Conv:
-    """One of ``options`` (``aliases`` map other spellings onto them)."""
+def choice(options: Iterable[str], aliases: Mapping[str, str] | None = None, *,
+           ignore_case: bool = False) -> Conv:
+    """One of ``options`` (``aliases`` map other spellings onto them; ``ignore_case`` also takes
+    the original client's "Contiguous")."""
     options, aliases = tuple(options), dict(aliases or {})
 
     def conv(value: Any, where: Where) -> str:
+        if ignore_case and isinstance(value, str) and value.lower() in options:
+            return value.lower()
         if isinstance(value, str) and value in aliases:
             return aliases[value]
         if isinstance(value, str) and value in options:
