@@ -62,26 +62,26 @@ class RetentionMixin:
     def add_fuzz_run(self, op_name: str, seed: int, start: int, iterations: int, passed: int,
                      failed: int, duration_ms: float) -> int:
         """One summary row per script-based fuzz run: what stays of it once pruned."""
-        from .storage import _seed_to_db
+        from .storage_schema import seed_to_db
 
         with self._write() as conn:
             return conn.execute(
                 "INSERT INTO fuzz_runs (op_name, seed, start, iterations, passed, failed,"
                 " duration_ms, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (op_name, _seed_to_db(seed), start, iterations, passed, failed, duration_ms,
+                (op_name, seed_to_db(seed), start, iterations, passed, failed, duration_ms,
                  time.time())).lastrowid
 
     def fuzz_runs(self, op_name: str | None = None, limit: int = 50) -> list[dict]:
         """The newest run summaries, newest first."""
-        from .storage import _seed_from_db, _where
+        from .storage_schema import seed_from_db, where_clause
 
-        where, params = _where(op_name=op_name)
+        where, params = where_clause(op_name=op_name)
         rows = self._read("SELECT op_name, seed, start, iterations, passed, failed, duration_ms,"
                           f" timestamp FROM fuzz_runs{where} ORDER BY id DESC LIMIT ?",
                           (*params, limit))
         keys = ("op_name", "seed", "start", "iterations", "passed", "failed", "duration_ms",
                 "timestamp")
-        return [{**dict(zip(keys, row)), "seed": _seed_from_db(row[1])} for row in rows]
+        return [{**dict(zip(keys, row)), "seed": seed_from_db(row[1])} for row in rows]
 
     def prune(self, *, max_age_days: float | None, max_passing: int | None) -> int:
         """Delete passing results older than ``max_age_days`` (by when they were stored:
