@@ -125,18 +125,38 @@ class ProgressWatch:
 class Client(CaseMethods):
     """A connection to the gpuemu daemon.
 
-    ``auto_start`` (default: on unless ``GPUEMU_AUTO_START=0``) starts a daemon for the
-    project found from the working directory when none answers.
+    The socket is ``socket_path``, else ``GPUEMU_SOCKET``, else the project's ``[daemon]
+    socket``, else ``$GPUEMU_HOME/gpuemu.sock``. ``auto_start`` (default: ``GPUEMU_AUTO_START``
+    when set, else the project's ``[daemon] auto_start``, which is on by default) starts a
+    daemon for the project (``config_path``, else found from the working directory) when
+    none answers.
     """
 
     def __init__(self, socket_path: str | Path | None = None, timeout_ms: int = 30000, *,
                  auto_start: bool | None = None, config_path: str | Path | None = None,
                  form: Form = Form.MSGPACK):
-        self.socket_path = Path(socket_path) if socket_path else paths.socket_path()
-        self.timeout_ms = timeout_ms
-        self.auto_start = (os.environ.get("GPUEMU_AUTO_START", "1") != "0"
-                           if auto_start is None else auto_start)
         self.config_path = Path(config_path) if config_path else None
+        env_start = os.environ.get("GPUEMU_AUTO_START")
+        project = None  # the project's [daemon], read only when something is left to it
+        left_to_project = (not socket_path and not os.environ.get("GPUEMU_SOCKET"),
+                           auto_start is None and env_start is None)
+        if any(left_to_project):
+            from .config import daemon_settings
+
+            project = daemon_settings(self.config_path)
+        self.socket_path = (Path(socket_path) if socket_path
+                            else paths.socket_path(project and project.socket))
+        self.timeout_ms = timeout_ms
+        self._start_hint = START_HINT
+        if auto_start is not None:
+            self.auto_start = auto_start
+        elif env_start is not None:
+            self.auto_start = env_start != "0"
+        else:
+            self.auto_start = project.auto_start
+            if not self.auto_start:
+                self._start_hint = ("[daemon] auto_start = false in the project's config, so none"
+                                    f" was started; {START_HINT}")
         self.form = form
         self._sock: pynng.Req0 | None = None
         self._lock = threading.Lock()
@@ -179,7 +199,7 @@ class Client(CaseMethods):
         except pynng.exceptions.NNGException:
             if not self.auto_start:
                 raise ConnectionError(f"no gpuemu daemon answers on {self.socket_path}; "
-                                      f"{START_HINT}") from None
+                                      f"{self._start_hint}") from None
         from .daemon.launcher import start_background
 
         start_background(self.config_path, socket_path=self.socket_path)

@@ -31,7 +31,7 @@ __all__ = [
     "FRAMEWORKS", "KNOWN_INVARIANTS", "LAYOUTS", "LOCAL", "OP_TYPES", "ORACLES", "REDUCING_OP_TYPES",
     "SHIP_MODES", "USER_SECTIONS", "ArtifactChecks", "CiSettings", "ClusterSettings", "DaemonSettings",
     "DimSpec", "FuzzSettings", "KernelConfig", "OpConfig", "OpSchema", "Policies", "ProjectConfig",
-    "ProjectInfo", "ValidationSettings", "find_config", "load_config", "parse_config",
+    "ProjectInfo", "ValidationSettings", "daemon_settings", "find_config", "load_config", "parse_config",
 ]
 
 # -- layers -------------------------------------------------------------------------------
@@ -103,14 +103,35 @@ def load_config(path: Path | None = None, *, user_config: Path | None | Literal[
     if path.is_dir():
         path = path / CONFIG_FILENAME
     raw, where = _read(path, "run `gpuemu init` to create one")
-    before = ()
-    if user_config is not None:
-        user_path = paths.home() / "config.toml" if user_config == "default" else Path(user_config)
-        if user_config != "default" or user_path.is_file():
-            user_raw, user_where = _read(user_path, "create it or pass user_config=None")
-            before = (_layer(user_raw, user_where, USER_SECTIONS, "the user config"),)
+    before = _user_layer(user_config)
     after = (_layer(overrides, Where("overrides", where.base), tuple(SECTIONS), "overrides"),) if overrides else ()
     return _assemble(raw, path, before, after)
+
+
+def _user_layer(user_config: Path | None | Literal["default"] = "default") -> tuple[dict, ...]:
+    """The user config's checked sections (none when it is absent or skipped)."""
+    if user_config is None:
+        return ()
+    user_path = paths.home() / "config.toml" if user_config == "default" else Path(user_config)
+    if user_config == "default" and not user_path.is_file():
+        return ()
+    user_raw, user_where = _read(user_path, "create it or pass user_config=None")
+    return (_layer(user_raw, user_where, USER_SECTIONS, "the user config"),)
+
+
+def daemon_settings(path: Path | None = None) -> DaemonSettings:
+    """[daemon] as it applies to the project at ``path`` (default: found from the working
+    directory; none found: the user config and the defaults), read without building ops
+    or kernels: what a client needs to find its daemon (``socket``) and whether it may
+    start one (``auto_start``)."""
+    path = path or find_config()
+    layers = _user_layer()
+    if path is not None:
+        path = Path(path).expanduser().resolve()
+        path = path / CONFIG_FILENAME if path.is_dir() else path
+        raw, where = _read(path, "run `gpuemu init` to create one")
+        layers += (_layer(raw, where, (*SECTIONS, "ops", "kernels"), "the project file"),)
+    return DaemonSettings(**cs.merge(layer.get("daemon", {}) for layer in layers))
 
 
 def parse_config(text: str, path: Path) -> ProjectConfig:

@@ -176,8 +176,10 @@ class ClusterSettings:
 @dataclass(frozen=True, slots=True)
 class DaemonSettings:
     socket: Path | None = None
-    """None means $GPUEMU_HOME/gpuemu.sock (or GPUEMU_SOCKET)."""
+    """The project's daemon socket, used by the CLI, the Client and the daemon unless a
+    socket is given explicitly or by GPUEMU_SOCKET; None means $GPUEMU_HOME/gpuemu.sock."""
     auto_start: bool = True
+    """False: a client (the CLI too) never starts a daemon; it says how to start one."""
     workers: int = 0
     """Warm workers per script; 0 means one per core."""
     max_workers: int = 0
@@ -188,7 +190,10 @@ class DaemonSettings:
     worker_idle_timeout_s: float = 60.0
     """An idle warm worker or fork server is stopped after this long."""
     max_message_bytes: int = 1 << 30
-    request_timeout_s: float = 300.0
+    request_timeout_s: float = 3600.0
+    """Wall-clock limit of one request in the daemon: past it, a fuzz, minimize or CI run
+    stops at its next case boundary and is answered RequestCancelled (the cases finished
+    before are stored). Read when the daemon starts."""
     keep_passing_days: float = 30.0
     """Passing results older than this are pruned (0: kept forever); failures, baselines,
     coverage counts and per-run summaries are kept."""

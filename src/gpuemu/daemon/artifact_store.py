@@ -26,7 +26,6 @@ class ArtifactStoreMixin:
     """StoreArtifact, LintKernel and the artifact baselines; mixed into ``Storage``, whose
     ``_write``/``_read`` it uses."""
 
-
     def add_artifact(self, kernel_name: str, metrics: dict, content: str | None = None) -> int:
         """Store a kernel's metrics (and its text, compressed); returns the artifact id."""
         with self._write() as conn:

@@ -22,8 +22,6 @@ from .retention import migrate_v2
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 
-# -- schema ---------------------------------------------------------------------------
-
 _V1 = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
     "INSERT INTO schema_version (version) VALUES (0)",
