@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from . import config_schema as cs
 from .config_model import (ADDRESS_PATTERN, CLUSTER_BACKENDS, EXECUTION_MODES, FRAMEWORKS,
                            KNOWN_INVARIANTS, OP_TYPES, ORACLES, REDUCING_OP_TYPES, SHIP_MODES,
                            ArtifactChecks, CiSettings, ClusterSettings, DaemonSettings, KernelConfig,
                            OpConfig, Policies, ProjectInfo, ValidationSettings)
 from .config_schema import Where
-from .fuzz.settings import read_schema, settings_from_toml
+from .fuzz.settings import FuzzSettings, read_schema, settings_from_toml
 from .script_inputs import input_names_read_by
 from .validate.rule import COMPARE_MODES
 
@@ -80,6 +82,9 @@ KERNEL_KEYS: dict[str, cs.Conv] = {
 }
 
 
+_NO_FUZZ = FuzzSettings()
+
+
 # -- building ops and kernels -------------------------------------------------------------
 
 
@@ -92,6 +97,9 @@ def build_op(raw: Mapping[str, Any], where: Where, validation: ValidationSetting
             "op_script = \"path/to/op.py\" or choose 'client_side' / 'daemon_orchestrated'")
     if "fuzz" in kw:
         kw["fuzz"], kw["fuzz_keys"] = kw["fuzz"]
+    fuzz = kw.get("fuzz", _NO_FUZZ)
+    if fuzz.seed is None and validation.seed is not None:  # [validation] seed: every op's root seed
+        kw["fuzz"] = msgspec.structs.replace(fuzz, seed=validation.seed)
     if "schema" in kw:  # read here: it needs input_names
         schema = kw["schema"] = read_schema(*kw["schema"], dims_at="[ops.schema.dims]",
                                             input_names=kw.get("input_names", ()),

@@ -48,6 +48,7 @@ class ValidationSettings:
     check_nan: bool = True
     check_inf: bool = True
     seed: int | None = None
+    """The root seed of the fuzz runs of every op whose [ops.fuzz] sets none."""
     tolerances: dict[DType, ToleranceConfig] = field(default_factory=dict)
     """Global overrides of the per-dtype defaults ([validation.tolerances])."""
 
