@@ -178,7 +178,7 @@ class ClusterSettings:
 class DaemonSettings:
     socket: Path | None = None
     """The project's daemon socket, used by the CLI, the Client and the daemon unless a
-    socket is given explicitly or by GPUEMU_SOCKET; None means $GPUEMU_HOME/gpuemu.sock."""
+    socket is given explicitly or by GPUEMU_SOCKET; unset: $GPUEMU_HOME/gpuemu.sock."""
     auto_start: bool = True
     """False: a client (the CLI too) never starts a daemon; it says how to start one."""
     workers: int = 0

@@ -88,6 +88,17 @@ def one_of(options: Iterable[str]) -> str:
     return "one of " + ", ".join(repr(o) for o in options)
 
 
+def described(conv: Conv, what: str) -> Conv:
+    """``conv`` labelled with what it accepts (``conv.what``): docs/config.md's type column."""
+    conv.what = what.removeprefix("a ").removeprefix("an ")  # type: ignore[attr-defined]
+    return conv
+
+
+def what(conv: Conv) -> str:
+    """What ``conv`` accepts, in words."""
+    return getattr(conv, "what", "table")
+
+
 # -- scalars -------------------------------------------------------------------------
 
 
@@ -106,7 +117,7 @@ def integer(lo: int | None = None, hi: int | None = None) -> Conv:
             where.expected(value, what)
         return value
 
-    return conv
+    return described(conv, what)
 
 
 def number(lo: float | None = None, hi: float | None = None, *, above: bool = False) -> Conv:
@@ -121,7 +132,7 @@ def number(lo: float | None = None, hi: float | None = None, *, above: bool = Fa
             where.expected(value, what)
         return float(value)
 
-    return conv
+    return described(conv, what)
 
 
 def _bounds(lo: float | None, hi: float | None, low_op: str) -> str:
@@ -158,7 +169,7 @@ def choice(options: Iterable[str], aliases: Mapping[str, str] | None = None, *,
         hint = suggest(value, [*options, *aliases]) if isinstance(value, str) else ""
         raise where.error(f"expected {one_of(options)}, got {show(value)}{hint}")
 
-    return conv
+    return described(conv, one_of(options))
 
 
 def dtype(value: Any, where: Where) -> DType:
@@ -186,7 +197,7 @@ def path(*, must_exist: bool = False) -> Conv:
             )
         return resolved
 
-    return conv
+    return described(conv, "path to an existing file" if must_exist else "path")
 
 
 def matching(regex: str, what: str) -> Conv:
@@ -198,7 +209,13 @@ def matching(regex: str, what: str) -> Conv:
             where.expected(value, what)
         return value
 
-    return conv
+    return described(conv, what)
+
+
+described(boolean, "boolean")
+described(text, "string")
+described(name, "name")
+described(dtype, "dtype")
 
 
 def pattern(value: Any, where: Where) -> str:
@@ -225,6 +242,8 @@ def tolerance(value: Any, where: Where) -> ToleranceConfig:
 
 
 _TOLERANCE: dict[str, Conv] = {"atol": number(0.0), "rtol": number(0.0)}
+described(pattern, "regular expression")
+described(tolerance, "tolerance")
 
 
 def json_value(value: Any, where: Where) -> Any:
@@ -238,6 +257,9 @@ def json_value(value: Any, where: Where) -> Any:
     if value is None or isinstance(value, (str, int, float)):
         return value
     where.expected(value, "a string, number, boolean, array or table (scripts receive kwargs as JSON)")
+
+
+described(json_value, "any value JSON can carry")
 
 
 # -- containers ----------------------------------------------------------------------
@@ -259,7 +281,9 @@ def seq(item: Conv, *, nonempty: bool = False, unique: bool = False, length: int
             raise where.error(f"{value[repeat]!r} repeats an earlier entry of {list(value)!r}; list each once")
         return items
 
-    return conv
+    rules = ["non-empty"] * nonempty + ["unique"] * unique + [f"{length} items"] * (length is not None)
+    kind = f"array ({', '.join(rules)})" if rules else "array"
+    return described(conv, f"{kind} of {what(item)}")
 
 
 def mapping(key: Conv, value: Conv) -> Conv:
@@ -278,7 +302,7 @@ def mapping(key: Conv, value: Conv) -> Conv:
             out[parsed], spelled[parsed] = value(v, at), k
         return out
 
-    return conv
+    return described(conv, f"table of {what(key)} = {what(value)}")
 
 
 def flag_set(options: Iterable[str]) -> Conv:
@@ -295,7 +319,7 @@ def flag_set(options: Iterable[str]) -> Conv:
         where.expected(value, f"a list such as [{options[0]!r}] or a table of name = true/false "
                               f"(names: {', '.join(options)})")
 
-    return conv
+    return described(conv, f"array or table of flags: {one_of(options)}")
 
 
 def table(spec: Mapping[str, Conv], *, required: Iterable[str] = (),

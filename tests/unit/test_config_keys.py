@@ -20,7 +20,7 @@ from functools import cache
 import pytest
 
 from gpuemu import config_keys as ck
-from gpuemu.fuzz.settings import FUZZ_KEYS
+from gpuemu.fuzz.settings import FUZZ_KEYS, SCHEMA_KEYS
 
 INHERITED = "gpuemu.config_keys:build_op"
 """[validation] keys that every op inherits: the op's own reader then acts on them."""
@@ -95,7 +95,7 @@ READ_BY: dict[str, str | None] = {
 def schema_keys() -> list[str]:
     keys = [f"{section}.{k}" for section, table in ck.SECTIONS.items() for k in table]
     keys += [f"ops.{k}" for k in ck.OP_KEYS] + [f"ops.fuzz.{k}" for k in FUZZ_KEYS]
-    keys += [f"ops.schema.{k}" for k in ("dims", "inputs", "output", "name")]
+    keys += [f"ops.schema.{k}" for k in SCHEMA_KEYS]
     keys += [f"kernels.{k}" for k in ck.KERNEL_KEYS]
     return keys + [f"kernels.artifact_checks.{k}" for k in ck.CHECK_KEYS]
 

@@ -116,7 +116,7 @@ def _interval(pair: cs.Conv) -> cs.Conv:
             raise where.error(f"expected [low, high] with low < high, got {[lo, hi]}")
         return lo, hi
 
-    return conv
+    return cs.described(conv, "[low, high] with low < high")
 
 
 FUZZ_KEYS: dict[str, cs.Conv] = {
@@ -196,7 +196,7 @@ def _dim_ref(value: Any, where: Where) -> str | int:
 
 
 _CANDIDATES = cs.seq(cs.integer(0), nonempty=True)
-_SHAPE = cs.seq(_dim_ref)
+_SHAPE = cs.seq(cs.described(_dim_ref, "dim name or size"))
 
 
 def _named(part: str, conv: cs.Conv) -> cs.Conv:
@@ -214,7 +214,7 @@ def _named(part: str, conv: cs.Conv) -> cs.Conv:
             out[got["name"]] = got[part]
         return out
 
-    return read
+    return cs.described(read, f"table of name = {cs.what(conv)}, or array of {{ name, {part} }}")
 
 
 def _output(raw: Any, where: Where) -> tuple[str | int, ...]:
@@ -225,8 +225,11 @@ def _output(raw: Any, where: Where) -> tuple[str | int, ...]:
     return _SHAPE(raw, where)
 
 
-_SCHEMA = cs.table({"dims": _named("candidates", _CANDIDATES), "inputs": _named("dims", _SHAPE),
-                    "output": _output, "name": cs.name})
+cs.described(_output, "array of dim names or sizes, or { name, dims }")
+SCHEMA_KEYS: dict[str, cs.Conv] = {"dims": _named("candidates", _CANDIDATES), "inputs": _named("dims", _SHAPE),
+                                   "output": _output, "name": cs.name}
+"""[ops.schema] key -> its converter; also the keys of a request's op_schema."""
+_SCHEMA = cs.table(SCHEMA_KEYS)
 
 
 def read_schema(raw: Any, where: Where, *, dims_at: str, input_names: tuple[str, ...] = (),
