@@ -15,8 +15,8 @@ from .. import config_schema as cs
 from ..config_schema import Where
 from ..dtypes import DType
 from ..errors import InvalidRequest
-from .settings import (FuzzConfigPayload, FuzzSettings, OpSchema, check_order, read_fuzz,
-                       read_schema)
+from .settings import (FUZZ_KEYS, NOT_ON_THE_WIRE, FuzzConfigPayload, FuzzSettings, OpSchema,
+                       check_order, read_fuzz, read_schema)
 from .strategies import AXES, AXIS_KEYS, MIX_DISTRIBUTIONS, MIX_LAYOUTS
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 _DEFAULTS = FuzzSettings()
 _KNOBS = tuple(k for a in AXES for k in AXIS_KEYS[a] if k != "op_schema")
+_CARRIED = tuple(k for k in FUZZ_KEYS if k not in ("dtypes", *NOT_ON_THE_WIRE))
+"""The settings a FuzzConfig takes over as they are (a run's fail_fast is the request's)."""
 
 
 MAX_CASE_ELEMENTS = 1 << 24
@@ -115,12 +117,8 @@ class FuzzConfig:
         f = op.fuzz
         explicit = op.fuzz_keys | {k for k in _KNOBS if getattr(f, k) != getattr(_DEFAULTS, k)}
         return cls(
+            **{k: getattr(f, k) for k in _CARRIED}, dtypes=f.dtypes or op.dtypes,
             mix=frozenset(a for a in AXES if not explicit & set(AXIS_KEYS[a])),
-            seed=f.seed, iterations=f.iterations, dtypes=f.dtypes or op.dtypes, layouts=f.layouts,
-            distributions=f.distributions, value_range=f.value_range, batch_sizes=f.batch_sizes,
-            seq_lengths=f.seq_lengths, hidden_dims=f.hidden_dims, min_dims=f.min_dims,
-            max_dims=f.max_dims, min_size=f.min_size, max_size=f.max_size,
-            edge_case_prob=f.edge_case_prob,
             input_names=op.case_inputs, schema=op.schema, kwargs=op.kwargs)
 
     def with_overrides(self, payload: FuzzConfigPayload | None) -> FuzzConfig:
