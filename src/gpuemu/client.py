@@ -9,7 +9,6 @@ its code that is *also* a ClientError, so ``except OpNotFound`` and
 from __future__ import annotations
 
 import builtins
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -135,28 +134,13 @@ class Client(CaseMethods):
     def __init__(self, socket_path: str | Path | None = None, timeout_ms: int = 30000, *,
                  auto_start: bool | None = None, config_path: str | Path | None = None,
                  form: Form = Form.MSGPACK):
-        self.config_path = Path(config_path) if config_path else None
-        env_start = os.environ.get("GPUEMU_AUTO_START")
-        project = None  # the project's [daemon], read only when something is left to it
-        left_to_project = (not socket_path and not os.environ.get("GPUEMU_SOCKET"),
-                           auto_start is None and env_start is None)
-        if any(left_to_project):
-            from .config import daemon_settings
+        from .config import client_daemon
 
-            project = daemon_settings(self.config_path)
-        self.socket_path = (Path(socket_path) if socket_path
-                            else paths.socket_path(project and project.socket))
+        self.config_path = Path(config_path) if config_path else None
+        self.socket_path, self.auto_start, off = client_daemon(socket_path, auto_start, self.config_path)
         self.timeout_ms = timeout_ms
-        self._start_hint = START_HINT
-        if auto_start is not None:
-            self.auto_start = auto_start
-        elif env_start is not None:
-            self.auto_start = env_start != "0"
-        else:
-            self.auto_start = project.auto_start
-            if not self.auto_start:
-                self._start_hint = ("[daemon] auto_start = false in the project's config, so none"
-                                    f" was started; {START_HINT}")
+        self._start_hint = (f"[daemon] auto_start = false in the project's config, so none was"
+                            f" started; {START_HINT}" if off else START_HINT)
         self.form = form
         self._sock: pynng.Req0 | None = None
         self._lock = threading.Lock()

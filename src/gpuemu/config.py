@@ -10,7 +10,9 @@ The settings themselves are the dataclasses of ``config_model``, re-exported her
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +33,7 @@ __all__ = [
     "FRAMEWORKS", "KNOWN_INVARIANTS", "LAYOUTS", "LOCAL", "OP_TYPES", "ORACLES", "REDUCING_OP_TYPES",
     "SHIP_MODES", "USER_SECTIONS", "ArtifactChecks", "CiSettings", "ClusterSettings", "DaemonSettings",
     "DimSpec", "FuzzSettings", "KernelConfig", "OpConfig", "OpSchema", "Policies", "ProjectConfig",
-    "ProjectInfo", "ValidationSettings", "daemon_settings", "find_config", "load_config", "parse_config",
+    "ProjectInfo", "ValidationSettings", "client_daemon", "daemon_settings", "find_config", "load_config", "parse_config",
 ]
 
 # -- layers -------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ __all__ = [
 def _read(path: Path, missing_hint: str) -> tuple[dict[str, Any], Where]:
     where = Where.of_file(path)
     try:
-        return cs.loads(path.read_bytes().decode("utf-8"), where), where
+        return _loads(path.read_bytes().decode("utf-8"), where), where
     except FileNotFoundError:
         raise where.error(f"file not found; {missing_hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -63,14 +65,58 @@ def _assemble(raw: Mapping[str, Any], path: Path, before: tuple[dict, ...] = (),
               after: tuple[dict, ...] = ()) -> ProjectConfig:
     where = Where.of_file(path)
     layers = (*before, _layer(raw, where, (*SECTIONS, "ops", "kernels"), "the project file"), *after)
-    sections = {s: cls(**cs.merge(layer.get(s, {}) for layer in layers)) for s, cls in SECTION_TYPES.items()}
+    sections = {s: cls(**_merge(layer.get(s, {}) for layer in layers)) for s, cls in SECTION_TYPES.items()}
     validation = sections["validation"]
     return ProjectConfig(
         path=path, root=path.parent, **sections,
-        ops=cs.named_entries(raw.get("ops", []), where.at("ops"), "op",
+        ops=_named_entries(raw.get("ops", []), where.at("ops"), "op",
                              lambda entry, at: build_op(entry, at, validation)),
-        kernels=cs.named_entries(raw.get("kernels", []), where.at("kernels"), "kernel", build_kernel),
+        kernels=_named_entries(raw.get("kernels", []), where.at("kernels"), "kernel", build_kernel),
     )
+
+
+def _named_entries(raw: Any, where: Where, kind: str, build: Callable[[Mapping, Where], Any]) -> dict[str, Any]:
+    """``[[ops]]`` (an array of tables) or ``[ops.NAME]`` (tables keyed by name), built and keyed by name."""
+    section = where.key
+    if isinstance(raw, (list, tuple)):
+        located = [(where.item(i, e.get("name") if isinstance(e, Mapping) else None), e)
+                   for i, e in enumerate(raw)]
+    elif isinstance(raw, Mapping):
+        located = []
+        for key, entry in raw.items():
+            if isinstance(entry, Mapping) and entry.get("name", key) != key:
+                raise where.at(key).at("name").error(
+                    f"{entry['name']!r} differs from the table name {key!r}; drop name or make them equal")
+            located.append((where.at(key), {"name": key, **entry} if isinstance(entry, Mapping) else entry))
+    else:
+        where.expected(raw, f"an array of tables [[{section}]] (or tables [{section}.NAME])")
+    built: dict[str, Any] = {}
+    for at, entry in located:
+        if not isinstance(entry, Mapping):
+            at.expected(entry, f"a table: each {kind} is a [[{section}]] entry")
+        item = build(entry, at)
+        if item.name in built:
+            raise at.at("name").error(f"duplicate {kind} name {item.name!r}; {kind} names must be unique")
+        built[item.name] = item
+    return built
+
+
+def _merge(tables: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Later tables win key by key; a table-valued key (tolerances) merges one level down."""
+    out: dict[str, Any] = {}
+    for t in tables:
+        for key, value in t.items():
+            old = out.get(key)
+            out[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+def _loads(text: str, where: Where) -> dict[str, Any]:
+    """Parse TOML; a syntax error keeps tomllib's line and column and gains the file name."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise where.error(f"invalid TOML: {exc}") from None
 
 
 # -- public API ---------------------------------------------------------------------------
@@ -131,10 +177,28 @@ def daemon_settings(path: Path | None = None) -> DaemonSettings:
         path = path / CONFIG_FILENAME if path.is_dir() else path
         raw, where = _read(path, "run `gpuemu init` to create one")
         layers += (_layer(raw, where, (*SECTIONS, "ops", "kernels"), "the project file"),)
-    return DaemonSettings(**cs.merge(layer.get("daemon", {}) for layer in layers))
+    return DaemonSettings(**_merge(layer.get("daemon", {}) for layer in layers))
+
+
+def client_daemon(socket_path: str | Path | None, auto_start: bool | None,
+                  config_path: Path | None) -> tuple[Path, bool, bool]:
+    """The socket a client dials and whether it may start a daemon there: an explicit value
+    wins, then GPUEMU_SOCKET / GPUEMU_AUTO_START, then the project's [daemon] socket /
+    auto_start, then $GPUEMU_HOME/gpuemu.sock and true. The third value is true when the
+    project's config is what turned auto_start off (the client says so)."""
+    env_start = os.environ.get("GPUEMU_AUTO_START")
+    project = None  # read only when something is left to it
+    if (not socket_path and not os.environ.get("GPUEMU_SOCKET")) or (auto_start is None and env_start is None):
+        project = daemon_settings(config_path)
+    socket = Path(socket_path) if socket_path else paths.socket_path(project and project.socket)
+    if auto_start is not None:
+        return socket, auto_start, False
+    if env_start is not None:
+        return socket, env_start != "0", False
+    return socket, project.auto_start, not project.auto_start  # type: ignore[union-attr]
 
 
 def parse_config(text: str, path: Path) -> ProjectConfig:
     """Parse gpuemu.toml text as if read from ``path`` (relative paths start from its directory)."""
     path = Path(path).expanduser().resolve()
-    return _assemble(cs.loads(text, Where.of_file(path)), path)
+    return _assemble(_loads(text, Where.of_file(path)), path)

@@ -14,7 +14,6 @@ import difflib
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -364,47 +363,3 @@ def record(cls: type, spec: Mapping[str, Conv], *, aliases: Mapping[str, str] | 
         return obj
 
     return conv
-
-
-def named_entries(raw: Any, where: Where, kind: str, build: Callable[[Mapping, Where], Any]) -> dict[str, Any]:
-    """``[[ops]]`` (an array of tables) or ``[ops.NAME]`` (tables keyed by name), built and keyed by name."""
-    section = where.key
-    if isinstance(raw, (list, tuple)):
-        located = [(where.item(i, e.get("name") if isinstance(e, Mapping) else None), e)
-                   for i, e in enumerate(raw)]
-    elif isinstance(raw, Mapping):
-        located = []
-        for key, entry in raw.items():
-            if isinstance(entry, Mapping) and entry.get("name", key) != key:
-                raise where.at(key).at("name").error(
-                    f"{entry['name']!r} differs from the table name {key!r}; drop name or make them equal")
-            located.append((where.at(key), {"name": key, **entry} if isinstance(entry, Mapping) else entry))
-    else:
-        where.expected(raw, f"an array of tables [[{section}]] (or tables [{section}.NAME])")
-    built: dict[str, Any] = {}
-    for at, entry in located:
-        if not isinstance(entry, Mapping):
-            at.expected(entry, f"a table: each {kind} is a [[{section}]] entry")
-        item = build(entry, at)
-        if item.name in built:
-            raise at.at("name").error(f"duplicate {kind} name {item.name!r}; {kind} names must be unique")
-        built[item.name] = item
-    return built
-
-
-def merge(tables: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Later tables win key by key; a table-valued key (tolerances) merges one level down."""
-    out: dict[str, Any] = {}
-    for t in tables:
-        for key, value in t.items():
-            old = out.get(key)
-            out[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
-    return out
-
-
-def loads(text: str, where: Where) -> dict[str, Any]:
-    """Parse TOML; a syntax error keeps tomllib's line and column and gains the file name."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise where.error(f"invalid TOML: {exc}") from None

@@ -91,10 +91,11 @@ def test_the_wire_form_is_an_all_optional_overlay_of_the_settings():
 
 
 def test_one_validator_answers_in_the_language_of_its_source():
-    with pytest.raises(InvalidRequest, match=r"^fuzz_config\.max_dims: expected an integer >= 1, got 0") as info:
+    message = r"fuzz_config\.max_dims: expected an integer >= 1, got 0"
+    with pytest.raises(InvalidRequest, match=f"^{message}") as info:
         read_fuzz({"max_dims": 0}, Where.of_request("fuzz_config"))
     assert info.value.field == "fuzz_config.max_dims"
-    with pytest.raises(ConfigError, match=r"gpuemu\.toml: ops\.fuzz\.max_dims: expected an integer >= 1, got 0"):
+    with pytest.raises(ConfigError, match=r"gpuemu\.toml: ops\.fuzz\.max_dims: expected an integer >= 1"):
         read_fuzz({"max_dims": 0}, Where("gpuemu.toml", Where.of_request("x").base, "ops.fuzz"))
 
 
@@ -102,3 +103,15 @@ def test_the_originals_pascal_case_layouts_are_accepted_on_the_wire():
     config = FuzzConfig().with_overrides(FuzzConfigPayload(layouts=["Contiguous", "Strided"],
                                                            distributions=["Normal"]))
     assert (config.layouts, config.distributions) == (("contiguous", "strided"), ("normal",))
+
+
+def test_the_fuzz_domain_and_config_import_no_wire_layer():
+    """protocol imports the fuzz settings, never the reverse (the cycle protocol -> reproducer
+    -> fuzz.cases -> fuzz.config -> protocol is gone)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gpuemu.fuzz.cases, gpuemu.fuzz.config, gpuemu.config; "
+            "print('gpuemu.protocol' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -78,7 +78,8 @@ def _meta(tp: Any) -> tuple[Any, dict[str, Any]]:
         if get_origin(tp) is Annotated:
             tp, *metas = get_args(tp)
             for m in metas:
-                found.update({k: getattr(m, k) for k in ("ge", "le", "min_length") if getattr(m, k) is not None})
+                found.update({k: getattr(m, k) for k in ("ge", "le", "min_length")
+                              if getattr(m, k) is not None})
                 found.update(m.extra or {})
         elif get_origin(tp) in (Union, types.UnionType):
             (tp,) = [a for a in get_args(tp) if a is not type(None)]
@@ -226,8 +227,9 @@ def _output(raw: Any, where: Where) -> tuple[str | int, ...]:
 
 
 cs.described(_output, "array of dim names or sizes, or { name, dims }")
-SCHEMA_KEYS: dict[str, cs.Conv] = {"dims": _named("candidates", _CANDIDATES), "inputs": _named("dims", _SHAPE),
-                                   "output": _output, "name": cs.name}
+SCHEMA_KEYS: dict[str, cs.Conv] = {
+    "dims": _named("candidates", _CANDIDATES), "inputs": _named("dims", _SHAPE),
+    "output": _output, "name": cs.name}
 """[ops.schema] key -> its converter; also the keys of a request's op_schema."""
 _SCHEMA = cs.table(SCHEMA_KEYS)
 
