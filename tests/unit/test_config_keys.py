@@ -87,8 +87,15 @@ READ_BY: dict[str, str | None] = {
     **{f"kernels.artifact_checks.{k}": "gpuemu.artifacts.lint:LIMITS" for k in (
         "max_registers", "max_spills", "max_local_memory_bytes", "max_shared_memory_bytes",
         "max_instructions")},
-    # The fuzz knobs: FuzzConfig.from_op carries them over, the case derivation draws with them.
-    **{f"ops.fuzz.{k}": "gpuemu.fuzz.config:from_op" for k in FUZZ_KEYS if k != "fail_fast"},
+    # The fuzz knobs: FuzzConfig.from_op carries them over; these draw the cases with them.
+    "ops.fuzz.iterations": "gpuemu.daemon.fuzzing:fuzz_op", "ops.fuzz.seed": "gpuemu.daemon.fuzzing:fuzz_op",
+    "ops.fuzz.dtypes": "gpuemu.fuzz.config:from_op",
+    "ops.fuzz.layouts": "gpuemu.fuzz.config:layout_pool",
+    "ops.fuzz.distributions": "gpuemu.fuzz.config:distribution_pool",
+    "ops.fuzz.value_range": "gpuemu.fuzz.cases:spec_for_seed",
+    **{f"ops.fuzz.{k}": "gpuemu.fuzz.cases:_draw_shapes"
+       for k in ("batch_sizes", "seq_lengths", "hidden_dims", "edge_case_prob")},
+    **{f"ops.fuzz.{k}": "gpuemu.fuzz.cases:_limit" for k in ("min_dims", "max_dims", "min_size", "max_size")},
 }
 
 
