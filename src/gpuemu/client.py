@@ -8,17 +8,16 @@ its code that is *also* a ClientError, so ``except OpNotFound`` and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from . import paths, protocol, shm, shm_pool
+from . import protocol, shm, shm_pool
 from .client_cases import CaseMethods, _fuzz_config, _wire, as_tensor_data
 from .client_errors import (
-    ClientError, ConnectionError, ValidationError, check_version, remote_error,
+    START_HINT, ClientError, ConnectionError, ValidationError, check_version, remote_error,
 )
 from .client_results import (
     MinimizeResult, PingReply, ReproduceResult, check_output_dtype, layout_name, lint_record,
@@ -47,23 +46,28 @@ __all__ = ["Client", "ClientError", "ConnectionError", "FuzzResults", "GpuemuCli
 class Client(CaseMethods):
     """A connection to the gpuemu daemon.
 
-    ``auto_start`` (default: on unless ``GPUEMU_AUTO_START=0``) starts a daemon for the
-    project found from the working directory when none answers. ``transport`` replaces
-    the NNG connection (gpuemu.daemon.inprocess.InProcessTransport: no socket at all).
+    The socket is ``socket_path``, else ``GPUEMU_SOCKET``, else the project's ``[daemon]
+    socket``, else ``$GPUEMU_HOME/gpuemu.sock``. ``auto_start`` (default: ``GPUEMU_AUTO_START``
+    when set, else the project's ``[daemon] auto_start``, which is on by default) starts a
+    daemon for the project (``config_path``, else found from the working directory) when
+    none answers. ``transport`` replaces the NNG connection
+    (gpuemu.daemon.inprocess.InProcessTransport: no socket at all).
     """
 
     def __init__(self, socket_path: str | Path | None = None, timeout_ms: int = 30000, *,
                  auto_start: bool | None = None, config_path: str | Path | None = None,
                  form: Form = Form.MSGPACK, transport: Transport | None = None):
-        self.socket_path = Path(socket_path) if socket_path else paths.socket_path()
-        self.timeout_ms = timeout_ms
-        self.auto_start = (os.environ.get("GPUEMU_AUTO_START", "1") != "0"
-                           if auto_start is None else auto_start)
+        from .config import client_daemon
+
         self.config_path = Path(config_path) if config_path else None
+        self.socket_path, self.auto_start, off = client_daemon(socket_path, auto_start, self.config_path)
+        self.timeout_ms = timeout_ms
         self.form = form
         self.transport = transport or NngTransport(
             self.socket_path, timeout_ms, auto_start=self.auto_start,
-            config_path=self.config_path, form=form)
+            config_path=self.config_path, form=form,
+            start_hint=(f"[daemon] auto_start = false in the project's config, so none was"
+                        f" started; {START_HINT}" if off else START_HINT))
 
     # -- plumbing ---------------------------------------------------------------------------
 

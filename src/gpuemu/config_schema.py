@@ -14,7 +14,6 @@ import difflib
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,8 @@ class Where:
     source: str
     base: Path
     key: str = ""
+    wire: bool = False
+    """A request's value: errors are InvalidRequest naming ``key`` (no file)."""
 
     @classmethod
     def of_file(cls, path: Path) -> Where:
@@ -50,14 +51,21 @@ class Where:
             shown = str(path)
         return cls(shown, path.parent)
 
+    @classmethod
+    def of_request(cls, key: str) -> Where:
+        """A request's field (``fuzz_config``): the same checks, answered as InvalidRequest."""
+        return cls("request", Path.cwd(), key, wire=True)
+
     def at(self, key: str) -> Where:
-        return Where(self.source, self.base, f"{self.key}.{key}" if self.key else key)
+        return Where(self.source, self.base, f"{self.key}.{key}" if self.key else key, self.wire)
 
     def item(self, index: int, label: str | None = None) -> Where:
-        suffix = f" ({label})" if label else ""
-        return Where(self.source, self.base, f"{self.key}[{index}]{suffix}")
+        suffix = f" ({label})" if label and not self.wire else ""
+        return Where(self.source, self.base, f"{self.key}[{index}]{suffix}", self.wire)
 
-    def error(self, problem: str) -> ConfigError:
+    def error(self, problem: str) -> ConfigError | InvalidRequest:
+        if self.wire:
+            return InvalidRequest(f"{self.key}: {problem}", self.key)
         return ConfigError(f"{self.source}: {self.key}: {problem}" if self.key else f"{self.source}: {problem}")
 
     def expected(self, value: Any, what: str) -> NoReturn:
@@ -79,6 +87,17 @@ def one_of(options: Iterable[str]) -> str:
     return "one of " + ", ".join(repr(o) for o in options)
 
 
+def described(conv: Conv, what: str) -> Conv:
+    """``conv`` labelled with what it accepts (``conv.what``): docs/config.md's type column."""
+    conv.what = what.removeprefix("a ").removeprefix("an ")  # type: ignore[attr-defined]
+    return conv
+
+
+def what(conv: Conv) -> str:
+    """What ``conv`` accepts, in words."""
+    return getattr(conv, "what", "table")
+
+
 # -- scalars -------------------------------------------------------------------------
 
 
@@ -97,7 +116,7 @@ def integer(lo: int | None = None, hi: int | None = None) -> Conv:
             where.expected(value, what)
         return value
 
-    return conv
+    return described(conv, what)
 
 
 def number(lo: float | None = None, hi: float | None = None, *, above: bool = False) -> Conv:
@@ -112,7 +131,7 @@ def number(lo: float | None = None, hi: float | None = None, *, above: bool = Fa
             where.expected(value, what)
         return float(value)
 
-    return conv
+    return described(conv, what)
 
 
 def _bounds(lo: float | None, hi: float | None, low_op: str) -> str:
@@ -133,11 +152,15 @@ def name(value: Any, where: Where) -> str:
     return value
 
 
-def choice(options: Iterable[str], aliases: Mapping[str, str] | None = None) -> Conv:
-    """One of ``options`` (``aliases`` map other spellings onto them)."""
+def choice(options: Iterable[str], aliases: Mapping[str, str] | None = None, *,
+           ignore_case: bool = False) -> Conv:
+    """One of ``options`` (``aliases`` map other spellings onto them; ``ignore_case`` also takes
+    the original client's "Contiguous")."""
     options, aliases = tuple(options), dict(aliases or {})
 
     def conv(value: Any, where: Where) -> str:
+        if ignore_case and isinstance(value, str) and value.lower() in options:
+            return value.lower()
         if isinstance(value, str) and value in aliases:
             return aliases[value]
         if isinstance(value, str) and value in options:
@@ -145,7 +168,7 @@ def choice(options: Iterable[str], aliases: Mapping[str, str] | None = None) -> 
         hint = suggest(value, [*options, *aliases]) if isinstance(value, str) else ""
         raise where.error(f"expected {one_of(options)}, got {show(value)}{hint}")
 
-    return conv
+    return described(conv, one_of(options))
 
 
 def dtype(value: Any, where: Where) -> DType:
@@ -173,7 +196,7 @@ def path(*, must_exist: bool = False) -> Conv:
             )
         return resolved
 
-    return conv
+    return described(conv, "path to an existing file" if must_exist else "path")
 
 
 def matching(regex: str, what: str) -> Conv:
@@ -185,7 +208,13 @@ def matching(regex: str, what: str) -> Conv:
             where.expected(value, what)
         return value
 
-    return conv
+    return described(conv, what)
+
+
+described(boolean, "boolean")
+described(text, "string")
+described(name, "name")
+described(dtype, "dtype")
 
 
 def pattern(value: Any, where: Where) -> str:
@@ -212,6 +241,8 @@ def tolerance(value: Any, where: Where) -> ToleranceConfig:
 
 
 _TOLERANCE: dict[str, Conv] = {"atol": number(0.0), "rtol": number(0.0)}
+described(pattern, "regular expression")
+described(tolerance, "tolerance")
 
 
 def json_value(value: Any, where: Where) -> Any:
@@ -225,6 +256,9 @@ def json_value(value: Any, where: Where) -> Any:
     if value is None or isinstance(value, (str, int, float)):
         return value
     where.expected(value, "a string, number, boolean, array or table (scripts receive kwargs as JSON)")
+
+
+described(json_value, "any value JSON can carry")
 
 
 # -- containers ----------------------------------------------------------------------
@@ -246,7 +280,9 @@ def seq(item: Conv, *, nonempty: bool = False, unique: bool = False, length: int
             raise where.error(f"{value[repeat]!r} repeats an earlier entry of {list(value)!r}; list each once")
         return items
 
-    return conv
+    rules = ["non-empty"] * nonempty + ["unique"] * unique + [f"{length} items"] * (length is not None)
+    kind = f"array ({', '.join(rules)})" if rules else "array"
+    return described(conv, f"{kind} of {what(item)}")
 
 
 def mapping(key: Conv, value: Conv) -> Conv:
@@ -265,7 +301,7 @@ def mapping(key: Conv, value: Conv) -> Conv:
             out[parsed], spelled[parsed] = value(v, at), k
         return out
 
-    return conv
+    return described(conv, f"table of {what(key)} = {what(value)}")
 
 
 def flag_set(options: Iterable[str]) -> Conv:
@@ -282,7 +318,7 @@ def flag_set(options: Iterable[str]) -> Conv:
         where.expected(value, f"a list such as [{options[0]!r}] or a table of name = true/false "
                               f"(names: {', '.join(options)})")
 
-    return conv
+    return described(conv, f"array or table of flags: {one_of(options)}")
 
 
 def table(spec: Mapping[str, Conv], *, required: Iterable[str] = (),
@@ -327,47 +363,3 @@ def record(cls: type, spec: Mapping[str, Conv], *, aliases: Mapping[str, str] | 
         return obj
 
     return conv
-
-
-def named_entries(raw: Any, where: Where, kind: str, build: Callable[[Mapping, Where], Any]) -> dict[str, Any]:
-    """``[[ops]]`` (an array of tables) or ``[ops.NAME]`` (tables keyed by name), built and keyed by name."""
-    section = where.key
-    if isinstance(raw, (list, tuple)):
-        located = [(where.item(i, e.get("name") if isinstance(e, Mapping) else None), e)
-                   for i, e in enumerate(raw)]
-    elif isinstance(raw, Mapping):
-        located = []
-        for key, entry in raw.items():
-            if isinstance(entry, Mapping) and entry.get("name", key) != key:
-                raise where.at(key).at("name").error(
-                    f"{entry['name']!r} differs from the table name {key!r}; drop name or make them equal")
-            located.append((where.at(key), {"name": key, **entry} if isinstance(entry, Mapping) else entry))
-    else:
-        where.expected(raw, f"an array of tables [[{section}]] (or tables [{section}.NAME])")
-    built: dict[str, Any] = {}
-    for at, entry in located:
-        if not isinstance(entry, Mapping):
-            at.expected(entry, f"a table: each {kind} is a [[{section}]] entry")
-        item = build(entry, at)
-        if item.name in built:
-            raise at.at("name").error(f"duplicate {kind} name {item.name!r}; {kind} names must be unique")
-        built[item.name] = item
-    return built
-
-
-def merge(tables: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Later tables win key by key; a table-valued key (tolerances) merges one level down."""
-    out: dict[str, Any] = {}
-    for t in tables:
-        for key, value in t.items():
-            old = out.get(key)
-            out[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
-    return out
-
-
-def loads(text: str, where: Where) -> dict[str, Any]:
-    """Parse TOML; a syntax error keeps tomllib's line and column and gains the file name."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise where.error(f"invalid TOML: {exc}") from None

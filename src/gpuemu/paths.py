@@ -17,9 +17,13 @@ def home() -> Path:
     return Path(os.environ.get("GPUEMU_HOME") or Path.home() / ".gpuemu").expanduser()
 
 
-def socket_path() -> Path:
+def socket_path(configured: Path | None = None) -> Path:
+    """``GPUEMU_SOCKET``, else ``configured`` (a project's [daemon] socket), else
+    $GPUEMU_HOME/gpuemu.sock."""
     env = os.environ.get("GPUEMU_SOCKET")
-    return Path(env).expanduser() if env else home() / "gpuemu.sock"
+    if env:
+        return Path(env).expanduser()
+    return configured if configured is not None else home() / "gpuemu.sock"
 
 
 def socket_url(path: Path | str | None = None) -> str:

@@ -50,9 +50,11 @@ class NngTransport(Transport):
     per long request (FuzzOp, Minimize, RunCi), watched by a ProgressWatch."""
 
     def __init__(self, socket_path: Path, timeout_ms: int = 30000, *, auto_start: bool = False,
-                 config_path: Path | None = None, form: Form = Form.MSGPACK):
+                 config_path: Path | None = None, form: Form = Form.MSGPACK,
+                 start_hint: str = START_HINT):
+        """``start_hint``: what to do when no daemon answers and none may be started."""
         self.socket_path, self.timeout_ms, self.auto_start = socket_path, timeout_ms, auto_start
-        self.config_path, self.form = config_path, form
+        self.config_path, self.form, self.start_hint = config_path, form, start_hint
         self._sock: pynng.Req0 | None = None
         self._lock = threading.Lock()
 
@@ -102,7 +104,7 @@ class NngTransport(Transport):
         except pynng.exceptions.NNGException:
             if not self.auto_start:
                 raise ConnectionError(f"no gpuemu daemon answers on {self.socket_path}; "
-                                      f"{START_HINT}") from None
+                                      f"{self.start_hint}") from None
         from .daemon.launcher import start_background  # the daemon package only when needed
 
         start_background(self.config_path, socket_path=self.socket_path)

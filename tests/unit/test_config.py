@@ -487,7 +487,7 @@ def test_unknown_keys_elsewhere(project, text, match):
     ('input_names = ["x"]\n', "", r"gpuemu\.toml: invalid TOML: .*\(at line 5, column \d+\)"),
     ("timeout_s = -1\n", "", r"timeout_s: expected a finite number > 0\.0, got -1 \(integer\)"),
     ("kwargs = { when = 2024-01-01 }\n", "", r"kwargs\.when: expected a string, number.*got datetime\.date"),
-    ("[ops.fuzz]\nmin_dims = 5\nmax_dims = 2\n", "", r"\.fuzz: min_dims = 5 is greater than max_dims = 2"),
+    ("[ops.fuzz]\nmin_dims = 5\nmax_dims = 2\n", "", r"\.fuzz\.min_dims: min_dims = 5 is greater than max_dims = 2"),
     ("[ops.fuzz]\nvalue_range = [1, -1]\n", "", r"fuzz\.value_range: expected \[low, high\] with low < high"),
     ("[ops.fuzz]\nvalue_range = [1]\n", "", r"fuzz\.value_range: expected an array of 2 items, got \[1\]"),
     ("[ops.fuzz]\nedge_case_prob = 1.5\n", "", r"edge_case_prob: expected a finite number >= 0\.0 and <= 1\.0"),

@@ -40,23 +40,15 @@ DEFERRED_LOOPS: dict[tuple[str, str], str] = {
         "seeds 001/004 import the client's validate_op from gpuemu.validate",
     ("gpuemu.reproducer", "gpuemu.fuzz.cases"):
         "a Reproducer regenerates its case; the protocol carries Reproducers",
-    ("gpuemu.coverage", "gpuemu.fuzz.config"):
-        "until r3-config (issue 19) makes fuzz.config stop importing the protocol",
     ("gpuemu.tolerances", "gpuemu.fuzz.cases"):
         "calibrating through a daemon names its cases by seed; the config holds tolerances",
-    ("gpuemu.daemon.retention", "gpuemu.daemon.storage"):
-        "retention is a mixin of Storage and uses its seed helpers",
     ("gpuemu.daemon.fuzzing", "gpuemu.cluster.campaign"):
         "Ray is imported only when a run names a cluster; a node runs the daemon's cases",
     # (the client's own cycle with the frameworks is under TYPE_CHECKING: not an import)
 }
 """Deferred imports that close a loop: (importer, module imported) -> why."""
 
-PENDING_WIRE_IMPORTS = {
-    # r3-config (issue 19) moves FuzzConfigPayload/OpSchemaPayload into gpuemu.fuzz.config,
-    # and the protocol imports them from there; remove this entry when that is merged.
-    ("gpuemu.fuzz.config", "gpuemu.protocol"),
-}
+PENDING_WIRE_IMPORTS: set[tuple[str, str]] = set()
 """Domain modules that still import the wire layer, each with the change that ends it."""
 
 DOMAIN = ("gpuemu.artifacts", "gpuemu.coverage", "gpuemu.engine", "gpuemu.fuzz",

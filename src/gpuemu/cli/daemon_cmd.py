@@ -44,14 +44,13 @@ def start(background: bool, config_path: Path | None) -> None:
 
     config_path = config_path or find_config()
     try:
-        if config_path:
-            load_config(config_path)  # report a bad config here, not in the daemon log
-        if socket_answers(paths.socket_path()):
-            fail(f"a daemon is already running on {paths.socket_path()}; "
-                  "`gpuemu daemon stop` stops it", 1)
+        # a bad config is reported here, not in the daemon log
+        sock = paths.socket_path(load_config(config_path).daemon.socket if config_path else None)
+        if socket_answers(sock):
+            fail(f"a daemon is already running on {sock}; `gpuemu daemon stop` stops it", 1)
         if background:
-            start_background(config_path)
-            click.echo(f"gpuemu daemon started on {paths.socket_path()} "
+            start_background(config_path, socket_path=sock)
+            click.echo(f"gpuemu daemon started on {sock} "
                        f"(project: {config_path or 'none'}); logs: {paths.log_dir()}")
         else:
             run_daemon(config_path)
@@ -70,10 +69,12 @@ def stop(timeout: float) -> None:
     Examples:
       gpuemu daemon stop
     """
-    sock = paths.socket_path()
     try:
         with Client(auto_start=False, timeout_ms=int(timeout * 1000)) as client:
+            sock = client.socket_path
             client.shutdown()
+    except ConfigError as exc:
+        fail(str(exc), 2)
     except ClientError as exc:
         fail(f"no daemon stopped: {exc}", 3)
     deadline = time.monotonic() + timeout
@@ -97,7 +98,10 @@ def status() -> None:
     watchdog = read_report(paths.watchdog_file())
     try:
         with Client(auto_start=False, timeout_ms=3000) as client:
+            sock = client.socket_path
             pong = client.ping()
+    except ConfigError as exc:
+        fail(str(exc), 2)
     except ClientError as exc:
         if watchdog and watchdog.deaf_since is not None:
             fail(f"daemon pid {watchdog.pid} runs but does not answer: its watchdog has had no"
@@ -107,7 +111,7 @@ def status() -> None:
         fail(f"daemon not running ({exc})", 3)
     pid = paths.pid_file().read_text().strip() if paths.pid_file().exists() else "?"
     click.echo(f"gpuemu daemon running: version {pong.version}, protocol {pong.protocol_version},"
-               f" up {pong.uptime_secs:.1f} s, pid {pid}\n  socket:   {paths.socket_path()}\n"
+               f" up {pong.uptime_secs:.1f} s, pid {pid}\n  socket:   {sock}\n"
                f"  database: {paths.db_path()}\n  logs:     {paths.log_dir()}")
     if (w := pong.workers) is not None:
         mib = 1 << 20

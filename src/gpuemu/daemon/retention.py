@@ -1,5 +1,5 @@
-"""What keeps the database bounded (issue 22): coverage counted as results arrive, a
-summary row per fuzz run, and pruning of passing results by age and count.
+"""What keeps the database bounded (issue 22): coverage read from the counts kept as results
+arrive (storage_schema.count_coverage), a summary row per fuzz run, and pruning of passing results by age and count.
 
 Failures (and the results they point to) and baselines are never pruned; a pruned passing
 result still counts in coverage and in its run's summary, but GetResult no longer finds it.
@@ -7,44 +7,10 @@ result still counts in coverage and in its run's summary, but GetResult no longe
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections import Counter
 
-import msgspec
-
-from gpuemu.coverage import result_classes
-from gpuemu.validate.result import ValidationResult
-
-V2 = (
-    """CREATE TABLE coverage (
-        op_name TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
-        PRIMARY KEY (op_name, kind, name))""",
-    """CREATE TABLE coverage_totals (
-        op_name TEXT PRIMARY KEY, results INTEGER NOT NULL, failed INTEGER NOT NULL)""",
-    """CREATE TABLE fuzz_runs (
-        id INTEGER PRIMARY KEY, op_name TEXT NOT NULL, seed INTEGER NOT NULL,
-        start INTEGER NOT NULL, iterations INTEGER NOT NULL, passed INTEGER NOT NULL,
-        failed INTEGER NOT NULL, duration_ms REAL NOT NULL, timestamp REAL NOT NULL)""",
-    "CREATE INDEX results_passed ON results (passed, id)",
-)
-
-
-def migrate_v2(conn: sqlite3.Connection) -> None:
-    """The V2 tables, with coverage counted once over the results already stored."""
-    for statement in V2:
-        conn.execute(statement)
-    for op_name, raw in conn.execute("SELECT op_name, result FROM results").fetchall():
-        count_coverage(conn, op_name, msgspec.json.decode(raw, type=ValidationResult))
-
-
-def count_coverage(conn: sqlite3.Connection, op_name: str, result: ValidationResult) -> None:
-    conn.execute("INSERT INTO coverage_totals (op_name, results, failed) VALUES (?, 1, ?)"
-                 " ON CONFLICT (op_name) DO UPDATE SET results = results + 1,"
-                 " failed = failed + excluded.failed", (op_name, int(not result.passed)))
-    conn.executemany("INSERT INTO coverage (op_name, kind, name, count) VALUES (?, ?, ?, 1)"
-                     " ON CONFLICT (op_name, kind, name) DO UPDATE SET count = count + 1",
-                     [(op_name, kind, name) for kind, name in result_classes(result)])
+from .storage_schema import seed_from_db, seed_to_db, where_clause
 
 
 class RetentionMixin:
@@ -62,26 +28,22 @@ class RetentionMixin:
     def add_fuzz_run(self, op_name: str, seed: int, start: int, iterations: int, passed: int,
                      failed: int, duration_ms: float) -> int:
         """One summary row per script-based fuzz run: what stays of it once pruned."""
-        from .storage import _seed_to_db
-
         with self._write() as conn:
             return conn.execute(
                 "INSERT INTO fuzz_runs (op_name, seed, start, iterations, passed, failed,"
                 " duration_ms, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (op_name, _seed_to_db(seed), start, iterations, passed, failed, duration_ms,
+                (op_name, seed_to_db(seed), start, iterations, passed, failed, duration_ms,
                  time.time())).lastrowid
 
     def fuzz_runs(self, op_name: str | None = None, limit: int = 50) -> list[dict]:
         """The newest run summaries, newest first."""
-        from .storage import _seed_from_db, _where
-
-        where, params = _where(op_name=op_name)
+        where, params = where_clause(op_name=op_name)
         rows = self._read("SELECT op_name, seed, start, iterations, passed, failed, duration_ms,"
                           f" timestamp FROM fuzz_runs{where} ORDER BY id DESC LIMIT ?",
                           (*params, limit))
         keys = ("op_name", "seed", "start", "iterations", "passed", "failed", "duration_ms",
                 "timestamp")
-        return [{**dict(zip(keys, row)), "seed": _seed_from_db(row[1])} for row in rows]
+        return [{**dict(zip(keys, row)), "seed": seed_from_db(row[1])} for row in rows]
 
     def prune(self, *, max_age_days: float | None, max_passing: int | None) -> int:
         """Delete passing results older than ``max_age_days`` (by when they were stored:

@@ -58,8 +58,10 @@ class DaemonAlreadyRunning(GpuemuError, RuntimeError):
 class Daemon:
     def __init__(self, state: DaemonState, socket_path: Path, *, pid_file: Path | None = None,
                  watchdog_file: Path | None = None, max_requests: int = MAX_REQUESTS,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 request_timeout_s: float | None = None):
         self.state = state
+        self.request_timeout_s = request_timeout_s  # past it, a request stops at its next case boundary
         self.socket_path = socket_path
         self.pid_file = pid_file
         self.watchdog_file = watchdog_file
@@ -124,7 +126,7 @@ class Daemon:
                 return
             key += 1
             pipe = -1 if msg.pipe is None else msg.pipe.id
-            cancel = Cancel()
+            cancel = Cancel(self.request_timeout_s)
             with self._lock:
                 busy = len(self._in_flight) >= self.max_requests
                 gone = pipe < 0 or pipe in self._gone
@@ -282,10 +284,10 @@ def run_daemon(config_path: Path | None = None, *, foreground_logs: bool = True)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: state.shutdown.set())
     try:
-        Daemon(state, paths.socket_path(), pid_file=paths.pid_file(home),
-               watchdog_file=paths.watchdog_file(home),
-               max_message_bytes=(settings.max_message_bytes if settings
-                                  else DEFAULT_MAX_MESSAGE_BYTES)).serve()
+        settings = settings or DaemonSettings()
+        Daemon(state, paths.socket_path(settings.socket), pid_file=paths.pid_file(home),
+               watchdog_file=paths.watchdog_file(home), max_message_bytes=settings.max_message_bytes,
+               request_timeout_s=settings.request_timeout_s).serve()
     finally:
         executor.close()
         storage.close()

@@ -29,11 +29,21 @@ class Cancel:
     """Set by the server when a request's client hangs up or the daemon shuts down; long
     handlers call ``DaemonState.check_cancelled`` between cases."""
 
-    def __init__(self) -> None:
-        self.reason: str | None = None
+    def __init__(self, limit_s: float | None = None) -> None:
+        self._reason: str | None = None
+        self._limit_s = limit_s
+        self._deadline = None if limit_s is None else time.monotonic() + limit_s
 
     def set(self, reason: str) -> None:
-        self.reason = self.reason or reason
+        self._reason = self._reason or reason
+
+    @property
+    def reason(self) -> str | None:
+        """Why the request must stop, or None: a hang-up, a shutdown, or its time limit."""
+        if self._reason is None and self._deadline is not None and time.monotonic() > self._deadline:
+            self.set(f"it ran past the daemon's request_timeout_s = {self._limit_s:g} s ([daemon] in"
+                     " gpuemu.toml; raise it for longer runs and restart the daemon)")
+        return self._reason
 
 
 CURRENT_CANCEL: contextvars.ContextVar[Cancel | None] = contextvars.ContextVar(

@@ -20,26 +20,26 @@ own ``timestamp``, which a client may have set.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
 
-from gpuemu.errors import (
-    ArtifactNotFound, BaselineNotFound, InternalError, InvalidRequest, NotFound, VersionMismatch,
-)
+from gpuemu.errors import BaselineNotFound, InternalError, InvalidRequest, NotFound
 from gpuemu.validate.result import ValidationResult
 
-from .retention import RetentionMixin, count_coverage, migrate_v2
+from . import storage_schema as db
+from .artifact_store import ArtifactRecord, ArtifactStoreMixin
+from .retention import RetentionMixin
+from .storage_schema import SCHEMA_VERSION, count_coverage
 
-_U64 = 1 << 64
-_I64_MAX = (1 << 63) - 1
+__all__ = ["SCHEMA_VERSION", "ArtifactRecord", "FailureRecord", "Storage"]
+
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -56,114 +56,9 @@ class FailureRecord(msgspec.Struct, frozen=True):
     has_inputs_snapshot: bool = False
 
 
-class ArtifactRecord(msgspec.Struct, frozen=True):
-    """A stored kernel artifact. ``content`` is None when none was stored, and in listings."""
-
-    id: int
-    kernel_name: str
-    timestamp: float
-    metrics: dict
-    content: str | None = None
-
-
-# -- schema ---------------------------------------------------------------------------
-
-_V1 = (
-    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-    "INSERT INTO schema_version (version) VALUES (0)",
-    """CREATE TABLE results (
-        id INTEGER PRIMARY KEY, op_name TEXT NOT NULL, seed INTEGER NOT NULL,
-        passed INTEGER NOT NULL, max_diff REAL, dtype TEXT, timestamp REAL NOT NULL,
-        result TEXT NOT NULL)""",
-    "CREATE INDEX results_seed ON results (seed, id)",
-    "CREATE INDEX results_op ON results (op_name, id)",
-    """CREATE TABLE failures (
-        id INTEGER PRIMARY KEY,
-        result_id INTEGER NOT NULL REFERENCES results (id) ON DELETE CASCADE,
-        op_name TEXT NOT NULL, seed INTEGER NOT NULL, kinds TEXT NOT NULL,
-        timestamp REAL NOT NULL, case_json TEXT, inputs_snapshot BLOB)""",
-    "CREATE INDEX failures_seed ON failures (seed, id)",
-    "CREATE INDEX failures_op ON failures (op_name, id)",
-    "CREATE INDEX failures_result ON failures (result_id)",
-    """CREATE TABLE baselines (
-        tag TEXT NOT NULL, op_name TEXT NOT NULL, result TEXT NOT NULL, created REAL NOT NULL,
-        UNIQUE (tag, op_name))""",
-    """CREATE TABLE artifacts (
-        id INTEGER PRIMARY KEY, kernel_name TEXT NOT NULL, timestamp REAL NOT NULL,
-        metrics TEXT NOT NULL, content BLOB)""",
-    "CREATE INDEX artifacts_kernel ON artifacts (kernel_name, id)",
-    """CREATE TABLE artifact_baselines (
-        tag TEXT NOT NULL, kernel_name TEXT NOT NULL,
-        artifact_id INTEGER NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
-        created REAL NOT NULL, PRIMARY KEY (tag, kernel_name))""",
-    """CREATE TABLE ci_runs (
-        id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL NOT NULL,
-        passed INTEGER NOT NULL, summary TEXT NOT NULL)""",
-)
-
-
-def _statements(*sql: str) -> Callable[[sqlite3.Connection], None]:
-    def migrate(conn: sqlite3.Connection) -> None:
-        for statement in sql:
-            conn.execute(statement)
-
-    return migrate
-
-
-# Migration i takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_statements(*_V1), migrate_v2)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-# -- helpers --------------------------------------------------------------------------
-
-def _seed_to_db(seed: int) -> int:
-    if not 0 <= seed < _U64:
-        raise InvalidRequest(f"seed {seed} is not a u64 (0 .. 2**64-1); pass a seed that a "
-                             "gpuemu run printed", field="seed")
-    return seed - _U64 if seed > _I64_MAX else seed
-
-
-def _seed_from_db(value: int) -> int:
-    return value + _U64 if value < 0 else value
-
-
-def _check_limit(limit: int) -> int:
-    if limit < 0:
-        raise InvalidRequest(f"limit {limit} is negative; pass 0 or more", field="limit")
-    return limit
-
-
-def _where(**columns: object) -> tuple[str, tuple]:
-    """``WHERE a = ? AND b = ?`` over the columns whose value is not None."""
-    used = {name: value for name, value in columns.items() if value is not None}
-    if not used:
-        return "", ()
-    return " WHERE " + " AND ".join(f"{name} = ?" for name in used), tuple(used.values())
-
-
-def _json(value: object) -> str:
-    return msgspec.json.encode(value).decode()
-
-
-def _decode_result(raw: str | bytes) -> ValidationResult:
-    return msgspec.json.decode(raw, type=ValidationResult)
-
-
-def _create_private(path: Path) -> None:
-    """Missing directories 0700 and a missing db file 0600 (SQLite gives -wal/-shm its mode)."""
-    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-    for directory in reversed(missing):
-        directory.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        os.chmod(path, 0o600)
-
-
 # -- storage --------------------------------------------------------------------------
 
-class Storage(RetentionMixin):
+class Storage(RetentionMixin, ArtifactStoreMixin):
     """The daemon's database. Open with ``Storage.open(path)``; thread-safe; a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
@@ -175,14 +70,14 @@ class Storage(RetentionMixin):
     def open(cls, path: Path | str) -> Storage:
         """Open (creating if needed) the database at ``path`` and migrate it to SCHEMA_VERSION."""
         path = Path(path).expanduser()
-        _create_private(path)
+        db.create_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn, path)
+            db.migrate(conn, path)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise InternalError(f"gpuemu database {path} cannot be opened ({exc}); move the "
@@ -206,12 +101,12 @@ class Storage(RetentionMixin):
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One committed transaction: when the block returns, the data survives SIGKILL."""
         with self._lock:
-            _begin(self._conn)
+            db.begin(self._conn)
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
             except BaseException:
-                _rollback(self._conn)
+                db.rollback(self._conn)
                 raise
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -225,13 +120,13 @@ class Storage(RetentionMixin):
         """Store ``result`` (and, when it failed, a failure row with ``case`` and the
         zlib-compressed ``inputs_snapshot``); returns the result id once committed.
         ``case`` and ``inputs_snapshot`` are kept for failures only."""
-        seed = _seed_to_db(result.seed)
+        seed = db.seed_to_db(result.seed)
         with self._write() as conn:
             result_id = conn.execute(
                 "INSERT INTO results (op_name, seed, passed, max_diff, dtype, timestamp, result)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (result.op_name, seed, result.passed, result.max_diff,
-                 result.dtype, result.timestamp, _json(result)),
+                 result.dtype, result.timestamp, db.to_json(result)),
             ).lastrowid
             count_coverage(conn, result.op_name, result)
             if not result.passed:
@@ -239,31 +134,31 @@ class Storage(RetentionMixin):
                     "INSERT INTO failures (result_id, op_name, seed, kinds, timestamp, case_json,"
                     " inputs_snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (result_id, result.op_name, seed,
-                     _json(result.failure_kinds), result.timestamp,
-                     None if case is None else _json(case),
+                     db.to_json(result.failure_kinds), result.timestamp,
+                     None if case is None else db.to_json(case),
                      None if inputs_snapshot is None else zlib.compress(inputs_snapshot)),
                 )
         return result_id
 
     def get_result(self, seed: int, op_name: str | None = None) -> ValidationResult | None:
         """The newest result with ``seed`` (and ``op_name`` when given), or None."""
-        where, params = _where(seed=_seed_to_db(seed), op_name=op_name)
+        where, params = db.where_clause(seed=db.seed_to_db(seed), op_name=op_name)
         rows = self._read(f"SELECT result FROM results{where} ORDER BY id DESC LIMIT 1", params)
-        return _decode_result(rows[0][0]) if rows else None
+        return db.decode_result(rows[0][0]) if rows else None
 
     def list_results(self, limit: int = 50, op_name: str | None = None,
                      offset: int = 0) -> list[ValidationResult]:
         """Up to ``limit`` results, newest first, from ``offset`` on, optionally of one op."""
-        where, params = _where(op_name=op_name)
+        where, params = db.where_clause(op_name=op_name)
         rows = self._read(f"SELECT result FROM results{where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                          (*params, _check_limit(limit), _check_limit(offset)))
-        return [_decode_result(raw) for (raw,) in rows]
+                          (*params, db.check_limit(limit), db.check_limit(offset)))
+        return [db.decode_result(raw) for (raw,) in rows]
 
     def latest_results_per_op(self) -> dict[str, ValidationResult]:
         """The newest result of every op that has one."""
         rows = self._read("SELECT op_name, result FROM results WHERE id IN"
                           " (SELECT MAX(id) FROM results GROUP BY op_name) ORDER BY op_name")
-        return {op_name: _decode_result(raw) for op_name, raw in rows}
+        return {op_name: db.decode_result(raw) for op_name, raw in rows}
 
     _FAILURE_COLUMNS = ("SELECT f.id, f.op_name, f.seed, f.kinds, f.timestamp, r.result,"
                         " f.case_json, f.inputs_snapshot IS NOT NULL"
@@ -273,9 +168,9 @@ class Storage(RetentionMixin):
     def _failure(row: tuple) -> FailureRecord:
         fid, op_name, seed, kinds, timestamp, result, case, has_snapshot = row
         return FailureRecord(
-            id=fid, op_name=op_name, seed=_seed_from_db(seed),
+            id=fid, op_name=op_name, seed=db.seed_from_db(seed),
             kinds=msgspec.json.decode(kinds, type=list[str]), timestamp=timestamp,
-            result=_decode_result(result),
+            result=db.decode_result(result),
             case=None if case is None else msgspec.json.decode(case, type=dict),
             has_inputs_snapshot=bool(has_snapshot),
         )
@@ -283,14 +178,14 @@ class Storage(RetentionMixin):
     def list_failures(self, limit: int = 50, op_name: str | None = None,
                       offset: int = 0) -> list[FailureRecord]:
         """Up to ``limit`` failures, newest first, from ``offset`` on, optionally of one op."""
-        where, params = _where(**{"f.op_name": op_name})
+        where, params = db.where_clause(**{"f.op_name": op_name})
         rows = self._read(f"{self._FAILURE_COLUMNS}{where} ORDER BY f.id DESC LIMIT ? OFFSET ?",
-                          (*params, _check_limit(limit), _check_limit(offset)))
+                          (*params, db.check_limit(limit), db.check_limit(offset)))
         return [self._failure(row) for row in rows]
 
     def get_failure(self, seed: int, op_name: str | None = None) -> FailureRecord | None:
         """The newest failure with ``seed`` (and ``op_name`` when given), or None."""
-        where, params = _where(**{"f.seed": _seed_to_db(seed), "f.op_name": op_name})
+        where, params = db.where_clause(**{"f.seed": db.seed_to_db(seed), "f.op_name": op_name})
         rows = self._read(f"{self._FAILURE_COLUMNS}{where} ORDER BY f.id DESC LIMIT 1", params)
         return self._failure(rows[0]) if rows else None
 
@@ -326,98 +221,13 @@ class Storage(RetentionMixin):
                           (tag,))
         if not rows:
             raise BaselineNotFound(f"no baseline tagged {tag!r}; "
-                                   f"{_known('baselines', self.list_baselines())}; "
+                                   f"{db.known('baselines', self.list_baselines())}; "
                                    f"store one with `gpuemu baseline store {tag}` (StoreBaseline)")
-        return {op_name: _decode_result(raw) for op_name, raw in rows}
+        return {op_name: db.decode_result(raw) for op_name, raw in rows}
 
     def list_baselines(self) -> list[str]:
         """Every baseline tag, sorted."""
         return [tag for (tag,) in self._read("SELECT DISTINCT tag FROM baselines ORDER BY tag")]
-
-    # -- artifacts --------------------------------------------------------------------
-
-    def add_artifact(self, kernel_name: str, metrics: dict, content: str | None = None) -> int:
-        """Store a kernel's metrics (and its text, compressed); returns the artifact id."""
-        with self._write() as conn:
-            return conn.execute(
-                "INSERT INTO artifacts (kernel_name, timestamp, metrics, content)"
-                " VALUES (?, ?, ?, ?)",
-                (kernel_name, time.time(), _json(metrics),
-                 None if content is None else zlib.compress(content.encode())),
-            ).lastrowid
-
-    _ARTIFACT_COLUMNS = "SELECT id, kernel_name, timestamp, metrics, content FROM artifacts"
-
-    @staticmethod
-    def _artifact(row: tuple, with_content: bool = True) -> ArtifactRecord:
-        aid, kernel_name, timestamp, metrics, content = row
-        return ArtifactRecord(
-            id=aid, kernel_name=kernel_name, timestamp=timestamp,
-            metrics=msgspec.json.decode(metrics, type=dict),
-            content=zlib.decompress(content).decode() if with_content and content else None,
-        )
-
-    def get_artifact(self, kernel_name: str, artifact_id: int | None = None) -> ArtifactRecord:
-        """Artifact ``artifact_id`` of ``kernel_name``, or its newest when the id is None."""
-        where, params = _where(kernel_name=kernel_name, id=artifact_id)
-        rows = self._read(f"{self._ARTIFACT_COLUMNS}{where} ORDER BY id DESC LIMIT 1", params)
-        if not rows:
-            which = "no artifact" if artifact_id is None else f"no artifact with id {artifact_id}"
-            kernels = [k for (k,) in self._read(
-                "SELECT DISTINCT kernel_name FROM artifacts ORDER BY kernel_name")]
-            raise ArtifactNotFound(f"{which} for kernel {kernel_name!r}; "
-                                   f"{_known('kernels with artifacts', kernels)}; "
-                                   "store one with StoreArtifact or LintKernel")
-        return self._artifact(rows[0])
-
-    def list_artifacts(self, kernel_name: str | None = None, limit: int = 50,
-                       offset: int = 0) -> list[ArtifactRecord]:
-        """Up to ``limit`` artifacts, newest first, from ``offset`` on, without their content."""
-        where, params = _where(kernel_name=kernel_name)
-        rows = self._read(f"{self._ARTIFACT_COLUMNS}{where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                          (*params, _check_limit(limit), _check_limit(offset)))
-        return [self._artifact(row, with_content=False) for row in rows]
-
-    def store_artifact_baseline(self, tag: str, kernel_name: str,
-                                artifact_id: int | None = None) -> ArtifactRecord:
-        """Mark an artifact of ``kernel_name`` (newest when id is None) as baseline ``tag``,
-        replacing the kernel's previous one under that tag; returns the artifact."""
-        artifact = self.get_artifact(kernel_name, artifact_id)
-        with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO artifact_baselines"
-                         " (tag, kernel_name, artifact_id, created) VALUES (?, ?, ?, ?)",
-                         (tag, kernel_name, artifact.id, time.time()))
-        return artifact
-
-    def artifact_kernels(self) -> list[str]:
-        """Every kernel that has a stored artifact, by name."""
-        return [k for (k,) in self._read("SELECT DISTINCT kernel_name FROM artifacts ORDER BY 1")]
-
-    def artifact_baseline_kernels(self, tag: str) -> list[str]:
-        """The kernels of artifact baseline ``tag``; BaselineNotFound if it has none."""
-        names = [k for (k,) in self._read("SELECT kernel_name FROM artifact_baselines"
-                                          " WHERE tag = ? ORDER BY 1", (tag,))]
-        if not names:
-            tags = [t for (t,) in self._read("SELECT DISTINCT tag FROM artifact_baselines ORDER BY 1")]
-            raise BaselineNotFound(f"no artifact baseline tagged {tag!r}; "
-                                   f"{_known('artifact baselines', tags)}; store one with"
-                                   " StoreArtifactBaseline")
-        return names
-
-    def get_artifact_baseline(self, tag: str, kernel_name: str) -> ArtifactRecord:
-        """The artifact stored as baseline ``tag`` of ``kernel_name``; BaselineNotFound if none."""
-        rows = self._read(
-            f"{self._ARTIFACT_COLUMNS} WHERE id = (SELECT artifact_id FROM artifact_baselines"
-            " WHERE tag = ? AND kernel_name = ?)", (tag, kernel_name))
-        if not rows:
-            tags = [t for (t,) in self._read("SELECT tag FROM artifact_baselines"
-                                             " WHERE kernel_name = ? ORDER BY tag",
-                                             (kernel_name,))]
-            raise BaselineNotFound(f"no artifact baseline tagged {tag!r} for kernel "
-                                   f"{kernel_name!r}; "
-                                   f"{_known(f'baselines of kernel {kernel_name!r}', tags)}; "
-                                   "store one with StoreArtifactBaseline")
-        return self._artifact(rows[0])
 
     # -- CI runs ----------------------------------------------------------------------
 
@@ -426,7 +236,7 @@ class Storage(RetentionMixin):
         with self._write() as conn:
             return conn.execute(
                 "INSERT INTO ci_runs (started, finished, passed, summary) VALUES (?, ?, ?, ?)",
-                (started, finished, passed, _json(summary)),
+                (started, finished, passed, db.to_json(summary)),
             ).lastrowid
 
     def latest_ci_run(self) -> dict | None:
@@ -438,44 +248,3 @@ class Storage(RetentionMixin):
         run_id, started, finished, passed, summary = rows[0]
         return {"id": run_id, "started": started, "finished": finished, "passed": bool(passed),
                 "summary": msgspec.json.decode(summary, type=dict)}
-
-
-def _begin(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:  # a failed COMMIT may already have ended it
-        conn.execute("ROLLBACK")
-
-
-def _known(what: str, names: list[str]) -> str:
-    return f"{what}: {', '.join(names)}" if names else f"there are no {what} yet"
-
-
-def _schema_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                          " AND name = 'schema_version'").fetchone()
-    return conn.execute("SELECT version FROM schema_version").fetchone()[0] if exists else 0
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Apply the migrations this file lacks, each in its own transaction."""
-    while True:
-        _begin(conn)  # IMMEDIATE: another process may be migrating the same file
-        try:
-            version = _schema_version(conn)
-            if version > SCHEMA_VERSION:
-                raise VersionMismatch(
-                    f"gpuemu database {path} has schema version {version}, newer than the "
-                    f"{SCHEMA_VERSION} this gpuemu knows; upgrade gpuemu "
-                    "(pip install -U gpuemu) or point GPUEMU_HOME at another directory")
-            if version == SCHEMA_VERSION:
-                conn.execute("COMMIT")
-                return
-            MIGRATIONS[version](conn)
-            conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise

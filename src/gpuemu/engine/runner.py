@@ -34,7 +34,7 @@ from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.config import FuzzConfig
 from ..fuzz.failure import execution_error
 from ..oracle import judge
-from ..protocol import FuzzConfigPayload
+from ..fuzz.settings import FuzzConfigPayload
 from ..validate import FailureReason, ValidationResult
 from .determinism import determinism_runs, op_options, run_op
 from .executor import Executor

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
-from ..config import DISTRIBUTIONS, LAYOUTS
+from .settings import DISTRIBUTIONS, LAYOUTS
 from ..dtypes import DType
 from ..errors import ConfigError, InvalidRequest
 from ..rng import SeededRng, check_seed, derive_seed

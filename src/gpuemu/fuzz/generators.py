@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..config import LAYOUTS
+from .settings import LAYOUTS
 from ..dtypes import DType
 from ..errors import InvalidRequest
 from ..rng import SeededRng, check_seed, generate_seed

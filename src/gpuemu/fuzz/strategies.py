@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ..config import LAYOUTS
+from .settings import LAYOUTS
 from ..rng import SeededRng
 
 AXES = ("layouts", "values", "shapes")

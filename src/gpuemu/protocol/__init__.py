@@ -11,7 +11,7 @@ The wire layer depends on the domain, never the reverse: results that travel as 
 are defined in their domains and imported here. This package re-exports every name of
 its modules, so ``from gpuemu.protocol import X`` needs no module name:
 
-- ``requests``: the requests; ``fuzz_payload``: the fuzz settings a request may carry;
+- ``requests``: the requests (their fuzz settings, FuzzConfigPayload, are gpuemu.fuzz.settings');
 - ``replies`` and ``artifact_replies``: the replies;
 - ``codec``: bytes <-> messages, framing detection, the Error reply of an exception;
 - ``wire_json``: what the JSON forms add so that the seeds' readers understand a reply.
@@ -31,7 +31,7 @@ from .codec import (
     RESPONSE_TYPES, RESPONSES, AnyResponse, Form, decode_request, decode_response,
     encode_message, error_response, form_of, framing, is_msgpack,
 )
-from .fuzz_payload import DimEntry, FuzzConfigPayload, OpSchemaPayload, ShapeEntry, ShapeOptions
+from ..fuzz.settings import DimEntry, FuzzConfigPayload, OpSchemaPayload, ShapeEntry, ShapeOptions
 from .replies import (
     BaselineComparisonResponse, BaselineEntry, BaselineStored, CiRunComplete, CiSkipped,
     CiSummary, CiSummaryStats, CoverageReport, Error, FailureList, FailureSummary, FuzzHealth,

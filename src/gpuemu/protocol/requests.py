@@ -12,7 +12,7 @@ import msgspec
 
 from ..message import Message
 from ..tensor import TensorData
-from .fuzz_payload import FuzzConfigPayload
+from ..fuzz.settings import FuzzConfigPayload
 
 
 class Request(Message, kw_only=True):
