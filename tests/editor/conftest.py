@@ -28,6 +28,7 @@ SETTINGS = {
     # Typed text lands as typed (the test types a settings.json and a gpuemu.toml).
     "editor.autoClosingBrackets": "never",
     "editor.autoClosingQuotes": "never",
+    "editor.autoSurround": "never",
     "editor.autoIndent": "none",
     "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
     "editor.suggestOnTriggerCharacters": False,

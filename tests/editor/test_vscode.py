@@ -100,8 +100,23 @@ def test_5_quick_fix_adjusts_the_tolerance_and_reruns(editor, workbench):
     expect(workbench.status()).to_contain_text("last run passed", timeout=RUN_S * 1000)
     text = toml.read_text()
     assert re.search(r"\[ops\.tolerances\.float32\]\natol = [\d.e-]+\nrtol = ", text), text
-    assert not [p for p in workbench.problems() if p.startswith("scale_off:")]
+    assert not [p for p in workbench.problems() if p.startswith("Error: scale_off:")]
     crash = workbench.wait_problem("scale_crash: ")
     crash_line = line_of(text, 'name = "scale_crash"')
     assert f"at line {crash_line} " in crash, crash
     assert workbench.test_states()["scale_off"] == "Passed"
+
+
+def test_6_a_changed_command_setting_is_used_at_once(workbench):
+    """gpuemu.command set in the workspace's settings.json is used by the next CLI call, made
+    at once (no polling here): a missing CLI says so; removing the setting finds the project's
+    CLI again."""
+    # The settings commands open a modal editor; the file opened as a file is an ordinary tab.
+    workbench.open_file("settings.json")
+    workbench.replace_text('{"gpuemu.command": ["/nonexistent/bin/gpuemu"]}')
+    expect(workbench.status()).to_contain_text("gpuemu: CLI not found", timeout=RUN_S * 1000)
+    expect(workbench.status()).to_have_attribute(
+        "aria-label", re.compile(r"could not run /nonexistent/bin/gpuemu: .*gpuemu\.command"),
+        timeout=RUN_S * 1000)
+    workbench.replace_text("{}")
+    expect(workbench.status()).to_contain_text("gpuemu: up", timeout=RUN_S * 1000)
