@@ -1,8 +1,8 @@
 """The small project the editor test opens: one passing op, one a little off (a tolerance
 fixes it), one whose script raises (two dtypes, no case checked). numpy only, so a run of all
-three takes seconds; a fixed fuzz seed draws both of scale_crash's dtypes (a time-based one
-misses one of them in 1 run of 8); its `.venv/bin/gpuemu` is this checkout's CLI, which the extension must find
-on its own (the editor's PATH has no gpuemu)."""
+three takes seconds. A fixed fuzz seed draws both of scale_crash's dtypes (a time-based one
+misses one of them in 1 run of 8). Its `.venv/bin/gpuemu` is this checkout's CLI, which the
+extension must find on its own (the editor's PATH has no gpuemu)."""
 
 from __future__ import annotations
 
