@@ -170,6 +170,16 @@ class Workbench:
         page.locator(".quick-input-widget input").first.fill(name)
         page.locator(".quick-input-list .monaco-list-row", has_text=name).first.click()
         page.locator(".tabs-container .tab.active", has_text=name).wait_for()
+        self.focus_editor()
+
+    def focus_editor(self) -> None:
+        """Keys to the active editor: a newly opened one may leave the focus where the closing
+        Quick Open restored it (say, the Testing view's filter). Focusing Monaco's input keeps
+        the cursor where it is."""
+        group = self.page.locator(".editor-group-container.active")
+        # Monaco's input: an EditContext element in Chromium, a textarea elsewhere.
+        group.locator(".monaco-editor").first.locator(".native-edit-context, textarea").first.focus()
+        group.locator(".monaco-editor.focused").first.wait_for()
 
     def go_to_line(self, line: int) -> None:
         page = self.page
@@ -188,6 +198,7 @@ class Workbench:
         """Replace the active editor's text with ``text`` in one edit (as a paste would: no
         auto-closing, no thousand change events for the extension host to catch up on), and
         save it."""
+        self.focus_editor()
         self.page.keyboard.press("Control+a")
         self.page.keyboard.press("Delete")  # a "[" typed over a selection would surround it
         self.page.keyboard.insert_text(text)
