@@ -3,18 +3,16 @@ screenshot of the page for every step that fails."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import sys
+import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.editor.project import make_project
-from tests.editor.workbench import (ACTIVATION_S, ARTIFACTS, LAUNCHER, ROOT, VSIX, CodeServer,
-                                    Workbench, cli_wrapper, require_tools)
+from tests.editor.workbench import (ACTIVATION_S, ARTIFACTS, ROOT, VSIX, CodeServer, Workbench,
+                                    cli_wrapper, require_tools)
 
 SETTINGS = {
     # A fresh profile opens folders in Restricted Mode, where no extension activates.
@@ -28,6 +26,7 @@ SETTINGS = {
     # Typed text lands as typed (the test types a settings.json and a gpuemu.toml).
     "editor.autoClosingBrackets": "never",
     "editor.autoClosingQuotes": "never",
+    "editor.autoSurround": "never",
     "editor.autoIndent": "none",
     "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
     "editor.suggestOnTriggerCharacters": False,
@@ -72,8 +71,6 @@ def editor():
     url = server.start()
     yield server, url, toml
     server.stop()
-    import subprocess
-
     subprocess.run([str(gpuemu), "daemon", "stop"], capture_output=True, timeout=60)
     shutil.rmtree(root, ignore_errors=True)
 

@@ -88,11 +88,13 @@ def test_4_failures_tree_reproduce_and_minimize(workbench):
     workbench.context_action(workbench.failure("scale_off"), "Minimize Failure")
     page = workbench.editor_text(f"minimize-{seed}.md")
     assert "Still fails the same way" in page, page
+    assert workbench.problems() == before
 
 
 def test_5_quick_fix_adjusts_the_tolerance_and_reruns(editor, workbench):
-    """The tolerance quick fix on scale_off's problem writes [ops.tolerances.float32], saves,
-    re-runs the op, and its problem goes; the others stay at their ops' lines."""
+    """The tolerance quick fix on scale_off's problem writes [ops.tolerances.float32] where the
+    user sees it, saves, re-runs the op, and its error goes; the others stay at their ops'
+    lines."""
     _, _, toml = editor
     workbench.open_file("gpuemu.toml")
     workbench.go_to_line(SCALE_OFF_LINE)
@@ -100,8 +102,28 @@ def test_5_quick_fix_adjusts_the_tolerance_and_reruns(editor, workbench):
     expect(workbench.status()).to_contain_text("last run passed", timeout=RUN_S * 1000)
     text = toml.read_text()
     assert re.search(r"\[ops\.tolerances\.float32\]\natol = [\d.e-]+\nrtol = ", text), text
-    assert not [p for p in workbench.problems() if p.startswith("scale_off:")]
+    assert "[ops.tolerances.float32]" in workbench.editor_text("gpuemu.toml")  # in sight
+    assert not [p for p in workbench.problems() if p.startswith("Error: scale_off:")]
     crash = workbench.wait_problem("scale_crash: ")
     crash_line = line_of(text, 'name = "scale_crash"')
     assert f"at line {crash_line} " in crash, crash
     assert workbench.test_states()["scale_off"] == "Passed"
+
+
+def test_6_a_changed_command_setting_is_used_at_once(workbench):
+    """gpuemu.command set in the workspace's settings.json is used by the next CLI call, made
+    at once (no polling here): a missing CLI says so; removing the setting finds the project's
+    CLI again. Stopping the daemon shows it down and leaves the last run's verdict."""
+    # The settings commands open a modal editor; the file opened as a file is an ordinary tab.
+    workbench.open_file("settings.json")
+    workbench.replace_text('{"gpuemu.command": ["/nonexistent/bin/gpuemu"]}')
+    expect(workbench.status()).to_contain_text("gpuemu: CLI not found", timeout=RUN_S * 1000)
+    expect(workbench.status()).to_have_attribute(
+        "aria-label", re.compile(r"could not run /nonexistent/bin/gpuemu: .*gpuemu\.command"),
+        timeout=RUN_S * 1000)
+    workbench.replace_text("{}")
+    expect(workbench.status()).to_contain_text("gpuemu: up", timeout=RUN_S * 1000)
+    # Stopping the daemon is no test run: the status bar keeps the last run's verdict.
+    workbench.run_command("gpuemu: Stop Daemon")
+    expect(workbench.status()).to_contain_text("gpuemu: down · last run passed",
+                                               timeout=RUN_S * 1000)

@@ -152,21 +152,34 @@ class Workbench:
         return self.page.locator("#workbench\\.parts\\.statusbar .statusbar-item",
                                  has_text="gpuemu:").first
 
-    def _pick(self, prefix: str, query: str, name: str) -> None:
-        page = self.page
-        page.keyboard.press("Escape")
-        page.keyboard.press(prefix)
-        page.locator(".quick-input-widget input").first.fill(query)
-        page.locator(".quick-input-list").get_by_role(
-            "option", name=re.compile("^" + re.escape(name) + "(,|$)")).first.click()
-
     def run_command(self, title: str) -> None:
         """Run a command by its palette title (F1, type it, click the row with that title)."""
-        self._pick("F1", ">" + title, title)
+        page = self.page
+        page.keyboard.press("Escape")
+        page.keyboard.press("F1")
+        page.locator(".quick-input-widget input").first.fill(">" + title)
+        page.locator(".quick-input-list").get_by_role(
+            "option", name=re.compile("^" + re.escape(title) + "(,|$)")).first.click()
 
     def open_file(self, name: str) -> None:
-        self._pick("Control+p", name, name)
-        self.page.locator(".tabs-container .tab.active", has_text=name).wait_for()
+        """Quick Open (Ctrl+P) ``name`` and wait for its tab (a row's accessible name also
+        carries its folder, e.g. "settings.json .vscode", so the row is matched by its text)."""
+        page = self.page
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+p")
+        page.locator(".quick-input-widget input").first.fill(name)
+        page.locator(".quick-input-list .monaco-list-row", has_text=name).first.click()
+        page.locator(".tabs-container .tab.active", has_text=name).wait_for()
+        self.focus_editor()
+
+    def focus_editor(self) -> None:
+        """Keys to the active editor: a newly opened one may leave the focus where the closing
+        Quick Open restored it (say, the Testing view's filter). Focusing Monaco's input keeps
+        the cursor where it is."""
+        group = self.page.locator(".editor-group-container.active")
+        # Monaco's input: an EditContext element in Chromium, a textarea elsewhere.
+        group.locator(".monaco-editor").first.locator(".native-edit-context, textarea").first.focus()
+        group.locator(".monaco-editor.focused").first.wait_for()
 
     def go_to_line(self, line: int) -> None:
         page = self.page
@@ -182,9 +195,13 @@ class Workbench:
         self.page.keyboard.type(text)
 
     def replace_text(self, text: str) -> None:
-        """Replace the active editor's text by typing ``text``, and save it."""
+        """Replace the active editor's text with ``text`` in one edit (as a paste would: no
+        auto-closing, no thousand change events for the extension host to catch up on), and
+        save it."""
+        self.focus_editor()
         self.page.keyboard.press("Control+a")
-        self.page.keyboard.type(text)
+        self.page.keyboard.press("Delete")  # a "[" typed over a selection would surround it
+        self.page.keyboard.insert_text(text)
         self.save()
 
     def save(self) -> None:
@@ -194,16 +211,22 @@ class Workbench:
     def _labels(self, rows) -> list[str]:
         return rows.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
 
+    def _show_problems(self) -> None:
+        """Open the Problems panel unless it is shown (then the focus stays where it is, e.g. in
+        the editor being typed into)."""
+        if not self.page.locator(".markers-panel").first.is_visible():
+            self.run_command("Problems: Focus on Problems View")
+
     def problems(self) -> list[str]:
-        """The Problems panel's messages, without severity and location."""
-        self.run_command("Problems: Focus on Problems View")
+        """The Problems panel's shown rows as "Error: message" (severity kept, location cut)."""
+        self._show_problems()
         rows = self.page.locator(".markers-panel .monaco-list-row")
-        return [re.sub(r"^(Error|Warning|Info): | at line .*$", "", label)
+        return [re.sub(r" at line .*$", "", label)
                 for label in self._labels(rows) if re.match(r"^(Error|Warning|Info): ", label)]
 
     def wait_problem(self, text: str, seconds: float = RUN_S) -> str:
         """The Problems row containing ``text`` (its aria-label, with 'at line N'), once shown."""
-        self.run_command("Problems: Focus on Problems View")
+        self._show_problems()
         row = self.page.locator(".markers-panel .monaco-list-row", has_text=text).first
         row.wait_for(timeout=seconds * 1000)
         return row.get_attribute("aria-label")
@@ -228,9 +251,11 @@ class Workbench:
         return dict(re.match(r"^(\S+) \((\w+)\)", label).groups() for label in self._labels(rows))
 
     def failures(self):
-        self.run_command("Explorer: Focus on gpuemu Failures View")
+        """The Failures view's rows (the view opened in the Explorer unless it is shown)."""
         pane = self.page.locator(".pane", has=self.page.locator(".pane-header",
                                                                  has_text=re.compile("gpuemu Failures", re.I)))
+        if not pane.locator(".pane-body").first.is_visible():
+            self.run_command("Explorer: Focus on gpuemu Failures View")
         return pane.locator(".monaco-list-row")
 
     def failure_rows(self) -> list[str]:

@@ -42,8 +42,9 @@ export function describe(worst: ValidationResult): string {
   const where = [worst.case_index !== undefined && `(case ${worst.case_index})`, shape && `shape ${shape}`,
     caseDtype(worst)].filter(Boolean).join(" ");
   const first = oneLine(worst.failures?.[0]?.message ?? "failed");
-  const replay = worst.repro_info?.command ?? `gpuemu reproduce --seed ${worst.seed} --op ${worst.op_name}`;
-  return `worst case${where ? ` ${where}` : ""}: ${first}. Reproduce: ${replay}`;
+  // The CLI fills repro_info.command for every case; the extension never builds its own copy.
+  const replay = worst.repro_info?.command;
+  return `worst case${where ? ` ${where}` : ""}: ${first}.${replay ? ` Reproduce: ${replay}` : ""}`;
 }
 
 function fromOp(op: FuzzResults): Omit<Problem, "file" | "line">[] {

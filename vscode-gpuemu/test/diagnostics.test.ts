@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { interpret } from "../src/runner";
-import { problemsFor } from "../src/diagnostics";
+import { describe, problemsFor } from "../src/diagnostics";
 import { capture, TOML } from "./fixtures";
 
 const lines = TOML.split("\n");
@@ -19,6 +19,12 @@ test("a failing op is one error at its name line, naming the kinds and the repla
   assert.equal(lines[p.line], 'name = "softmax_tail"');
   assert.match(p.message, /^softmax_tail: 9 of 30 cases failed \(ToleranceExceeded; seed 2024\); worst case shape \[.*\] Float32: .*exceed atol=1e-05.*Reproduce: gpuemu reproduce --seed \d{5,} --op softmax_tail$/);
   assert.equal(p.worst!.max_diff, Math.max(...reportOf("fuzz_softmax_tail").ops![0].failures!.map((f) => f.max_diff as number)));
+});
+
+test("the replay command is the CLI's repro_info.command, never one the extension makes up", () => {
+  const worst = problemsFor(reportOf("fuzz_softmax_tail"), TOML, "t")[0].worst!;
+  assert.ok(describe(worst).endsWith(`. Reproduce: ${worst.repro_info!.command}`));
+  assert.doesNotMatch(describe({ ...worst, repro_info: undefined }), /Reproduce/);
 });
 
 test("passing ops give no problem; stored failures map to their op too", () => {
