@@ -16,15 +16,18 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 # Two cores: pytest-xdist runs a module per worker (module-scoped daemons stay shared).
-test: $(STAMP) browser vscode
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+# The whole suite includes the extension in a real VS Code (tests/editor/): `editor`
+# installs code-server once into a cache outside the checkout, and the test fails rather
+# than skips when anything it needs is missing.
+test: $(STAMP) browser vscode editor
+	GPUEMU_EDITOR=1 GPUEMU_EDITOR_REQUIRED=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The same e2e tests while busy loops occupy every core: no test may depend on speed.
 test-busy: $(STAMP)
 	$(BIN)/python -m pytest --busy=auto -n 2 --dist loadfile tests/e2e/test_daemon.py \
 	    tests/e2e/test_reliability_client.py tests/e2e/test_reliability_crash.py tests/unit/test_executor.py
 
-# The extension in a real VS Code (code-server driven by headless Chromium): tests/editor/.
+# The extension in a real VS Code alone (code-server driven by headless Chromium).
 editor-test: $(STAMP) browser vscode editor
 	GPUEMU_EDITOR=1 GPUEMU_EDITOR_REQUIRED=1 $(BIN)/python -m pytest tests/editor
 

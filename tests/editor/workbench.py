@@ -38,12 +38,12 @@ RUN_S = 180
 
 
 def require_tools() -> None:
-    """Skip unless asked for (GPUEMU_EDITOR=1, as ``make editor-test`` does: a run takes
-    minutes, beyond the suite's budget); then skip (or, with GPUEMU_EDITOR_REQUIRED=1,
-    fail) when code-server, chromium or the .vsix is missing."""
+    """Skip unless asked for (GPUEMU_EDITOR=1, as ``make test`` and ``make editor-test`` do,
+    after installing what it needs): a bare ``pytest`` has no code-server. Then skip (or, with
+    GPUEMU_EDITOR_REQUIRED=1, fail) when code-server, chromium or the .vsix is missing."""
     if os.environ.get("GPUEMU_EDITOR") != "1":
-        pytest.skip("the editor test runs with `make editor-test` (GPUEMU_EDITOR=1): it drives"
-                    " a real VS Code for several minutes")
+        pytest.skip("the editor test runs under `make test` or `make editor-test` (they set"
+                    " GPUEMU_EDITOR=1 after installing code-server, chromium and the .vsix)")
     missing = [what for what, ok in (
         (f"code-server ({LAUNCHER}; run `make editor`)", LAUNCHER.exists()),
         ("chromium (run `make browser`)", shutil.which("chromium") is not None),
