@@ -27,10 +27,13 @@ from .fuzz.settings import FUZZ_KEYS, SCHEMA_KEYS, FuzzSettings
 DOC = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 
 MEANINGS = {
-    "project.name": "The project's name. Informational: nothing reads it.",
-    "project.version": "The project's version. Informational: nothing reads it.",
-    "project.framework": "The framework the project's kernels use ('torch' means 'pytorch'). "
-                         "Informational: adapters are chosen by the tensors a call passes.",
+    "project.name": "The project's name: report titles say it (the JUnit `testsuites` name, the "
+                    "JSON `project`, the text summary line).",
+    "project.version": "The project's version, shown beside its name in reports.",
+    "project.framework": "The framework the project's kernels use ('torch' means 'pytorch'): the "
+                         "tensors the pytest plugin's `gpuemu_fuzz` hands `run_op` unless it passes "
+                         "`framework=` ('triton' kernels take PyTorch tensors). Elsewhere adapters "
+                         "follow the tensors a call passes.",
     "validation.dtypes": "The dtypes every op is checked and fuzzed in, unless the op sets its own.",
     "validation.check_nan": "Fail outputs with NaN where the reference has none (every op, unless "
                             "it sets its own).",
@@ -80,9 +83,11 @@ MEANINGS = {
     "ops.schema.inputs": "Each input's shape as dim names or literal sizes: `{ a = [\"M\", \"K\"] }`, "
                          "or the original's list `[{ name = \"a\", dims = [\"M\", \"K\"] }]`. Required.",
     "ops.schema.output": "The output's shape, `[\"M\", \"N\"]` or the original's `{ name = \"out\", "
-                         "dims = [\"M\", \"N\"] }`; its dims must be declared. Not checked against "
-                         "outputs yet.",
-    "ops.schema.name": "The schema's name (the original's layout has one). Informational.",
+                         "dims = [\"M\", \"N\"] }`; its dims must be declared. Every checked output "
+                         "must have that shape, its dims bound by the inputs' shapes (a "
+                         "ShapeMismatch naming the schema otherwise).",
+    "ops.schema.name": "The schema's name (the original's layout has one): a ShapeMismatch against "
+                       "the schema's output names it.",
     "kernels.name": "The kernel's name: what LintKernel and artifact requests call it.",
     "kernels.ptx": "The kernel's PTX file, relative to gpuemu.toml.",
     "kernels.source": "The kernel's source: a .ptx file, or a .cu file compiled with `nvcc -ptx` "

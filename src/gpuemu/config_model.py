@@ -37,9 +37,21 @@ LOCAL = "local"
 
 @dataclass(frozen=True, slots=True)
 class ProjectInfo:
+    """``[project]``: what reports call the project, and the framework its kernels take."""
+
     name: str = ""
     version: str = ""
     framework: str = "numpy"
+
+    @property
+    def label(self) -> str:
+        """``"NAME VERSION"`` as reports title the project ("" when neither is set)."""
+        return f"{self.name} {self.version}".strip()
+
+    @property
+    def tensors(self) -> str:
+        """The framework whose tensors a client-side op takes (Triton kernels take torch's)."""
+        return "pytorch" if self.framework == "triton" else self.framework
 
 
 @dataclass(frozen=True, slots=True)

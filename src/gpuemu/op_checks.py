@@ -101,7 +101,42 @@ def check_op_output(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
     result.tolerance_source = (applied.source if result.max_ulp is None
                                else f"compare = \"ulp\", max_ulp = {op.max_ulp:g} of op {op.name!r}")
     result.failures = [_within_dtype(f, result, dtype) for f in result.failures]
+    if (wrong := schema_output_failure(op, np.shape(actual), inputs)) is not None:
+        result.failures.append(wrong)
+        result.passed = False
     return result
+
+
+def schema_output_failure(op: OpConfig, shape: Sequence[int],
+                          inputs: Mapping[str, np.ndarray]) -> FailureReason | None:
+    """A ShapeMismatch when the output's ``shape`` is not what ``[ops.schema] output`` gives
+    for these inputs (its dims bound by the inputs' shapes); the reference's shape proves
+    nothing when the reference shares the op's mistake. None without a declared output, or
+    when the inputs leave a dim unbound (or do not follow the schema)."""
+    schema = op.schema
+    if schema is None or schema.output is None:
+        return None
+    bound: dict[str | int, int] = {}
+    for name, dims in schema.inputs.items():
+        got = np.shape(inputs[name]) if name in inputs else None
+        if got is None or len(got) != len(dims):
+            return None
+        for ref, size in zip(dims, got):
+            if bound.setdefault(ref, size if isinstance(ref, str) else ref) != size:
+                return None
+    if not all(isinstance(r, int) or r in bound for r in schema.output):
+        return None
+    want = [r if isinstance(r, int) else bound[r] for r in schema.output]
+    if list(shape) == want:
+        return None
+    label = f"schema {schema.name!r}" if schema.name else "[ops.schema]"
+    spelled = ", ".join(map(str, schema.output))
+    return FailureReason(
+        kind=FailureKind.ShapeMismatch,
+        message=f"shape mismatch: the output is {list(shape)}, but the output of {label} is "
+                f"[{spelled}] = {want} for these inputs; return that shape (or fix the schema's"
+                f" output in op {op.name!r})",
+        expected=str(want), actual=str(list(shape)))
 
 
 def _within_dtype(failure: FailureReason, result: ValidationResult, dtype: DType) -> FailureReason:

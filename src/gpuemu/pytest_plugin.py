@@ -26,13 +26,14 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .client import Client
-from .config import CONFIG_FILENAME, find_config
+from .config import CONFIG_FILENAME, find_config, load_config
 from .daemon.launcher import DaemonStartError, start_daemon_and_wait, stop_daemon
 from .engine.fuzz_results import FuzzResults
 from .engine.health import Severity
@@ -81,6 +82,11 @@ class SessionDaemon:
         except DaemonStartError as exc:  # its home stays, with the daemon's output and log
             raise RuntimeError(f"the gpuemu daemon for {config} did not start: {exc}") from None
         return cls(home=home, config=config, proc=proc)
+
+    @cached_property
+    def framework(self) -> str:
+        """``[project] framework``: the tensors ``gpuemu_fuzz`` hands ``run_op`` by default."""
+        return load_config(self.config).project.tensors
 
     def client(self) -> Client:
         return Client(socket_path=self.socket, auto_start=False, config_path=self.config,
@@ -177,13 +183,15 @@ def gpuemu_fuzz(gpuemu: Client, gpuemu_daemon: SessionDaemon,
     """``gpuemu_fuzz(op_name, run_op, iterations=100, seed=None, framework=None,
     dtypes=None, op_schema=None)``: fuzz ``run_op(inputs, **kwargs)`` client-side against
     the op's reference and fail the test with the failing seed and how to replay it.
-    Returns the FuzzResults. With ``--gpuemu-seed N`` only case N runs."""
+    ``framework`` defaults to the project's ``[project] framework``. Returns the
+    FuzzResults. With ``--gpuemu-seed N`` only case N runs."""
     replay_seed = request.config.getoption("gpuemu_seed")
 
     def fuzz(op_name: str, run_op: Callable[..., Any], iterations: int = 100,
              seed: int | None = None, framework: str | None = None,
              dtypes: list[str] | None = None,
              op_schema: OpSchemaPayload | Mapping[str, Any] | None = None) -> FuzzResults:
+        framework = framework or gpuemu_daemon.framework
         if replay_seed is None:
             results = gpuemu.fuzz_op_client_side(op_name, run_op, iterations=iterations,
                                                  seed=seed, dtypes=dtypes, op_schema=op_schema,

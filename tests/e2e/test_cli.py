@@ -57,7 +57,7 @@ max_spills = 0
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("cliproj")
-    write_project(root, CONFIG + FLAKY_OP + "\n[ci]\niterations = 20\nquick_iterations = 8\n"
+    write_project(root, '[project]\nname = "cli-demo"\nversion = "2.1"\n' + CONFIG + FLAKY_OP + "\n[ci]\niterations = 20\nquick_iterations = 8\n"
                   + KERNELS)
     write(root / "ops" / "flaky.py", FLAKY)
     for name in ("saxpy.ptx", "local_spill.ptx"):
@@ -88,16 +88,18 @@ def test_test_passes_a_correct_op_in_all_three_formats(gpuemu):
     assert re.match(r"    tried: 12 cases \((\d+) checked, 0 filtered, (\d+) empty, 0 op errors\);",
                     tried), tried
     assert "dtypes float32×" in tried and "distinct inputs" in tried
+    assert text.stdout.splitlines()[-1] == "passed: cli-demo 2.1 (12 cases, 0 failed)"
 
     data = json.loads(gpuemu("test", "--op", "softmax", "--seed", "7", "--iterations", "12",
                              "--format", "json").stdout)
-    assert data["passed"] is True and data["schema_version"] == 1
+    assert data["passed"] is True and data["schema_version"] == 1 and data["project"] == "cli-demo 2.1"
     assert [(o["op_name"], o["iterations"], o["seed"]) for o in data["ops"]] == [("softmax", 12, 7)]
 
     xml = junit_ok(gpuemu("test", "--op", "softmax", "--seed", "7", "--iterations", "12",
                           "--format", "junit").stdout)
     suites = list(xml)
     assert [s.name for s in suites] == ["softmax"] and suites[0].failures == 0
+    assert xml.name == "gpuemu test (cli-demo 2.1)"
 
 
 def test_fuzz_finds_the_bug_and_prints_how_to_reproduce_it(gpuemu):

@@ -147,3 +147,31 @@ def test_a_client_side_run_that_proves_nothing_warns(project):
     assert "GpuemuHealthWarning" in out
     assert "op 'relu' passed 12 fuzz cases, but the run is vacuous (root seed 7)" in out
     assert "ImpostorPasses: a copy of input 'x' would have passed all 12 checked cases" in out
+
+
+def test_the_projects_framework_picks_the_tensors_run_op_gets(project):
+    """``[project] framework = "triton"``: Triton kernels take PyTorch tensors, so run_op gets
+    torch tensors unless the call passes ``framework=``."""
+    pytest.importorskip("torch")  # the suite's environment installs it (the [torch] extra)
+    text = (project.path / "gpuemu.toml").read_text()
+    (project.path / "gpuemu.toml").write_text('[project]\nname = "kernels"\nframework = "triton"\n' + text)
+    project.makepyfile(test_framework="""
+        import numpy as np
+        import torch
+
+        def test_torch_by_default(gpuemu_fuzz):
+            seen = set()
+            def run_op(inputs):
+                seen.add(type(inputs["x"]).__name__)
+                return torch.softmax(inputs["x"], dim=-1)
+            gpuemu_fuzz("softmax", run_op, iterations=4, seed=3)
+            assert seen == {"Tensor"}
+
+        def test_numpy_when_asked(gpuemu_fuzz):
+            def run_op(inputs):
+                assert isinstance(inputs["x"], np.ndarray)
+                e = np.exp(inputs["x"] - inputs["x"].max(-1, keepdims=True))
+                return e / e.sum(-1, keepdims=True)
+            gpuemu_fuzz("softmax", run_op, iterations=4, seed=3, framework="numpy")
+    """)
+    project.runpytest_subprocess(*PLUGIN, "test_framework.py").assert_outcomes(passed=2)

@@ -27,10 +27,11 @@ INHERITED = "gpuemu.config_keys:build_op"
 
 READ_BY: dict[str, str | None] = {
     # None: accepted and shown, but changes nothing (docs/config.md says so).
-    "project.name": None, "project.version": None, "project.framework": None,
     "cluster.backend": None,  # one backend exists ("ray"): the key only rejects others
-    "ops.schema.name": None,  # the original's schema layout names its schema
-    "ops.schema.output": None,  # declared and checked for undeclared dims; no output check uses it yet
+    "project.name": "gpuemu.config_model:label", "project.version": "gpuemu.config_model:label",
+    "project.framework": "gpuemu.config_model:tensors",
+    "ops.schema.name": "gpuemu.op_checks:schema_output_failure",
+    "ops.schema.output": "gpuemu.op_checks:schema_output_failure",
     "validation.dtypes": INHERITED, "validation.check_nan": INHERITED,
     "validation.check_inf": INHERITED, "validation.seed": INHERITED,
     "validation.tolerances": "gpuemu.op_checks:applied_tolerance",

@@ -3,6 +3,8 @@ from a request, its wire form an all-optional overlay; op schemas in either layo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgspec
 import pytest
 
@@ -63,7 +65,8 @@ def op_with(tmp_path, schema: str):
 @pytest.mark.parametrize("layout", [ORIGINAL, ORIGINAL_TABLES])
 def test_the_originals_schema_layout_fuzzes_the_same_cases_as_ours(tmp_path, layout):
     ours, theirs = op_with(tmp_path, OURS), op_with(tmp_path, layout)
-    assert theirs.schema == ours.schema and theirs.input_names == ("a", "b")
+    assert theirs.schema.name == ("matmul" if layout is ORIGINAL else None)  # kept, for messages
+    assert replace(theirs.schema, name=None) == ours.schema and theirs.input_names == ("a", "b")
     a, b = FuzzConfig.from_op(ours), FuzzConfig.from_op(theirs)
     assert [spec_for_seed(a, s) for s in range(40)] == [spec_for_seed(b, s) for s in range(40)]
 

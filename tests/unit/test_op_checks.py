@@ -160,3 +160,41 @@ def test_check_op_output_records_what_it_applied(tmp_path):
     off = check_op_output(cfg.op("unguarded"), tiny, tiny, small_inputs, seed=2)
     assert off.passed and off.impostors == []
     assert not math.isnan(off.max_diff)
+
+
+MATMUL_SCHEMA = """
+[ops.schema]
+name = "gemm_nn"
+dims = [{ name = "M", candidates = [3] }, { name = "K", candidates = [5] }, { name = "N", candidates = [4] }]
+inputs = [{ name = "a", dims = ["M", "K"] }, { name = "b", dims = ["K", "N"] }]
+output = { name = "c", dims = ["M", "N"] }
+"""
+
+
+def test_an_output_is_checked_against_the_schemas_output_even_when_the_reference_agrees(tmp_path):
+    """A reference that shares the op's shape bug agrees with it; ``[ops.schema] output``
+    does not: the output must be [M, N] with M, N bound by the inputs' shapes."""
+    op = ops(tmp_path, "mm\n" + MATMUL_SCHEMA).op("mm")
+    inputs = {"a": np.ones((3, 5), np.float32), "b": np.ones((5, 4), np.float32)}
+    right = inputs["a"] @ inputs["b"]
+    assert check_op_output(op, right, right.copy(), inputs, seed=1).passed
+
+    transposed = right.T.copy()  # [N, M]: op and reference made the same mistake
+    result = check_op_output(op, transposed, transposed.copy(), inputs, seed=1)
+    assert not result.passed and result.failure_kinds == [FailureKind.ShapeMismatch]
+    (failure,) = result.failures
+    assert failure.expected == "[3, 4]" and failure.actual == "[4, 3]"
+    assert "schema 'gemm_nn' is [M, N] = [3, 4]" in failure.message and "op 'mm'" in failure.message
+
+
+def test_a_schema_output_with_a_literal_size_and_inputs_off_the_schema(tmp_path):
+    op = ops(tmp_path, "rowmax\n" + MATMUL_SCHEMA.replace(
+        'output = { name = "c", dims = ["M", "N"] }', 'output = ["M", 1]')).op("rowmax")
+    inputs = {"a": np.ones((3, 5), np.float32), "b": np.ones((5, 4), np.float32)}
+    assert check_op_output(op, np.ones((3, 1)), np.ones((3, 1)), inputs, seed=2).passed
+    flat = check_op_output(op, np.ones(3), np.ones(3), inputs, seed=2)
+    assert flat.failure_kinds == [FailureKind.ShapeMismatch]
+    assert "[M, 1] = [3, 1]" in flat.failures[0].message
+    # Inputs whose shapes disagree with the schema (K differs): no shape to hold the output to.
+    other = {"a": np.ones((3, 5), np.float32), "b": np.ones((6, 4), np.float32)}
+    assert check_op_output(op, np.ones(3), np.ones(3), other, seed=2).passed

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 import msgspec
 
-from .common import cluster_option, config_option, connect, format_option, project_config, result_command, with_progress
+from .common import (about, cluster_option, config_option, connect, format_option, project_config,
+                     result_command, with_progress)
 from .report import Report
 
 
@@ -37,7 +38,7 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
         " op_script (execution_mode = \"script_based\"), client-side ops through the Client"]
     passed = checked > 0 and all(r.failed == 0 for r in results)  # vacuity: a warning
     return Report(command=command, passed=passed, ops=results, skipped=skipped, notes=notes,
-                  config_path=str(config.path))
+                  **about(config))
 
 
 def _nothing_ran(ops, results) -> str:
@@ -185,7 +186,7 @@ def _replay_file(path: Path, config_path: Path | None) -> Report:
                                    replay_command(source=path))
     what = "its recorded output" if actual is not None else "the op script"
     return Report(command="reproduce", passed=result.passed, results=[result],
-                  config_path=str(config.path),
+                  **about(config),
                   notes=[f"{'still fails' if not result.passed else 'passes now'}: {path} (op"
                          f" {op.name}, seed {rep.seed}; {what} against the reference, here)"])
 

@@ -63,6 +63,11 @@ def project_config(config_path: Path | None):
     return load_config(path)
 
 
+def about(config) -> dict[str, str]:
+    """The fields of a Report that name the project it ran on (its gpuemu.toml, [project])."""
+    return {"config_path": str(config.path), "project": config.project.label}
+
+
 def connect(config_path: Path | None, timeout_ms: int = 3_600_000):
     """A Client for the project's daemon, started on first use (with this config); a
     daemon that serves another project's config is an error, not a source of confusing

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .common import (
-    cluster_option, config_option, connect, counted, format_option, project_config,
+    about, cluster_option, config_option, connect, counted, format_option, project_config,
     result_command, with_progress,
 )
 from .report import Report
@@ -103,7 +103,7 @@ def lint(kernel, ptx_path, config_path) -> Report:
             results = [client.lint(name) for name in names]
     notes = [] if results else ["no [[kernels]] in the config: nothing to lint"]
     return Report(command="lint", passed=all(r.passed for r in results), lint=results, notes=notes,
-                  config_path=str(config.path))
+                  **about(config))
 
 
 @click.group()
@@ -138,15 +138,15 @@ def ci_run(quick, tag, parallel, cluster, config_path) -> Report:
                                                             parallel_jobs=parallel,
                                                             cluster=cluster),
                             client.socket_path)
-    return _ci_report("ci run", run, config.path)
+    return _ci_report("ci run", run, config)
 
 
-def _ci_report(command: str, run, config_path: Path, **extra) -> Report:
+def _ci_report(command: str, run, config, **extra) -> Report:
     """A stored or fresh CI run (CiRunComplete) as a Report."""
     return Report(command=command, passed=run.passed, ops=run.ops, skipped=run.skipped,
                   lint=run.lint, baseline=run.baseline, artifact_diffs=run.artifact_diffs,
                   notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"],
-                  config_path=str(config_path), **extra)
+                  **about(config), **extra)
 
 
 @click.command()
@@ -178,7 +178,7 @@ def report(history, config_path) -> Report:
                          reversed(client.list_results(limit=history, op_name=name))]
                   for name in config.ops} if history else {}
         coverage = client.coverage()
-    return _ci_report("report", run, config.path, coverage=coverage,
+    return _ci_report("report", run, config, coverage=coverage,
                       history={op: points for op, points in trends.items() if points})
 
 
@@ -206,7 +206,7 @@ def coverage(op_name, fail_under, config_path) -> Report:
     covered, configured = sum(o.covered for o in ops), sum(o.configured for o in ops)
     percent = 100.0 * covered / configured if configured else 100.0
     return Report(command="coverage", passed=fail_under is None or percent >= fail_under,
-                  coverage=ops, config_path=str(config.path),
+                  coverage=ops, **about(config),
                   notes=[f"coverage: {covered}/{configured} ({percent:.0f}%) of the configured"
                          " dtypes, layouts and shape classes have results"
                          + (f"; --fail-under {fail_under:g}" if fail_under is not None else "")])

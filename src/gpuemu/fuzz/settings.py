@@ -162,6 +162,8 @@ class OpSchema:
     dims: tuple[DimSpec, ...]
     inputs: dict[str, tuple[str | int, ...]]
     output: tuple[str | int, ...] | None = None
+    name: str | None = None
+    """The original layout's schema name; messages about the schema say it."""
 
 
 class DimEntry(msgspec.Struct, forbid_unknown_fields=True):
@@ -271,7 +273,8 @@ def read_schema(raw: Any, where: Where, *, dims_at: str, input_names: tuple[str,
             "give every input a shape, and no others")
     order = input_names or tuple(inputs)
     return OpSchema(dims=tuple(DimSpec(n, tuple(c)) for n, c in dims.items()),
-                    inputs={n: tuple(inputs[n]) for n in order}, output=output)
+                    inputs={n: tuple(inputs[n]) for n in order}, output=output,
+                    name=read.get("name", base.name if base else None))
 
 
 # -- the wire form ----------------------------------------------------------------------------

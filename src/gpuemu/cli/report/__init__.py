@@ -31,7 +31,8 @@ class TrendPoint(msgspec.Struct, omit_defaults=True, frozen=True):
 class Report(msgspec.Struct, omit_defaults=True):
     """Everything one command run found. ``results`` are single cases (a validation, a
     reproduction, the failures of a fuzz); ``ops`` the fuzz runs with their counts;
-    ``config_path`` the gpuemu.toml the run used (SARIF locates its results there);
+    ``config_path`` the gpuemu.toml the run used (SARIF locates its results there) and
+    ``project`` its ``[project]`` name and version (report titles say it);
     ``history`` each op's stored results, oldest first (``gpuemu report`` fills it);
     ``coverage`` what the stored results cover (``gpuemu coverage``)."""
 
@@ -46,8 +47,14 @@ class Report(msgspec.Struct, omit_defaults=True):
     minimize: MinimizeResult | None = None
     notes: list[str] = []
     config_path: str | None = None
+    project: str = ""
     history: dict[str, list[TrendPoint]] = {}
     coverage: list[OpCoverage] = []
+
+
+def title(report: Report) -> str:
+    """``gpuemu COMMAND``, and the project it ran on when [project] names it."""
+    return f"gpuemu {report.command}" + (f" ({report.project})" if report.project else "")
 
 
 def render(report: Report, fmt: str, *, color: bool = False) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from . import Report
+from . import Report, title
 from .charts import artifact_chart, op_histogram, trend_chart
 from .markdown import case_details, case_title, failing_cases, op_rows, reproduce_command
 
@@ -98,7 +98,7 @@ def render_html(report: Report) -> str:
     rows = [[escape(r.op), str(r.cases), str(r.failed),
              _verdict(r.verdict) + (f" — {escape(r.note)}" if r.note else "")]
             for r in op_rows(report)]
-    body = [f"<h1>gpuemu {escape(report.command)}: {status}</h1>"]
+    body = [f"<h1>{escape(title(report))}: {status}</h1>"]
     if rows:
         body.append(_table(["op", "cases", "failed", "verdict"], rows))
     body += (_failures(report) + _trend(report) + _coverage(report) + _lint(report)
@@ -106,5 +106,5 @@ def render_html(report: Report) -> str:
     if report.notes:
         body.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>gpuemu {escape(report.command)}</title><style>{STYLE}</style></head>\n"
+            f"<title>{escape(title(report))}</title><style>{STYLE}</style></head>\n"
             "<body>\n" + "\n".join(b for b in body if b) + "\n</body></html>\n")

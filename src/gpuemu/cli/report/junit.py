@@ -8,7 +8,7 @@ import time
 from xml.etree import ElementTree as ET
 
 from ...validate import ValidationResult
-from . import Report
+from . import Report, title
 
 
 def _case(suite: ET.Element, name: str, classname: str, seconds: float,
@@ -42,7 +42,7 @@ def _case_name(r: ValidationResult) -> str:
 
 
 def render_junit(report: Report) -> str:
-    root = ET.Element("testsuites", name=f"gpuemu {report.command}")
+    root = ET.Element("testsuites", name=title(report))
     loose = [r for r in report.results if r.op_name not in {o.op_name for o in report.ops}]
     for op in report.ops:
         suite = _suite(root, op.op_name)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ...engine.health import Severity
 from ...engine.runs import run_verdict
 from ...validate import ValidationResult
-from . import Report
+from . import Report, title
 from .text import SHOWN_FAILURES
 
 MAX_CHARS = 8_000
@@ -125,7 +125,7 @@ def _baseline(report: Report) -> str:
 
 
 def render_markdown(report: Report, max_chars: int = MAX_CHARS) -> str:
-    head = [f"## gpuemu {report.command}: {'✅ passed' if report.passed else '❌ FAILED'}"]
+    head = [f"## {title(report)}: {'✅ passed' if report.passed else '❌ FAILED'}"]
     rows = op_rows(report)
     if rows:
         head += ["", "| op | cases | failed | verdict |", "|---|--:|--:|---|"]

@@ -79,7 +79,8 @@ def render_text(report: Report, *, color: bool = False) -> str:
         out.append(f"    reproduce: {replay_command(seed=m.minimized_seed)}")
     out += report.notes
     out.append(click.style("passed" if report.passed else "FAILED", bold=True,
-                           fg="green" if report.passed else "red") + _summary(report))
+                           fg="green" if report.passed else "red")
+               + (f": {report.project}" if report.project else "") + _summary(report))
     text = "\n".join(out)
     return text if color else click.unstyle(text)
 
