@@ -57,6 +57,18 @@ seq_lengths = [4, 5]
 hidden_dims = [8, 17]
 edge_case_prob = 0.0
 
+[[ops]]  # softmax on finite inputs only: TensorFlow's CPU kernels propagate NaN/Inf by the
+name = "softmax_finite"  # CPU's vector instructions (an Inf row gives [nan, 0, ...] on some)
+reference = "refs/softmax.py"
+input_names = ["x"]
+dtypes = ["float32"]
+[ops.fuzz]
+batch_sizes = [2, 3]
+seq_lengths = [4, 5]
+hidden_dims = [8, 17]
+edge_case_prob = 0.0
+distributions = ["uniform", "normal", "scaled", "large", "tiny", "mixed_sign", "constant_rows", "ties"]
+
 [[ops]]
 name = "bits"
 reference = "refs/bits.py"
