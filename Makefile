@@ -16,11 +16,13 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 # Two cores: pytest-xdist runs a module per worker (module-scoped daemons stay shared).
+# A worker that dies (a native crash in a test's library) ends the run at once, naming the
+# test: under --dist loadfile, a replaced worker can wait forever for work.
 # The whole suite includes the extension in a real VS Code (tests/editor/): `editor`
 # installs code-server once into a cache outside the checkout, and the test fails rather
 # than skips when anything it needs is missing.
 test: $(STAMP) browser vscode editor
-	GPUEMU_EDITOR=1 GPUEMU_EDITOR_REQUIRED=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+	GPUEMU_EDITOR=1 GPUEMU_EDITOR_REQUIRED=1 $(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
 
 # The same e2e tests while busy loops occupy every core: no test may depend on speed.
 test-busy: $(STAMP)
