@@ -116,3 +116,20 @@ def test_workers_caps_the_warm_workers_per_script(short_tmp, make_daemon):
         # The fuzz runs one thread per core; with one worker per script the reference and
         # the op script (one file here, called as both) share a single warm worker.
         assert client.ping().workers.live == 1
+
+
+def test_daemon_status_and_stop_work_while_the_projects_toml_does_not_parse(short_tmp, own_env):
+    """An editor saves gpuemu.toml mid-edit: the daemon is still there, and `gpuemu daemon
+    status` / `stop` still find it (at the default socket, which stderr names)."""
+    root = short_tmp / "proj"
+    config = project(root, SOFTMAX_OP)
+    started = run_cli("daemon", "start", "--background", cwd=root)
+    assert started.returncode == 0, started.stderr
+    config.write_text(config.read_text() + "\noops =\n")
+    status = run_cli("daemon", "status", cwd=root)
+    assert status.returncode == 0, status.stderr
+    assert f"socket:   {own_env / 'gpuemu.sock'}" in status.stdout
+    assert "invalid TOML" in status.stderr and f"asking the daemon at {own_env / 'gpuemu.sock'}" in status.stderr
+    stopped = run_cli("daemon", "stop", cwd=root)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not (own_env / "gpuemu.sock").exists()

@@ -49,7 +49,7 @@ def test_3_problems_at_the_op_and_config_errors_while_typing(editor, workbench):
     assert re.search(r"scale_off: \d+ of \d+ cases failed \(ToleranceExceeded", row), row
     assert f"at line {SCALE_OFF_LINE} " in row, row
     crash = workbench.wait_problem("scale_crash: ")
-    assert re.search(r"worst case shape x=\[[\d, ]+\] Float(16|32): script \S+ raised in run\(\): … "
+    assert re.search(r"worst case \(case \d+\) shape x=\[[\d, ]+\] Float(16|32): script \S+ raised in run\(\): … "
                      r"RuntimeError: kernel launch failed", crash), crash
     workbench.open_file("gpuemu.toml")
     at = line_of(TOML, 'op_script = "ops/scale_ok.py"')

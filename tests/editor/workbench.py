@@ -280,5 +280,18 @@ class Workbench:
         self.page.locator(".monaco-menu .action-item", has_text=action).first.click()
 
     def quick_fix(self, title: str) -> None:
-        self.page.keyboard.press("Control+.")
-        self.page.locator(".action-widget .monaco-list-row", has_text=title).first.click()
+        """Ctrl+. until the Quick Fix menu lists ``title``, then pick it: the keys can reach
+        Monaco before its code actions for the cursor's problem are computed (the menu then
+        says there are none), or before it has the focus."""
+        row = self.page.locator(".action-widget .monaco-list-row", has_text=title).first
+
+        def listed() -> bool:
+            if row.is_visible():
+                return True
+            if not self.page.locator(".action-widget").first.is_visible():
+                self.focus_editor()
+                self.page.keyboard.press("Control+.")
+            return False
+
+        wait_until(listed, RUN_S, f"the Quick Fix menu to list {title!r}")
+        row.click()

@@ -78,10 +78,12 @@ export function caseDtype(c: ValidationResult): string | undefined {
   return c.dtype ?? Object.values(c.repro_info?.input_dtypes ?? {})[0];
 }
 
-/** A case's shape for people: its output's, else its inputs' ("x=[0, 16]"), else undefined. */
+/** A case's shape for people: its output's ("[2, 16]"); its inputs' ("x=[0, 16]") when it has
+ * none, or when the op raised (an ExecutionError's shape is its first input's, unnamed). */
 export function caseShape(c: ValidationResult): string | undefined {
-  if (c.shape) return `[${c.shape.join(", ")}]`;
   const inputs = Object.entries(c.repro_info?.input_shapes ?? {});
+  const raised = (c.failures ?? []).some((f) => f.kind === "ExecutionError");
+  if (c.shape && !(raised && inputs.length)) return `[${c.shape.join(", ")}]`;
   return inputs.length ? inputs.map(([n, s]) => `${n}=[${s.join(", ")}]`).join(" ") : undefined;
 }
 

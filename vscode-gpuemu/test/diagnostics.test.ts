@@ -65,3 +65,12 @@ test("suggestedAtol covers the worst diff, and refuses what a tolerance cannot f
   const nan = { ...reportOf("fuzz_softmax_tail").ops![0].failures![0], max_diff: null, failures: [{ kind: "NaNDetected", message: "" }] };
   assert.throws(() => suggestedAtol(nan), /failed with NaNDetected \(max diff NaN\); only ToleranceExceeded can be fixed by a tolerance — fix the op instead/);
 });
+
+test("a case whose op raised is shaped by its named inputs, not by the unnamed first input", () => {
+  const worst = problemsFor(reportOf("fuzz_softmax_tail"), TOML, "t")[0].worst!;
+  const raised = { ...worst, case_index: 3, shape: [2, 7], dtype: "Float16",
+    repro_info: { ...worst.repro_info!, input_shapes: { x: [2, 7] } },
+    failures: [{ kind: "ExecutionError", message: "script ops/x.py raised in run():\nRuntimeError: boom" }] };
+  assert.match(describe(raised), /^worst case \(case 3\) shape x=\[2, 7\] Float16: script ops\/x\.py raised in run\(\): … RuntimeError: boom\./);
+  assert.match(describe({ ...raised, failures: worst.failures }), /^worst case \(case 3\) shape \[2, 7\] Float16: /);
+});

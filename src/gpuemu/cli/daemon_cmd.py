@@ -60,6 +60,18 @@ def start(background: bool, config_path: Path | None) -> None:
         fail(str(exc), 1)
 
 
+def _running_client(timeout_ms: int) -> Client:
+    """A client of the running daemon that never starts one. A project gpuemu.toml that does
+    not parse (an editor saving mid-edit) does not hide the daemon: its [daemon] socket is
+    unknown then, so the default socket is asked, and stderr says so."""
+    try:
+        return Client(auto_start=False, timeout_ms=timeout_ms)
+    except ConfigError as exc:
+        click.echo(f"gpuemu: {exc}\ngpuemu: so the project's [daemon] socket is unknown; asking"
+                   f" the daemon at {paths.socket_path()}", err=True)
+        return Client(socket_path=paths.socket_path(), auto_start=False, timeout_ms=timeout_ms)
+
+
 @daemon.command()
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for it to exit.")
 def stop(timeout: float) -> None:
@@ -70,11 +82,9 @@ def stop(timeout: float) -> None:
       gpuemu daemon stop
     """
     try:
-        with Client(auto_start=False, timeout_ms=int(timeout * 1000)) as client:
+        with _running_client(int(timeout * 1000)) as client:
             sock = client.socket_path
             client.shutdown()
-    except ConfigError as exc:
-        fail(str(exc), 2)
     except ClientError as exc:
         fail(f"no daemon stopped: {exc}", 3)
     deadline = time.monotonic() + timeout
@@ -97,11 +107,9 @@ def status() -> None:
 
     watchdog = read_report(paths.watchdog_file())
     try:
-        with Client(auto_start=False, timeout_ms=3000) as client:
+        with _running_client(3000) as client:
             sock = client.socket_path
             pong = client.ping()
-    except ConfigError as exc:
-        fail(str(exc), 2)
     except ClientError as exc:
         if watchdog and watchdog.deaf_since is not None:
             fail(f"daemon pid {watchdog.pid} runs but does not answer: its watchdog has had no"
