@@ -117,17 +117,10 @@ def schema_output_failure(op: OpConfig, shape: Sequence[int],
     schema = op.schema
     if schema is None or schema.output is None:
         return None
-    bound: dict[str | int, int] = {}
-    for name, dims in schema.inputs.items():
-        got = np.shape(inputs[name]) if name in inputs else None
-        if got is None or len(got) != len(dims):
-            return None
-        for ref, size in zip(dims, got):
-            if bound.setdefault(ref, size if isinstance(ref, str) else ref) != size:
-                return None
-    if not all(isinstance(r, int) or r in bound for r in schema.output):
+    sizes = schema.sizes_of({name: np.shape(x) for name, x in inputs.items()})
+    if sizes is None or not all(isinstance(r, int) or r in sizes for r in schema.output):
         return None
-    want = [r if isinstance(r, int) else bound[r] for r in schema.output]
+    want = schema.shape(schema.output, sizes)
     if list(shape) == want:
         return None
     label = f"schema {schema.name!r}" if schema.name else "[ops.schema]"

@@ -150,8 +150,7 @@ def _draw_shapes(config: FuzzConfig, shape_rng: SeededRng) -> dict[str, list[int
     schema = config.schema
     if schema is not None:
         sizes = {d.name: shape_rng.derive(d.name).choice(d.candidates) for d in schema.dims}
-        return {name: [sizes[r] if isinstance(r, str) else r for r in schema.inputs[name]]
-                for name in config.input_names}
+        return {name: schema.shape(schema.inputs[name], sizes) for name in config.input_names}
     if config.mixed_shapes:
         return {name: list(mix_shape(shape_rng)) for name in config.input_names}
     edge = shape_rng.gen_bool(config.edge_case_prob)

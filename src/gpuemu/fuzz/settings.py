@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -164,6 +164,24 @@ class OpSchema:
     output: tuple[str | int, ...] | None = None
     name: str | None = None
     """The original layout's schema name; messages about the schema say it."""
+
+    @staticmethod
+    def shape(refs: tuple[str | int, ...], sizes: Mapping[str, int]) -> list[int]:
+        """A symbolic shape with each dim name replaced by its size in ``sizes``."""
+        return [sizes[r] if isinstance(r, str) else r for r in refs]
+
+    def sizes_of(self, shapes: Mapping[str, Sequence[int]]) -> dict[str, int] | None:
+        """Each dim's size in the inputs' ``shapes``; None when they do not follow the schema
+        (an input missing, another rank, a literal size or a dim's sizes disagreeing)."""
+        sizes: dict[str, int] = {}
+        for name, refs in self.inputs.items():
+            got = shapes.get(name)
+            if got is None or len(got) != len(refs):
+                return None
+            for ref, size in zip(refs, got):
+                if (sizes.setdefault(ref, size) if isinstance(ref, str) else ref) != size:
+                    return None
+        return sizes
 
 
 class DimEntry(msgspec.Struct, forbid_unknown_fields=True):
