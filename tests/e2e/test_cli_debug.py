@@ -97,6 +97,18 @@ class Terminal:
         chunk, self.pos = self.seen[self.pos:end], end
         return chunk
 
+    def interrupt(self, answer: str, attempts: int = 10) -> str:
+        """Ctrl-C until ``answer`` shows, as a user would press it again: CPython's readline
+        loses a SIGINT that lands after it printed the prompt and before it blocks in
+        select() (nothing wakes it then). A slow answer only costs an extra, harmless press."""
+        for _ in range(attempts):
+            os.write(self.master, b"\x03")
+            try:
+                return self.read_until(answer, wait_s=5.0)
+            except AssertionError:
+                continue
+        raise AssertionError(f"no {answer!r} after {attempts} presses of Ctrl-C:\n{self.seen}")
+
     def command(self, line: str) -> str:
         os.write(self.master, line.encode() + b"\n")
         return self.read_until(PROMPT)
@@ -209,8 +221,8 @@ def converse(term: Terminal, seed: int, client_seed: int, project: Path) -> None
     for usage in ("results [N] [OP]", "inputs SEED [NAME] [SLICE]", "step [SEED [all]]", "quit"):
         assert usage in helped
 
-    os.write(term.master, b"\x03")  # Ctrl-C abandons the line, not the session
-    assert "^C (quit to leave)" in term.read_until(PROMPT)
+    term.interrupt("^C (quit to leave)")  # Ctrl-C abandons the line, not the session
+    term.read_until(PROMPT)
     os.write(term.master, b"quit\n")
     assert term.wait() == 0
 
