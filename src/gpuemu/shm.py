@@ -50,7 +50,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from . import shm_pool
+from . import shm_maps, shm_pool
 from .errors import InvalidTensorData
 
 MIN_BYTES = 1 << 20
@@ -213,6 +213,8 @@ def take(name: str, nbytes: int, field: str) -> np.ndarray:
             return np.empty(0, np.uint8)
         if name.endswith(shm_pool.SUFFIX):
             return _hold(path, nbytes, "c" if _own is None else "r")
+        if name.endswith(".held") and shm_maps.MAPS.active:  # a warm worker's input
+            return shm_maps.MAPS.take(path, nbytes)
         if _own is None or keep:
             return np.memmap(path, dtype=np.uint8, mode="c", shape=(nbytes,))
         return _hold(path, nbytes, "r")

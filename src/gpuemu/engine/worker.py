@@ -32,11 +32,12 @@ from pathlib import Path
 
 import msgspec
 
-from .. import shm_pool
+from .. import shm_maps, shm_pool
 from ..errors import ReferenceScriptFailed
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from ..script import Request, encode_outputs
 from ..tensor import TensorData, to_numpy
+from . import heap
 from .limits import limit_memory
 from .orphans import TOKEN_VAR, kill_marked, watch_parent
 from .tracebacks import TAIL_LINES  # lines of stderr or traceback quoted in an error
@@ -74,6 +75,7 @@ class Reply(msgspec.Struct, omit_defaults=True):
 
 def main(argv: list[str] | None = None) -> None:
     script = Path((argv or sys.argv)[1]).resolve()
+    heap.forget()
     watch_parent()
     frames_in, frames_out = _take_frame_channel()
     emulate_if_asked()
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     write_frame(frames_out, msgspec.msgpack.encode(Hello(function=name)))
     if fn is None:
         return
+    shm_maps.MAPS.enable()  # keep the mappings of the client's files between calls
     decoder, encoder = msgspec.msgpack.Decoder(Call), msgspec.msgpack.Encoder()
     while (header := _read_exact(frames_in, HEADER.size)) is not None:
         body = _read_exact(frames_in, HEADER.unpack(header)[0])
@@ -133,6 +136,7 @@ def _call(fn: Callable, request: Call) -> Reply:
     except (Exception, SystemExit):
         return Reply(error=traceback.format_exc())
     finally:
+        shm_maps.MAPS.settle()
         sys.stdout.flush()  # the script's prints reach stderr per call, not at exit
 
 
@@ -182,7 +186,7 @@ class WorkerProcess:
     def __init__(self, script: str, cwd: str, max_memory_mb: int | None = None,
                  emulate_cuda: bool = False):
         self.script, self.cwd, self.max_memory_mb = script, cwd, max_memory_mb
-        self.env = emulation_env(emulate_cuda)
+        self.env = {**emulation_env(emulate_cuda), **heap.env()}  # engine.heap
         self.function = ""
         self.stderr = StderrTail()
         self._proc: ScriptProcess | None = None
