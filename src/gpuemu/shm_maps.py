@@ -14,7 +14,8 @@ So before a mapping is handed out again, and after each call, the pages the work
 wrote are looked up (``/proc/self/pagemap``: a present page that is not a file page);
 a mapping with any is dropped and the next call maps the file afresh. One file is handed
 out once per call (two inputs never share pages), a mapping of a size other than the
-file's is never used, and a mapping goes as soon as its file has no name left (every
+file's is never used, at most LIMIT mappings taking at most a quarter of the worker's
+address-space cap (max_memory_mb) are kept, and a mapping goes as soon as its file has no name left (every
 call, and once a second from a thread while the worker idles), so a file its sender and
 the daemon removed does not live on in the worker. Without a readable pagemap nothing is
 kept.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import resource
 import threading
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 LIMIT = 8  # mappings kept at most (the least recently used goes first)
+SHARE = 4  # and at most this fraction of the worker's address-space cap (RLIMIT_AS)
 _FILE_PAGE, _SWAPPED, _PRESENT = np.uint64(1 << 61), np.uint64(1 << 62), np.uint64(1 << 63)
 
 
@@ -70,15 +73,28 @@ class Maps:
                     self._close(kept)
                     kept = None
                 if kept is None:
+                    self._make_room(nbytes)
                     kept, fd = (fd, mmap.mmap(fd, nbytes, access=mmap.ACCESS_COPY)), None
                 self._maps[key] = kept  # most recently used last
-                while len(self._maps) > LIMIT:
-                    self._close(self._maps.pop(next(iter(self._maps))))
                 self._start_sweeper()
                 return np.frombuffer(kept[1], np.uint8)
         finally:
             if fd is not None:
                 os.close(fd)
+
+    def _make_room(self, nbytes: int) -> None:
+        """Drop the least recently used mappings not in use in this call until one more
+        of ``nbytes`` stays within LIMIT and the address-space budget: kept mappings
+        must not make the op's own allocations fail under its max_memory_mb."""
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        budget = (1 << 62) if soft == resource.RLIM_INFINITY else soft // SHARE
+        total = nbytes + sum(len(m) for _, m in self._maps.values())
+        for key in [k for k in self._maps if k not in self._used]:
+            if len(self._maps) < LIMIT and total <= budget:
+                break
+            fd, mapped = self._maps.pop(key)
+            total -= len(mapped)
+            self._close((fd, mapped))
 
     def settle(self) -> None:
         """A call is over: drop the mappings it wrote into and those of removed files."""

@@ -15,6 +15,7 @@ import pytest
 
 from gpuemu import shm
 from gpuemu.engine import heap
+from gpuemu import shm_maps
 from gpuemu.shm_maps import Maps
 
 N = 1 << 20
@@ -107,6 +108,30 @@ def test_a_mapping_goes_with_its_files_last_name(maps, sender):
     os.unlink(path)  # the sender and the daemon removed it
     maps.sweep()
     assert len(maps) == 0
+
+
+def test_kept_mappings_stay_within_a_share_of_the_address_space_cap(maps, sender, monkeypatch):
+    path, written = sender
+    second = path.with_name("b.pool")
+    with open(second, "wb") as f:
+        f.truncate(N)
+    monkeypatch.setattr(shm_maps.resource, "getrlimit", lambda _: (2 * N * shm_maps.SHARE, -1))
+    for name in (path, second, path):
+        x = maps.take(held(name), N)
+        del x
+        maps.settle()
+    assert len(maps) == 2  # both fit in the budget
+    monkeypatch.setattr(shm_maps.resource, "getrlimit", lambda _: (N * shm_maps.SHARE, -1))
+    x = maps.take(held(second), N)  # kept already: no room needed
+    del x
+    maps.settle()
+    third = path.with_name("c.pool")
+    with open(third, "wb") as f:
+        f.truncate(N)
+    x = maps.take(held(third), N)
+    assert len(maps) == 1  # the others made room
+    del x
+    maps.settle()
 
 
 def test_the_worker_takes_held_files_through_the_cache(tmp_path, monkeypatch, sender):
