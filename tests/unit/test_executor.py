@@ -91,6 +91,22 @@ def test_a_run_function_is_kept_warm_too(tmp_path, executor):
     assert_mode(executor, calls=1)
 
 
+def test_a_warm_worker_keeps_its_heap_but_its_script_sees_the_callers_environment(
+        tmp_path, executor, monkeypatch):
+    """glibc read the worker's malloc settings at start (engine.heap); the script's
+    environment no longer shows them."""
+    for name in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    script = warm_script(tmp_path, """
+        started = Path("/proc/self/environ").read_bytes().split(b"\\0")
+        return np.array([b"MALLOC_MMAP_MAX_=0" in started,
+                         any(k.startswith(("MALLOC_", "GPUEMU_WORKER_MALLOC")) for k in os.environ)])
+    """)
+    applied, visible = executor.run_script(script, {"x": X})["output"]
+    assert applied and not visible
+    assert_mode(executor, calls=1)
+
+
 @pytest.mark.parametrize(
     "payload",
     ["from_numpy(y)", "{'output': from_numpy(y)}", "{'outputs': {'y': from_numpy(y)}}"],

@@ -87,11 +87,16 @@ def test_fused_pass_gives_the_numpy_verdict(seed, dtype, n, tol, check_nan,
         assert fast.max_rel_diff == pytest.approx(slow.max_rel_diff, rel=2**-20)
 
 
-def test_tallies_merge_across_spans_as_within_one(monkeypatch):
+@pytest.mark.parametrize("threads", [1, 4])
+def test_tallies_merge_across_spans_as_within_one(monkeypatch, threads):
+    """Spans compared one after another or at once (threads) merge to the one-pass verdict;
+    equally bad elements in different spans report the first, as one pass does."""
     a, e = case(7, np.float32, 10_000)
     a[[17, 5_000, 9_999]] = [np.nan, np.inf, 1e6]
+    a[[2_500, 7_500]] = e[[2_500, 7_500]] + np.float32(3e5)  # a tie across spans
     whole = validate_output(a, e)
     monkeypatch.setattr(fused, "SPAN", 1_000)
+    monkeypatch.setattr(fused, "MAX_THREADS", threads)
     split = validate_output(a, e)
     def verdict(r):
         return repr((r.failures, r.mismatch, r.max_diff, r.max_rel_diff))

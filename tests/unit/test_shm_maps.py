@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from gpuemu import shm
-from gpuemu.engine import heap
 from gpuemu import shm_maps
 from gpuemu.shm_maps import Maps
 
@@ -149,14 +148,3 @@ def test_the_worker_takes_held_files_through_the_cache(tmp_path, monkeypatch, se
     del x
     kept.clear()
 
-
-def test_worker_malloc_settings_are_added_only_where_unset_and_then_forgotten(monkeypatch):
-    monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "5")
-    added = heap.env()
-    assert added == {"MALLOC_MMAP_MAX_": "0", heap.MARK: "MALLOC_MMAP_MAX_"}
-    for name, value in added.items():
-        monkeypatch.setenv(name, value)
-    heap.forget()
-    assert "MALLOC_MMAP_MAX_" not in os.environ and heap.MARK not in os.environ
-    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "5"

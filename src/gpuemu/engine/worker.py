@@ -85,8 +85,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     shm_maps.MAPS.enable()  # keep the mappings of the client's files between calls
     decoder, encoder = msgspec.msgpack.Decoder(Call), msgspec.msgpack.Encoder()
-    while (header := _read_exact(frames_in, HEADER.size)) is not None:
-        body = _read_exact(frames_in, HEADER.unpack(header)[0])
+    while True:
+        heap.idle(frames_in)  # gives the kept heap back between bursts of calls
+        header = _read_exact(frames_in, HEADER.size)
+        body = None if header is None else _read_exact(frames_in, HEADER.unpack(header)[0])
         if body is None:
             return
         write_frame(frames_out, encoder.encode(_call(fn, decoder.decode(body))))
