@@ -21,7 +21,8 @@ from .errors import ConfigError
 from .tolerances import (
     OP_TYPE_MODELS, ToleranceConfig, get_recommended_tolerance, reduction_length,
 )
-from .validate import FailureKind, FailureReason, ValidationResult, validate_output
+from .validate import FailureKind, FailureReason, ValidationResult, fused, validate_output
+from .validate.comparison import fused_params
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +77,9 @@ def check_op_output(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
     ``witness`` (gpuemu.oracle) widens a tolerance not set in [ops.tolerances] to what a
     float32 computation legitimately strays from a float64 oracle on this case.
     """
-    dtype = (DType.from_numpy(np.asarray(actual).dtype, "output.dtype") if tolerance_dtype is None
-             else DType.parse(tolerance_dtype, "dtype"))
-    names = [n for n in op.input_names if n in inputs] or list(inputs)
-    shapes = [np.shape(inputs[n]) for n in names]
-    applied = applied_tolerance(op, dtype, shapes)
+    dtype = _judged_dtype(actual, tolerance_dtype)
     other = DType.from_numpy(np.asarray(expected).dtype, "expected.dtype")
-    if other is not dtype and other.is_float and dtype.is_float:
-        # A DtypeMismatch fails the case already; the values are judged at the coarser
-        # precision, so that the verdict does not also depend on the values' rounding.
-        coarse = applied_tolerance(op, other, shapes)
-        if coarse.tolerance.looser(applied.tolerance) != applied.tolerance:
-            applied = AppliedTolerance(coarse.tolerance.looser(applied.tolerance), coarse.source)
-    wide = applied.tolerance if witness is None else applied.tolerance.looser(witness)
-    if dtype not in op.tolerances and wide != applied.tolerance:
-        applied = AppliedTolerance(wide, f"{applied.source}, widened to atol {wide.atol:.3g}, rtol "
-                                         f"{wide.rtol:.3g} by the float32 witness (gpuemu.oracle)")
+    applied = _tolerance(op, dtype, other, inputs, witness)
     result = validate_output(
         actual, expected, op_name=op.name, seed=seed, tolerance=applied.tolerance,
         invariants=op.invariants, inputs=inputs, check_nan=op.check_nan,
@@ -106,6 +94,42 @@ def check_op_output(op: OpConfig, actual: np.ndarray, expected: np.ndarray,
         result.failures.append(wrong)
         result.passed = False
     return result
+
+
+def _judged_dtype(actual: np.ndarray, tolerance_dtype: str | None) -> DType:
+    return (DType.from_numpy(np.asarray(actual).dtype, "output.dtype") if tolerance_dtype is None
+            else DType.parse(tolerance_dtype, "dtype"))
+
+
+def _tolerance(op: OpConfig, dtype: DType, other: DType, inputs: Mapping[str, np.ndarray],
+               witness: ToleranceConfig | None) -> AppliedTolerance:
+    """The tolerance for an output judged as ``dtype`` against an expected one of ``other``."""
+    names = [n for n in op.input_names if n in inputs] or list(inputs)
+    shapes = [np.shape(inputs[n]) for n in names]
+    applied = applied_tolerance(op, dtype, shapes)
+    if other is not dtype and other.is_float and dtype.is_float:
+        # A DtypeMismatch fails the case already; the values are judged at the coarser
+        # precision, so that the verdict does not also depend on the values' rounding.
+        coarse = applied_tolerance(op, other, shapes)
+        if coarse.tolerance.looser(applied.tolerance) != applied.tolerance:
+            applied = AppliedTolerance(coarse.tolerance.looser(applied.tolerance), coarse.source)
+    wide = applied.tolerance if witness is None else applied.tolerance.looser(witness)
+    if dtype not in op.tolerances and wide != applied.tolerance:
+        applied = AppliedTolerance(wide, f"{applied.source}, widened to atol {wide.atol:.3g}, rtol "
+                                         f"{wide.rtol:.3g} by the float32 witness (gpuemu.oracle)")
+    return applied
+
+
+def predicted_pass(op: OpConfig, actual: np.ndarray, inputs: Mapping[str, np.ndarray],
+                   tolerance_dtype: str | None = None) -> fused.Params | None:
+    """The fused pass ``check_op_output`` will make over ``actual`` when the reference
+    returns an output of its dtype and layout (None: it makes none), so that a warm
+    worker can make it beside the reference's output (gpuemu.validate.fused)."""
+    if op.compare == "ulp" or not fused.applies(actual, actual, ulp_mode=False, exact=False):
+        return None
+    own = DType.from_numpy(actual.dtype, "output.dtype")
+    tol = _tolerance(op, _judged_dtype(actual, tolerance_dtype), own, inputs, None).tolerance
+    return fused_params(actual.dtype, actual.dtype, tol, op.check_nan, op.check_inf)
 
 
 def schema_output_failure(op: OpConfig, shape: Sequence[int],

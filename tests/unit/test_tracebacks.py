@@ -11,7 +11,7 @@ import traceback
 import pytest
 
 from gpuemu.engine.tracebacks import quote_traceback
-from gpuemu.engine.worker import last_lines
+from gpuemu.engine.process import last_lines
 
 LIBRARY = """
 def launch(kernel, depth=15):

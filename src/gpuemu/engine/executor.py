@@ -36,23 +36,20 @@ import numpy as np
 
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..frameworks import cuda_emulation
-from ..script import SINGLE_OUTPUT, Request
+from ..script import Request
 from .. import shm
 from ..tensor import TensorData, from_numpy, plain, to_numpy
+from ..validate import fused
 from .forkserver import CaseRun, ForkServer, ServerDied
 from .limits import memory_hint, out_of_memory
 from .pool import Figures, Limits, ProcessPool
+from .process import ScriptProcess, exit_status, kill_group, last_lines, spawn
+from .stdout import BadOutput, parse_stdout
 from .tracebacks import quote_traceback
-from .worker import (
-    Call, Reply, ScriptProcess, WorkerDied, WorkerProcess, WorkerTimedOut, exit_status, kill_group,
-    last_lines, spawn,
-)
+from .worker import Against, Call, Reply, WorkerDied, WorkerProcess, WorkerTimedOut
 
 _Key = tuple[str, str, "int | None", bool]  # absolute (script, cwd), memory cap, emulate_cuda
 _Stamp = tuple[int, int, int]  # (mtime_ns, size, inode) of the script file
-_SHAPES = ('print a TensorData, {"output": TensorData} or {"outputs": {name: TensorData}}'
-           " (gpuemu.script.write_output does)")
-
 
 @dataclass(frozen=True, slots=True)
 class ScriptRun:
@@ -60,6 +57,7 @@ class ScriptRun:
 
     outputs: dict[str, np.ndarray]
     mutated_inputs: tuple[str, ...] | None = None
+    compared: fused.Spans | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +70,7 @@ class ExecutorStats:
     timed_out: int = 0  # calls killed at their timeout (any mode)
     one_shot: int = 0  # calls run as a fresh `python SCRIPT`
     forked: int = 0  # calls run in a child of a fork server
+    compared: int = 0  # calls whose warm worker made the check's pass (run_checked's against)
     servers: int = 0  # fork servers started
     reaped_idle: int = 0  # workers and servers released after idle_timeout_s
     reaped_cap: int = 0  # ... to make room under max_workers
@@ -121,10 +120,13 @@ class Executor:
     def run_checked(self, script: Path, inputs: dict[str, np.ndarray], kwargs: dict | None = None,
                     *, timeout_s: float = 60.0, cwd: Path | None = None,
                     check_inputs: bool = False, max_memory_mb: int | None = None,
-                    emulate_cuda: bool = False) -> ScriptRun:
+                    emulate_cuda: bool = False,
+                    against: tuple[np.ndarray, fused.Params] | None = None) -> ScriptRun:
         """``run_script``, plus (with ``check_inputs``) which inputs the script wrote into:
         its warm worker compares them before and after the call. A script that cannot be
-        kept warm runs forked or one-shot and is not checked (``mutated_inputs`` None)."""
+        kept warm runs forked or one-shot and is not checked (``mutated_inputs`` None).
+        ``against``: an output held in shared memory and a pass to make over it and the
+        script's output, in the warm worker (``compared``; None where it made none)."""
         cwd = os.path.abspath(cwd or os.getcwd())  # strings: pathlib costs ~20 us a call
         path = os.path.abspath(os.path.join(cwd, script))  # an absolute `script` stays as is
         key, stamp = (path, cwd, max_memory_mb, emulate_cuda), _stamp(path)
@@ -133,7 +135,8 @@ class Executor:
             # one-shot script reads JSON it may parse itself, so it always gets them inline.
             # keep_offset: an offset view (a fuzz layout) must reach the op misaligned.
             shared = {name: from_numpy(a, shared=True, keep_offset=True) for name, a in inputs.items()}
-            request = Call(inputs=shared, kwargs=dict(kwargs or {}), check_inputs=check_inputs)
+            request = Call(inputs=shared, kwargs=dict(kwargs or {}), check_inputs=check_inputs,
+                           against=_against(against))
             try:
                 payload = _encode(request, msgspec.msgpack, path)
                 if (run := self._run_warm(key, stamp, payload, timeout_s)) is not None:
@@ -219,7 +222,10 @@ class Executor:
             raise ReferenceScriptFailed(
                 f"script {key[0]} raised in {worker.function}():\n{quote_traceback(reply.error)}"
             )
-        return ScriptRun(outputs, None if reply.mutated_inputs is None else tuple(reply.mutated_inputs))
+        if reply.compared is not None:
+            self._count("compared")
+        return ScriptRun(outputs, None if reply.mutated_inputs is None else tuple(reply.mutated_inputs),
+                         reply.compared)
 
     def _run_forked(self, key: _Key, stamp: _Stamp, payload: bytes,
                     timeout_s: float) -> CaseRun | None:
@@ -292,61 +298,13 @@ class Executor:
                            else exit_status(case.returncode), tail)
         try:
             return _to_arrays(parse_stdout(case.stdout), path)
-        except _BadOutput as exc:
+        except BadOutput as exc:
             raise _failure(path, str(exc), last_lines(case.stderr)) from None
 
 
 def _kill_leftovers(proc: ScriptProcess) -> None:
     proc.wait()
     kill_group(proc, recent=True)
-
-
-class _BadOutput(Exception):
-    """A one-shot script's stdout holds no readable result; the message says why."""
-
-
-class _Envelope(msgspec.Struct):
-    """The two wrapped shapes of a script's stdout; a bare TensorData has neither key."""
-
-    outputs: dict[str, msgspec.Raw] | None = None
-    output: msgspec.Raw = msgspec.Raw()
-
-
-def parse_stdout(raw: bytes) -> dict[str, TensorData]:
-    """A one-shot script's outputs from its stdout.
-
-    The JSON may be all of stdout or, when the script printed other text first, its
-    last line: ``{"outputs": {name: TensorData}}``, ``{"output": TensorData}`` or a
-    bare TensorData (both named ``"output"``).
-    """
-    text = raw.strip()
-    if not text:
-        raise _BadOutput("wrote nothing to stdout; print the result as JSON (gpuemu.script.main)")
-    for candidate in (text, text.rsplit(b"\n", 1)[-1]):
-        try:
-            envelope = msgspec.json.decode(candidate, type=_Envelope)
-        except msgspec.ValidationError as exc:
-            raise _BadOutput(f"wrote JSON of the wrong shape: {exc}; {_SHAPES}") from None
-        except msgspec.DecodeError:
-            continue
-        if envelope.outputs is not None:
-            return {name: _tensor(value, f"outputs.{name}")
-                    for name, value in envelope.outputs.items()}
-        if envelope.output:
-            return {SINGLE_OUTPUT: _tensor(envelope.output, "output")}
-        return {SINGLE_OUTPUT: _tensor(candidate, "its JSON")}
-    shown = text[:200].decode(errors="replace")
-    raise _BadOutput(
-        f"wrote output that gpuemu cannot read: stdout is not JSON: {shown!r}; print the"
-        " result as one JSON object on the last line of stdout (gpuemu.script.write_output)"
-    )
-
-
-def _tensor(raw: bytes | msgspec.Raw, where: str) -> TensorData:
-    try:
-        return msgspec.json.decode(raw, type=TensorData)
-    except msgspec.DecodeError as exc:
-        raise _BadOutput(f"wrote a bad TensorData in {where}: {exc}; {_SHAPES}") from None
 
 
 def _to_arrays(outputs: dict[str, TensorData], script: str) -> dict[str, np.ndarray]:
@@ -356,6 +314,14 @@ def _to_arrays(outputs: dict[str, TensorData], script: str) -> dict[str, np.ndar
         return {name: to_numpy(td, f"output.{name}") for name, td in outputs.items()}
     except InvalidRequest as exc:  # a bad dtype, layout or byte count
         raise ReferenceScriptFailed(f"script {script} returned a bad tensor: {exc}") from None
+
+
+def _against(against: tuple[np.ndarray, fused.Params] | None) -> Against | None:
+    """The worker's side of ``run_checked``'s ``against``: only an output the daemon holds
+    in shared memory goes, by name (any other would cost a copy to send)."""
+    if against is None or shm.held(against[0]) is None:
+        return None
+    return Against(actual=from_numpy(against[0], shared=True), params=against[1])
 
 
 def _stamp(path: str) -> _Stamp:

@@ -41,9 +41,7 @@ import numpy.random  # noqa: F401 - else np.random.seed() in each child imports 
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from .limits import limit_memory
 from .orphans import TOKEN_VAR, die_with_parent
-from .worker import (
-    ScriptProcess, StderrTail, kill_group, open_pidfd, readable, spawn,
-)
+from .process import ScriptProcess, StderrTail, kill_group, open_pidfd, readable, spawn
 
 MAX_PACKET = 4096
 

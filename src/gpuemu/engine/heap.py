@@ -22,7 +22,7 @@ import select
 
 SETTINGS = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 MARK = "GPUEMU_WORKER_MALLOC"  # the settings this module added, for forget()
-IDLE_S = 1.0
+IDLE_S = 10.0
 
 
 def env() -> dict[str, str]:

@@ -33,9 +33,10 @@ from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
 from ..fuzz.config import FuzzConfig
 from ..fuzz.failure import execution_error
+from ..op_checks import predicted_pass
 from ..oracle import judge
 from ..fuzz.settings import FuzzConfigPayload
-from ..validate import FailureReason, ValidationResult
+from ..validate import FailureReason, ValidationResult, fused
 from .determinism import determinism_runs, op_options, run_op
 from .executor import Executor
 from .repro import repro_info
@@ -71,12 +72,20 @@ def reference_output(op: OpConfig, outputs: dict[str, np.ndarray]) -> np.ndarray
     )
 
 
-def run_reference(scripts: Scripts, op: OpConfig, inputs: dict[str, np.ndarray],
-                  kwargs: dict) -> np.ndarray:
-    """The reference script's output for ``inputs``, run as they are."""
-    outputs = scripts.executor.run_script(op.reference, inputs, {**op.kwargs, **kwargs},
-                                          cwd=scripts.root, **op_options(op))
-    return reference_output(op, outputs)
+def run_reference(scripts: Scripts, op: OpConfig, inputs: dict[str, np.ndarray], kwargs: dict,
+                  against: np.ndarray | None = None, tolerance_dtype: str | None = None
+                  ) -> np.ndarray:
+    """The reference script's output for ``inputs``, run as they are. ``against``: the
+    output it will be judged against; a warm worker makes the check's fused pass beside
+    the reference's output when it can (gpuemu.validate.fused)."""
+    params = None if against is None else predicted_pass(op, against, inputs, tolerance_dtype)
+    run = scripts.executor.run_checked(
+        op.reference, inputs, {**op.kwargs, **kwargs}, cwd=scripts.root,
+        against=None if params is None else (against, params), **op_options(op))
+    expected = reference_output(op, run.outputs)
+    if run.compared is not None:
+        fused.remember(expected, against, params, run.compared)
+    return expected
 
 
 def check_case(scripts: Scripts, op: OpConfig, actual: np.ndarray,
@@ -85,8 +94,13 @@ def check_case(scripts: Scripts, op: OpConfig, actual: np.ndarray,
     """The expected output (from the op's oracle, gpuemu.oracle) and the verdict on ``actual``,
     validated as the op is configured (gpuemu.op_checks). ``in_run``: the case belongs to a
     fuzz run, whose health check weighs its impostors (else a VacuousCheck warning)."""
-    return judge(op, actual, inputs, seed, lambda given: run_reference(scripts, op, given, kwargs),
-                 vacuous="report" if in_run else "warn", tolerance_dtype=tolerance_dtype)
+    def reference(given: dict[str, np.ndarray]) -> np.ndarray:
+        # against: where the oracle runs the reference in float64 its output's dtype is not
+        # the actual's, and the worker makes no pass
+        return run_reference(scripts, op, given, kwargs, actual, tolerance_dtype)
+
+    return judge(op, actual, inputs, seed, reference, vacuous="report" if in_run else "warn",
+                 tolerance_dtype=tolerance_dtype)
 
 
 def run_case(scripts: Scripts, op: OpConfig, spec: CaseSpec, *, seed: int | None = None,

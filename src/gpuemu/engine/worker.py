@@ -7,45 +7,42 @@ script is imported: the script's prints then go to stderr (fd 1 becomes a copy o
 fd 2) and its reads of stdin see an empty file, so nothing the script does can
 corrupt a frame. A frame is an 8-byte little-endian length and a msgpack body (tensor
 bytes raw, no base64). The child first sends a Hello, then answers each Request with
-one Reply until its stdin closes. The process helpers here serve one-shot runs and fork
-servers too (spawn with an RLIMIT_AS cap, kill_group, the emulate_cuda environment).
+one Reply until its stdin closes. Asked to (``Call.against``), it also makes the check's
+fused pass over its output and the output the daemon will judge (gpuemu.validate.fused).
+The process itself is started and ended as any script's (engine.process).
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import logging
 import os
-import secrets
 import select
-import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import numpy as np
 
 from .. import shm_maps, shm_pool
-from ..errors import ReferenceScriptFailed
+from ..errors import InvalidTensorData
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
-from ..script import Request, encode_outputs
+from ..script import SINGLE_OUTPUT, Request, encode_outputs
 from ..tensor import TensorData, to_numpy
+from ..validate import fused
 from . import heap
-from .limits import limit_memory
-from .orphans import TOKEN_VAR, kill_marked, watch_parent
-from .tracebacks import TAIL_LINES  # lines of stderr or traceback quoted in an error
+from .orphans import watch_parent
+from .process import ScriptProcess, StderrTail, exit_status, kill_group, open_pidfd, readable, spawn
 
 HEADER = struct.Struct("<Q")
 FUNCTION_NAMES = ("reference", "run")
 MODULE_NAME = "gpuemu_user_script"  # anything but "__main__", so the main guard does not run
-log = logging.getLogger("gpuemu.daemon")
 
 
 class Hello(msgspec.Struct):
@@ -55,20 +52,31 @@ class Hello(msgspec.Struct):
     function: str | None
 
 
+class Against(msgspec.Struct):
+    """The output the reference's will be judged against, and the pass to make over both."""
+
+    actual: TensorData
+    params: fused.Params
+
+
 class Call(Request, omit_defaults=True):
     """A request as a warm worker gets it: ``check_inputs`` asks it to compare the inputs
-    before and after the call (in this process: the daemon never sees the script's copy)."""
+    before and after the call (in this process: the daemon never sees the script's copy);
+    ``against``, to make the fused pass over its output and that one (gpuemu.validate.fused)."""
 
     check_inputs: bool = False
+    against: Against | None = None
 
 
 class Reply(msgspec.Struct, omit_defaults=True):
     """One call's result: the outputs, or the traceback of what the function raised;
-    ``mutated_inputs`` names the inputs the call wrote into (when asked to check)."""
+    ``mutated_inputs`` names the inputs the call wrote into (when asked to check);
+    ``compared`` the pass asked for (None: it does not apply to this output)."""
 
     outputs: dict[str, TensorData] | None = None
     error: str | None = None
     mutated_inputs: list[str] | None = None
+    compared: fused.Spans | None = None
 
 
 # --- the child -------------------------------------------------------------------------
@@ -131,15 +139,31 @@ def _call(fn: Callable, request: Call) -> Reply:
         inputs = {name: to_numpy(td, f"inputs.{name}") for name, td in request.inputs.items()}
         given = dict(inputs)  # the arrays themselves, even if the script rebinds dict entries
         before = {name: x.tobytes() for name, x in given.items()} if request.check_inputs else None
-        outputs = encode_outputs(fn(inputs, **request.kwargs), shared=True)  # gpuemu.shm
+        result = fn(inputs, **request.kwargs)
+        outputs = encode_outputs(result, shared=True)  # gpuemu.shm
         mutated = None if before is None else [
             name for name, x in given.items() if x.tobytes() != before[name]]
-        return Reply(outputs=outputs, mutated_inputs=mutated)
+        compared = None if request.against is None else _compared(result, request.against)
+        return Reply(outputs=outputs, mutated_inputs=mutated, compared=compared)
     except (Exception, SystemExit):
         return Reply(error=traceback.format_exc())
     finally:
         shm_maps.MAPS.settle()
         sys.stdout.flush()  # the script's prints reach stderr per call, not at exit
+
+
+def _compared(result: Any, against: Against) -> fused.Spans | None:
+    """The pass over the reference's output (its only one, or the one named ``output``,
+    as the daemon picks it) and ``against.actual``, where it applies."""
+    if isinstance(result, Mapping):
+        result = next(iter(result.values())) if len(result) == 1 else result.get(SINGLE_OUTPUT)
+    try:
+        expected, actual = np.asarray(result), to_numpy(against.actual, "against.actual")
+    except InvalidTensorData:  # its file is gone: the daemon then makes the pass itself
+        return None
+    if expected.shape != actual.shape or not fused.applies(actual, expected, False, False):
+        return None
+    return fused.tally(actual, expected, against.params)
 
 
 def _read_exact(fd: int, n: int) -> bytearray | None:
@@ -294,108 +318,6 @@ class WorkerProcess:
             raise WorkerDied("died during the call")
         if time.monotonic() >= deadline:
             raise WorkerTimedOut
-
-
-class StderrTail:
-    """Drains a child's stderr on a thread into its last lines, so that a chatty
-    script never blocks on a full pipe and an error can quote what it printed."""
-
-    def __init__(self, max_lines: int = 4 * TAIL_LINES, max_line: int = 4096):
-        self._lines: deque[bytes] = deque(maxlen=max_lines)
-        self._partial, self._max_line = b"", max_line
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def drain(self, pipe) -> None:
-        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True,
-                                        name="gpuemu-worker-stderr")
-        self._thread.start()
-
-    def _run(self, pipe) -> None:
-        with pipe:
-            while chunk := os.read(pipe.fileno(), 65536):
-                with self._lock:
-                    *lines, partial = (self._partial + chunk).split(b"\n")
-                    self._lines.extend(line[-self._max_line:] for line in lines)
-                    self._partial = partial[-self._max_line:]
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)  # a grandchild that left the group may hold the pipe
-
-    def tail(self) -> str:
-        with self._lock:
-            lines = [*self._lines, self._partial]
-        return last_lines(b"\n".join(lines))
-
-
-class ScriptProcess(subprocess.Popen):
-    """A script's process in a new session, so that killing its group kills what it forked.
-
-    Its environment also carries a ``token`` (``orphans.TOKEN_VAR``) that descendants
-    inherit, so that ``kill_group`` finds those that left the group too (setsid, a
-    daemonized grandchild) -- unless one cleared its environment.
-    """
-
-    def __init__(self, argv: list[str], cwd: str, stdin=subprocess.PIPE,
-                 stdout=subprocess.PIPE, env: dict[str, str] | None = None):
-        self.token = secrets.token_hex(12)
-        super().__init__(argv, cwd=cwd, env={**os.environ, **(env or {}), TOKEN_VAR: self.token},
-                         stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-                         bufsize=0, start_new_session=True)
-
-
-def spawn(argv: list[str], cwd: str, max_memory_mb: int | None = None, **streams) -> ScriptProcess:
-    """Start ``argv`` as a ScriptProcess whose address space is capped at ``max_memory_mb``."""
-    try:
-        proc = ScriptProcess(argv, cwd, **streams)
-    except OSError as exc:
-        raise ReferenceScriptFailed(
-            f"script {argv[-1]} could not be started in {cwd}: {exc}"
-        ) from None
-    limit_memory(max_memory_mb, proc.pid)  # Python is still starting: long before the script
-    return proc
-
-
-def kill_group(proc: ScriptProcess, recent: bool = False) -> None:
-    """SIGKILL the script's process group, then whatever it started outside the group
-    (``recent``: it is a case or one-shot run, see ``orphans.kill_marked``)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass  # already gone, or only zombies remain
-    if escaped := kill_marked(proc.token, group=proc.pid, recent=recent):
-        log.warning("script %s left %d process(es) running outside its process group"
-                    " (pids %s); killed them", proc.args[-1], len(escaped), escaped)
-
-
-def exit_status(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"was killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-def last_lines(text: bytes | str, n: int = TAIL_LINES) -> str:
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return "\n".join(text.rstrip().splitlines()[-n:])
-
-
-def open_pidfd(pid: int) -> int | None:
-    """A descriptor that becomes readable when ``pid`` exits (Linux >= 5.3)."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-def readable(fd: int, timeout_s: float) -> bool:
-    poller = select.poll()  # not select.select: fds above 1023 are fine
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(timeout_s * 1000))
 
 
 if __name__ == "__main__":

@@ -70,12 +70,12 @@ class Comparison:
         return self.rule.exact
 
     def run(self) -> None:
-        fits = {DType.from_numpy(self.actual.dtype), DType.from_numpy(self.expected.dtype)
-                } <= _FITS_FLOAT32
+        fits = _fit_float32(self.actual.dtype, self.expected.dtype)
         if fused.applies(self.actual, self.expected, self.rule.ulp_mode, self.exact):
-            fused.compare(self.actual, self.expected, self.tol.atol, self.tol.rtol,
-                          fits and _screens_in_float32(self.tol), self.check_nan,
-                          self.check_inf, (self.bad, self.nan, self.inf),
+            fused.compare(self.actual, self.expected,
+                          fused_params(self.actual.dtype, self.expected.dtype, self.tol,
+                                       self.check_nan, self.check_inf),
+                          (self.bad, self.nan, self.inf),
                           (self.all_abs, self.all_rel, self.worst_abs, self.worst_rel,
                            self.worst_ulp))
             return
@@ -308,6 +308,17 @@ class Comparison:
             d, mag = abs(float(a) - float(e)), abs(float(e))
         rel = d / mag if 0 < mag < math.inf else None
         return a, e, d, rel
+
+
+def fused_params(actual: np.dtype, expected: np.dtype, tol: ToleranceConfig, check_nan: bool,
+                 check_inf: bool) -> fused.Params:
+    """What the fused pass over outputs of these dtypes is given."""
+    return fused.Params(tol.atol, tol.rtol, _fit_float32(actual, expected) and _screens_in_float32(tol),
+                        check_nan, check_inf)
+
+
+def _fit_float32(actual: np.dtype, expected: np.dtype) -> bool:
+    return {DType.from_numpy(actual), DType.from_numpy(expected)} <= _FITS_FLOAT32
 
 
 def _screens_in_float32(tol: ToleranceConfig) -> bool:
