@@ -10,14 +10,17 @@ private mapping's untouched pages as the file's current contents.
 
 A mapping is kept only while it is exactly the file: the op may write into its inputs,
 and a written page of a private mapping is the worker's own copy, no longer the file's.
-So before a mapping is handed out again, and after each call, the pages the worker
-wrote are looked up (``/proc/self/pagemap``: a present page that is not a file page);
-a mapping with any is dropped and the next call maps the file afresh. One file is handed
-out once per call (two inputs never share pages), a mapping of a size other than the
-file's is never used, at most LIMIT mappings taking at most a quarter of the worker's
-address-space cap (max_memory_mb) are kept, and a mapping goes as soon as its file has no name left (every
-call, and once a second from a thread while the worker idles), so a file its sender and
-the daemon removed does not live on in the worker. Without a readable pagemap nothing is
+So after each call, once its arrays are gone (``settle``), the pages the worker wrote
+are looked up (``/proc/self/pagemap``: a present page that is not a file page); a
+mapping with any is dropped and the next call maps the file afresh. A mapping whose
+array outlived its call (the script kept it, and may write into it later) is looked at
+again before it is handed out next. A look costs a walk of the mapping's page table
+(~2 ms per 64 MiB), so it is made only then. One file is handed out once per call (two
+inputs never share pages), a mapping of a size other than the file's is never used, at
+most LIMIT mappings taking at most a quarter of the worker's address-space cap
+(max_memory_mb) are kept, and a mapping goes as soon as its file has no name left
+(every call, and once a second from a thread while the worker idles), so a file its
+sender and the daemon removed does not live on in the worker. Without a readable pagemap nothing is
 kept.
 """
 
@@ -28,6 +31,7 @@ import os
 import resource
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +45,8 @@ class Maps:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._maps: dict[tuple[int, int], tuple[int, mmap.mmap]] = {}  # id -> (fd, map)
-        self._used: set[tuple[int, int]] = set()  # handed out in the current call
+        self._used: dict[tuple[int, int], weakref.ref] = {}  # handed out in this call: its array
+        self._escaped: set[tuple[int, int]] = set()  # an array of it outlived its call
         self._pagemap: int | None = None
         self._on = False
         self._sweeper: threading.Thread | None = None
@@ -67,9 +72,9 @@ class Maps:
             with self._lock:
                 if key in self._used or info.st_size != nbytes:  # never two views of one map
                     return np.frombuffer(mmap.mmap(fd, nbytes, access=mmap.ACCESS_COPY), np.uint8)
-                self._used.add(key)
                 kept = self._maps.pop(key, None)
-                if kept is not None and (len(kept[1]) != nbytes or self._written(kept[1])):
+                if kept is not None and (len(kept[1]) != nbytes or (
+                        key in self._escaped and self._written(kept[1]))):
                     self._close(kept)
                     kept = None
                 if kept is None:
@@ -77,7 +82,9 @@ class Maps:
                     kept, fd = (fd, mmap.mmap(fd, nbytes, access=mmap.ACCESS_COPY)), None
                 self._maps[key] = kept  # most recently used last
                 self._start_sweeper()
-                return np.frombuffer(kept[1], np.uint8)
+                arr = np.frombuffer(kept[1], np.uint8)
+                self._used[key] = weakref.ref(arr)
+                return arr
         finally:
             if fd is not None:
                 os.close(fd)
@@ -97,12 +104,18 @@ class Maps:
             self._close((fd, mapped))
 
     def settle(self) -> None:
-        """A call is over: drop the mappings it wrote into and those of removed files."""
+        """A call is over and its arrays are dropped: drop the mappings it wrote into and
+        those of removed files. A mapping whose array lives on (the script kept it) may
+        still be written: it is looked at again before it is handed out next."""
         with self._lock:
-            for key in self._used:
+            for key, handed in self._used.items():
                 kept = self._maps.get(key)
                 if kept is not None and self._written(kept[1]):
                     self._close(self._maps.pop(key))
+                elif handed() is not None:
+                    self._escaped.add(key)
+                else:
+                    self._escaped.discard(key)
             self._used.clear()
         self.sweep()
 
@@ -118,6 +131,7 @@ class Maps:
             while self._maps:
                 self._close(self._maps.popitem()[1])
             self._used.clear()
+            self._escaped.clear()
 
     def __len__(self) -> int:
         return len(self._maps)

@@ -86,6 +86,21 @@ def test_a_mapping_the_op_wrote_into_is_dropped(maps, sender):
     maps.settle()
 
 
+def test_an_array_kept_past_its_call_is_looked_at_before_its_mapping_is_reused(maps, sender):
+    """A script that keeps its input and writes into it between calls does not make the
+    next call see its writes instead of the file."""
+    path, written = sender
+    written[:] = 1
+    kept_by_script = maps.take(held(path), N)
+    maps.settle()  # the call is over, but the script still holds the array
+    assert len(maps) == 1
+    kept_by_script[999] = 5  # written after the call's look
+    again = maps.take(held(path), N)
+    assert (again == 1).all() and address(again) != address(kept_by_script)
+    del again, kept_by_script
+    maps.settle()
+
+
 def test_one_file_is_never_handed_out_twice_in_a_call(maps, sender):
     path, written = sender
     written[:] = 3

@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         if body is None:
             return
         write_frame(frames_out, encoder.encode(_call(fn, decoder.decode(body))))
+        shm_maps.MAPS.settle()  # once the call's arrays are gone, and off the reply's path
 
 
 def _take_frame_channel() -> tuple[int, int]:
@@ -140,16 +142,25 @@ def _call(fn: Callable, request: Call) -> Reply:
         given = dict(inputs)  # the arrays themselves, even if the script rebinds dict entries
         before = {name: x.tobytes() for name, x in given.items()} if request.check_inputs else None
         result = fn(inputs, **request.kwargs)
-        outputs = encode_outputs(result, shared=True)  # gpuemu.shm
+        outputs, compared = _outputs(result, request.against)
         mutated = None if before is None else [
             name for name, x in given.items() if x.tobytes() != before[name]]
-        compared = None if request.against is None else _compared(result, request.against)
         return Reply(outputs=outputs, mutated_inputs=mutated, compared=compared)
     except (Exception, SystemExit):
         return Reply(error=traceback.format_exc())
     finally:
-        shm_maps.MAPS.settle()
         sys.stdout.flush()  # the script's prints reach stderr per call, not at exit
+
+
+def _outputs(result: Any, against: Against | None) -> tuple[dict[str, TensorData], fused.Spans | None]:
+    """The call's outputs (large ones copied into shared memory) and, when asked, the pass
+    over its output, made while the copy runs."""
+    if against is None:
+        return encode_outputs(result, shared=True), None  # gpuemu.shm
+    with ThreadPoolExecutor(1) as beside:
+        encoded = beside.submit(encode_outputs, result, shared=True)
+        compared = _compared(result, against)
+        return encoded.result(), compared
 
 
 def _compared(result: Any, against: Against) -> fused.Spans | None:
