@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import shm
 from ..config import OpConfig
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..fuzz.cases import CaseSpec, case_seed, materialize, spec_for_seed
@@ -78,7 +79,8 @@ def run_reference(scripts: Scripts, op: OpConfig, inputs: dict[str, np.ndarray],
     """The reference script's output for ``inputs``, run as they are. ``against``: the
     output it will be judged against; a warm worker makes the check's fused pass beside
     the reference's output when it can (gpuemu.validate.fused)."""
-    params = None if against is None else predicted_pass(op, against, inputs, tolerance_dtype)
+    params = (None if against is None or shm.held(against) is None  # only a held output goes
+              else predicted_pass(op, against, inputs, tolerance_dtype))
     run = scripts.executor.run_checked(
         op.reference, inputs, {**op.kwargs, **kwargs}, cwd=scripts.root,
         against=None if params is None else (against, params), **op_options(op))
