@@ -24,15 +24,18 @@ import numpy as np
 
 from .config import OpConfig
 from .dtypes import DType
-from .errors import InvalidRequest, ReferenceScriptFailed
+from .errors import ReferenceScriptFailed
 from .op_checks import check_op_output
+from .promotion import cast_back, cast_inputs, native_dtype
 from .tolerances import ToleranceConfig, observed_tolerance
 from .validate import FailureKind, ValidationResult
 
 Reference = Callable[[dict[str, np.ndarray]], np.ndarray]
 """Runs the op's reference (with the case's kwargs) on the given inputs."""
 
-PROMOTED = frozenset({DType.Float16, DType.BFloat16, DType.Float32})
+ExpectedOf = Callable[[dict[str, np.ndarray], "np.dtype | None"], np.ndarray]
+"""The expected output for the inputs: the reference's output, or with a native dtype,
+its output on the inputs promoted to float64, cast back to that dtype (gpuemu.promotion)."""
 
 WITNESS_MARGIN = 16.0
 """How far beyond the float32 witness's error a correct kernel may stray: numpy sums
@@ -43,22 +46,33 @@ approximate exp."""
 
 def judge(op: OpConfig, actual: np.ndarray, inputs: Mapping[str, np.ndarray], seed: int,
           reference: Reference, *, vacuous: str = "report",
-          tolerance_dtype: str | None = None) -> tuple[np.ndarray, ValidationResult]:
+          tolerance_dtype: str | None = None, expected_of: ExpectedOf | None = None,
+          ) -> tuple[np.ndarray, ValidationResult]:
     """The expected output for ``inputs`` (per ``op.oracle``) and the op's verdict on ``actual``
-    (``tolerance_dtype``: see check_op_output)."""
+    (``tolerance_dtype``: see check_op_output). ``expected_of`` makes the expected output
+    where it is cheaper than here (gpuemu.engine: in the reference's warm worker); the
+    float64 output itself is then asked of ``reference`` only when the float32 witness
+    needs it."""
     check = partial(check_op_output, op, actual, seed=seed, vacuous=vacuous,
                     tolerance_dtype=tolerance_dtype)
-    native = _native_dtype(inputs)
+    native = native_dtype(inputs)
     if op.oracle == "native" or native is None:
+        native = None
+    raw = None
+    if expected_of is not None:
+        expected = expected_of(dict(inputs), native)
+    elif native is None:
         expected = reference(dict(inputs))
-        return expected, check(expected, inputs)
-    raw = np.asarray(reference(_as(inputs, np.float64)))
-    expected = raw.astype(native) if raw.dtype == np.float64 else raw
+    else:
+        raw = np.asarray(reference(cast_inputs(inputs, np.float64)))
+        expected = cast_back(raw, native)
     result = check(expected, inputs)
-    if FailureKind.ToleranceExceeded not in result.failure_kinds or not np.asarray(actual).dtype.kind == "f":
+    if (native is None or FailureKind.ToleranceExceeded not in result.failure_kinds
+            or not np.asarray(actual).dtype.kind == "f"):
         return expected, result
     try:
-        witness = np.asarray(reference(_as(inputs, np.float32)), dtype=np.float64)
+        witness = np.asarray(reference(cast_inputs(inputs, np.float32)), dtype=np.float64)
+        raw = np.asarray(reference(cast_inputs(inputs, np.float64))) if raw is None else raw
     except ReferenceScriptFailed:  # a reference that cannot run in float32 gives no witness
         return expected, result
     if witness.shape != raw.shape:
@@ -73,25 +87,3 @@ def witness_tolerance(witness: np.ndarray, oracle: np.ndarray, dtype) -> Toleran
     finite = np.isfinite(witness) & np.isfinite(oracle)
     err, mag = np.abs(witness - oracle)[finite], np.abs(oracle)[finite]
     return observed_tolerance(err, mag, DType.from_numpy(np.dtype(dtype)), WITNESS_MARGIN)
-
-
-def _native_dtype(inputs: Mapping[str, np.ndarray]) -> np.dtype | None:
-    """The dtype the reference would compute in natively: None when no input is promoted."""
-    floats = [x.dtype for x in inputs.values() if _promoted(x)]
-    if not floats:
-        return None
-    try:
-        return np.result_type(*floats)
-    except TypeError:  # float16 with bfloat16: no common numpy type; the wider wins
-        return max(floats, key=lambda d: (d.itemsize, d.name))
-
-
-def _promoted(x: np.ndarray) -> bool:
-    try:
-        return DType.from_numpy(x.dtype) in PROMOTED
-    except InvalidRequest:  # not one of ours: left alone
-        return False
-
-
-def _as(inputs: Mapping[str, np.ndarray], dtype) -> dict[str, np.ndarray]:
-    return {k: x.astype(dtype) if _promoted(x) else x for k, x in inputs.items()}

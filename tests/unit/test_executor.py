@@ -91,6 +91,23 @@ def test_a_run_function_is_kept_warm_too(tmp_path, executor):
     assert_mode(executor, calls=1)
 
 
+def test_the_float64_oracle_runs_where_the_script_runs(tmp_path, any_executor):
+    """``oracle``: the script gets its float inputs in float64 and its float64 output comes
+    back cast once to the native dtype, whether a warm worker or the executor casts."""
+    x = np.random.default_rng(5).standard_normal((8, 4096)).astype(np.float32) * 1e3
+    in_float64 = x.astype(np.float64).sum(axis=-1).astype(np.float32)
+    assert not np.array_equal(in_float64, x.sum(axis=-1))  # the data tells the two apart
+    script = warm_script(tmp_path, """
+        assert x.dtype == np.float64, x.dtype
+        return {"output": x.sum(axis=-1), "count": np.array([x.shape[-1]])}
+    """)
+    run = any_executor.run_checked(script, {"x": x}, oracle=np.dtype(np.float32))
+    assert run.outputs["output"].dtype == np.float32
+    np.testing.assert_array_equal(run.outputs["output"], in_float64)
+    assert run.outputs["count"].dtype == np.int64  # only float64 outputs are cast
+    assert_mode(any_executor, calls=1)
+
+
 def test_a_warm_worker_keeps_its_heap_but_its_script_sees_the_callers_environment(
         tmp_path, executor, monkeypatch):
     """glibc read the worker's malloc settings at start (engine.heap); the script's

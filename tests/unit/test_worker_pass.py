@@ -29,6 +29,11 @@ input_names = ["x"]
 oracle = "native"
 
 [[ops]]
+name = "relu_float64"
+reference = "relu.py"
+input_names = ["x"]
+
+[[ops]]
 name = "relu_ulp"
 reference = "relu.py"
 input_names = ["x"]
@@ -78,8 +83,11 @@ def verdict(result):
 
 
 @pytest.mark.parametrize("make", [lambda x: np.maximum(x, 0), wrong], ids=["right", "wrong"])
-def test_the_workers_pass_gives_the_daemons_verdict(scripts, tmp_path, make):
-    op = load_config(write(tmp_path / "gpuemu.toml", CONFIG)).op("relu")
+@pytest.mark.parametrize("name", ["relu", "relu_float64"])  # oracle "native", the default
+def test_the_workers_pass_gives_the_daemons_verdict(scripts, tmp_path, make, name):
+    """With the float64 oracle the worker also promotes the inputs and casts the output
+    back itself: the daemon holds neither float64 tensor."""
+    op = load_config(write(tmp_path / "gpuemu.toml", CONFIG)).op(name)
     output = make(X)
     _, by_worker = check_case(scripts, op, received(output), {"x": X}, {}, seed=1)
     assert scripts.executor.stats().compared == 1  # the worker made the pass

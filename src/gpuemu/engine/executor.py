@@ -36,6 +36,8 @@ import numpy as np
 
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..frameworks import cuda_emulation
+from ..dtypes import DType
+from ..promotion import cast_back, cast_inputs
 from ..script import Request
 from .. import shm
 from ..tensor import TensorData, from_numpy, plain, to_numpy
@@ -120,11 +122,13 @@ class Executor:
     def run_checked(self, script: Path, inputs: dict[str, np.ndarray], kwargs: dict | None = None,
                     *, timeout_s: float = 60.0, cwd: Path | None = None,
                     check_inputs: bool = False, max_memory_mb: int | None = None,
-                    emulate_cuda: bool = False,
+                    emulate_cuda: bool = False, oracle: np.dtype | None = None,
                     against: tuple[np.ndarray, fused.Params] | None = None) -> ScriptRun:
         """``run_script``, plus (with ``check_inputs``) which inputs the script wrote into:
         its warm worker compares them before and after the call. A script that cannot be
         kept warm runs forked or one-shot and is not checked (``mutated_inputs`` None).
+        ``oracle``: run the script on its promoted inputs in float64 and cast its float64
+        outputs back to this dtype (gpuemu.promotion), in the warm worker where there is one.
         ``against``: an output held in shared memory and a pass to make over it and the
         script's output, in the warm worker (``compared``; None where it made none)."""
         cwd = os.path.abspath(cwd or os.getcwd())  # strings: pathlib costs ~20 us a call
@@ -136,6 +140,7 @@ class Executor:
             # keep_offset: an offset view (a fuzz layout) must reach the op misaligned.
             shared = {name: from_numpy(a, shared=True, keep_offset=True) for name, a in inputs.items()}
             request = Call(inputs=shared, kwargs=dict(kwargs or {}), check_inputs=check_inputs,
+                           oracle=None if oracle is None else DType.from_numpy(oracle).value,
                            against=_against(against))
             try:
                 payload = _encode(request, msgspec.msgpack, path)
@@ -145,13 +150,14 @@ class Executor:
                 shm.discard(shm.names(request.inputs.values()))
         # A one-shot script may decode tensors itself, as the seeds' scripts do
         # (np.dtype(t["dtype"]), frombuffer(...).reshape(shape)): plain tensors.
-        one_shot = Request(inputs={name: plain(a) for name, a in inputs.items()},
+        given = inputs if oracle is None else cast_inputs(inputs, np.float64)
+        one_shot = Request(inputs={name: plain(a) for name, a in given.items()},
                            kwargs=dict(kwargs or {}))
         payload = _encode(one_shot, msgspec.json, path)
         if self.warm and self._no_server.get(key) != stamp:
             if (case := self._run_forked(key, stamp, payload, timeout_s)) is not None:
-                return ScriptRun(self._finish(path, case, timeout_s, max_memory_mb))
-        return ScriptRun(self._run_one_shot(key, payload, timeout_s))
+                return ScriptRun(_cast_back(self._finish(path, case, timeout_s, max_memory_mb), oracle))
+        return ScriptRun(_cast_back(self._run_one_shot(key, payload, timeout_s), oracle))
 
     def stats(self) -> ExecutorStats:
         with self._lock:
@@ -314,6 +320,10 @@ def _to_arrays(outputs: dict[str, TensorData], script: str) -> dict[str, np.ndar
         return {name: to_numpy(td, f"output.{name}") for name, td in outputs.items()}
     except InvalidRequest as exc:  # a bad dtype, layout or byte count
         raise ReferenceScriptFailed(f"script {script} returned a bad tensor: {exc}") from None
+
+
+def _cast_back(outputs: dict[str, np.ndarray], oracle: np.dtype | None) -> dict[str, np.ndarray]:
+    return outputs if oracle is None else {k: cast_back(v, oracle) for k, v in outputs.items()}
 
 
 def _against(against: tuple[np.ndarray, fused.Params] | None) -> Against | None:

@@ -74,15 +74,16 @@ def reference_output(op: OpConfig, outputs: dict[str, np.ndarray]) -> np.ndarray
 
 
 def run_reference(scripts: Scripts, op: OpConfig, inputs: dict[str, np.ndarray], kwargs: dict,
-                  against: np.ndarray | None = None, tolerance_dtype: str | None = None
-                  ) -> np.ndarray:
-    """The reference script's output for ``inputs``, run as they are. ``against``: the
-    output it will be judged against; a warm worker makes the check's fused pass beside
-    the reference's output when it can (gpuemu.validate.fused)."""
+                  against: np.ndarray | None = None, tolerance_dtype: str | None = None,
+                  oracle: np.dtype | None = None) -> np.ndarray:
+    """The reference script's output for ``inputs``, run as they are, or with ``oracle``
+    (a native dtype) on them promoted to float64 and cast back (gpuemu.promotion).
+    ``against``: the output it will be judged against; a warm worker makes the check's
+    fused pass beside the reference's output when it can (gpuemu.validate.fused)."""
     params = (None if against is None or shm.held(against) is None  # only a held output goes
               else predicted_pass(op, against, inputs, tolerance_dtype))
     run = scripts.executor.run_checked(
-        op.reference, inputs, {**op.kwargs, **kwargs}, cwd=scripts.root,
+        op.reference, inputs, {**op.kwargs, **kwargs}, cwd=scripts.root, oracle=oracle,
         against=None if params is None else (against, params), **op_options(op))
     expected = reference_output(op, run.outputs)
     if run.compared is not None:
@@ -96,13 +97,12 @@ def check_case(scripts: Scripts, op: OpConfig, actual: np.ndarray,
     """The expected output (from the op's oracle, gpuemu.oracle) and the verdict on ``actual``,
     validated as the op is configured (gpuemu.op_checks). ``in_run``: the case belongs to a
     fuzz run, whose health check weighs its impostors (else a VacuousCheck warning)."""
-    def reference(given: dict[str, np.ndarray]) -> np.ndarray:
-        # against: where the oracle runs the reference in float64 its output's dtype is not
-        # the actual's, and the worker makes no pass
-        return run_reference(scripts, op, given, kwargs, actual, tolerance_dtype)
+    def expected_of(given: dict[str, np.ndarray], native: np.dtype | None) -> np.ndarray:
+        return run_reference(scripts, op, given, kwargs, actual, tolerance_dtype, native)
 
-    return judge(op, actual, inputs, seed, reference, vacuous="report" if in_run else "warn",
-                 tolerance_dtype=tolerance_dtype)
+    return judge(op, actual, inputs, seed, lambda given: run_reference(scripts, op, given, kwargs),
+                 vacuous="report" if in_run else "warn", tolerance_dtype=tolerance_dtype,
+                 expected_of=expected_of)
 
 
 def run_case(scripts: Scripts, op: OpConfig, spec: CaseSpec, *, seed: int | None = None,

@@ -34,6 +34,8 @@ import numpy as np
 from .. import shm_maps, shm_pool
 from ..errors import InvalidTensorData
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
+from ..dtypes import DType
+from ..promotion import cast_back, cast_inputs
 from ..script import SINGLE_OUTPUT, Request, encode_outputs
 from ..tensor import TensorData, to_numpy
 from ..validate import fused
@@ -63,9 +65,12 @@ class Against(msgspec.Struct):
 class Call(Request, omit_defaults=True):
     """A request as a warm worker gets it: ``check_inputs`` asks it to compare the inputs
     before and after the call (in this process: the daemon never sees the script's copy);
-    ``against``, to make the fused pass over its output and that one (gpuemu.validate.fused)."""
+    ``oracle`` (a dtype name), to call the function on the promoted inputs in float64 and
+    cast its float64 outputs back to that dtype (gpuemu.promotion); ``against``, to make
+    the fused pass over its output and that one (gpuemu.validate.fused)."""
 
     check_inputs: bool = False
+    oracle: str | None = None
     against: Against | None = None
 
 
@@ -141,7 +146,11 @@ def _call(fn: Callable, request: Call) -> Reply:
         inputs = {name: to_numpy(td, f"inputs.{name}") for name, td in request.inputs.items()}
         given = dict(inputs)  # the arrays themselves, even if the script rebinds dict entries
         before = {name: x.tobytes() for name, x in given.items()} if request.check_inputs else None
-        result = fn(inputs, **request.kwargs)
+        if request.oracle is None:
+            result = fn(inputs, **request.kwargs)
+        else:
+            native = DType.parse(request.oracle, "oracle").numpy
+            result = _cast_back(fn(cast_inputs(inputs, np.float64), **request.kwargs), native)
         outputs, compared = _outputs(result, request.against)
         mutated = None if before is None else [
             name for name, x in given.items() if x.tobytes() != before[name]]
@@ -150,6 +159,12 @@ def _call(fn: Callable, request: Call) -> Reply:
         return Reply(error=traceback.format_exc())
     finally:
         sys.stdout.flush()  # the script's prints reach stderr per call, not at exit
+
+
+def _cast_back(result: Any, native: np.dtype) -> Any:
+    if isinstance(result, Mapping):
+        return {name: cast_back(value, native) for name, value in result.items()}
+    return cast_back(result, native)
 
 
 def _outputs(result: Any, against: Against | None) -> tuple[dict[str, TensorData], fused.Spans | None]:
