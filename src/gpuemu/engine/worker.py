@@ -56,7 +56,7 @@ class Hello(msgspec.Struct):
 
 
 class Against(msgspec.Struct):
-    """The output the reference's will be judged against, and the pass to make over both."""
+    """The output the reference's output will be judged against, and the pass to make over both."""
 
     actual: TensorData
     params: fused.Params
