@@ -55,9 +55,7 @@ def judge(op: OpConfig, actual: np.ndarray, inputs: Mapping[str, np.ndarray], se
     needs it."""
     check = partial(check_op_output, op, actual, seed=seed, vacuous=vacuous,
                     tolerance_dtype=tolerance_dtype)
-    native = native_dtype(inputs)
-    if op.oracle == "native" or native is None:
-        native = None
+    native = None if op.oracle == "native" else native_dtype(inputs)
     raw = None
     if expected_of is not None:
         expected = expected_of(dict(inputs), native)

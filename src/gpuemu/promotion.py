@@ -9,6 +9,7 @@ tensor's size.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,16 @@ def promoted(x: np.ndarray) -> bool:
 def cast_inputs(inputs: Mapping[str, np.ndarray], dtype) -> dict[str, np.ndarray]:
     """``inputs`` with the promoted ones cast to ``dtype`` (the others as they are)."""
     return {k: x.astype(dtype) if promoted(x) else x for k, x in inputs.items()}
+
+
+def cast_outputs(result: Any, native: np.dtype | None) -> Any:
+    """``cast_back`` of a script's result: one array, or each of a dict name -> array
+    (``native`` None: the result as it is)."""
+    if native is None:
+        return result
+    if isinstance(result, Mapping):
+        return {name: cast_back(value, native) for name, value in result.items()}
+    return cast_back(result, native)
 
 
 def cast_back(raw: np.ndarray, native: np.dtype) -> np.ndarray:

@@ -20,8 +20,8 @@ inputs never share pages), a mapping of a size other than the file's is never us
 most LIMIT mappings taking at most a quarter of the worker's address-space cap
 (max_memory_mb) are kept, and a mapping goes as soon as its file has no name left
 (every call, and once a second from a thread while the worker idles), so a file its
-sender and the daemon removed does not live on in the worker. Without a readable pagemap nothing is
-kept.
+sender and the daemon removed does not live on in the worker. Without a readable
+pagemap nothing is kept.
 """
 
 from __future__ import annotations
@@ -110,12 +110,11 @@ class Maps:
         with self._lock:
             for key, handed in self._used.items():
                 kept = self._maps.get(key)
+                self._escaped.discard(key)
                 if kept is not None and self._written(kept[1]):
                     self._close(self._maps.pop(key))
                 elif handed() is not None:
                     self._escaped.add(key)
-                else:
-                    self._escaped.discard(key)
             self._used.clear()
         self.sweep()
 

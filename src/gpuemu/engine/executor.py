@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import InvalidRequest, ReferenceScriptFailed
 from ..frameworks import cuda_emulation
 from ..dtypes import DType
-from ..promotion import cast_back, cast_inputs
+from ..promotion import cast_inputs, cast_outputs
 from ..script import Request
 from .. import shm
 from ..tensor import TensorData, from_numpy, plain, to_numpy
@@ -156,8 +156,8 @@ class Executor:
         payload = _encode(one_shot, msgspec.json, path)
         if self.warm and self._no_server.get(key) != stamp:
             if (case := self._run_forked(key, stamp, payload, timeout_s)) is not None:
-                return ScriptRun(_cast_back(self._finish(path, case, timeout_s, max_memory_mb), oracle))
-        return ScriptRun(_cast_back(self._run_one_shot(key, payload, timeout_s), oracle))
+                return ScriptRun(cast_outputs(self._finish(path, case, timeout_s, max_memory_mb), oracle))
+        return ScriptRun(cast_outputs(self._run_one_shot(key, payload, timeout_s), oracle))
 
     def stats(self) -> ExecutorStats:
         with self._lock:
@@ -322,14 +322,10 @@ def _to_arrays(outputs: dict[str, TensorData], script: str) -> dict[str, np.ndar
         raise ReferenceScriptFailed(f"script {script} returned a bad tensor: {exc}") from None
 
 
-def _cast_back(outputs: dict[str, np.ndarray], oracle: np.dtype | None) -> dict[str, np.ndarray]:
-    return outputs if oracle is None else {k: cast_back(v, oracle) for k, v in outputs.items()}
-
-
 def _against(against: tuple[np.ndarray, fused.Params] | None) -> Against | None:
-    """The worker's side of ``run_checked``'s ``against``: only an output the daemon holds
-    in shared memory goes, by name (any other would cost a copy to send)."""
-    if against is None or shm.held(against[0]) is None:
+    """The worker's side of ``run_checked``'s ``against``: the output goes by the name of
+    its held file when it has one (the runner asks only for such outputs)."""
+    if against is None:
         return None
     return Against(actual=from_numpy(against[0], shared=True), params=against[1])
 

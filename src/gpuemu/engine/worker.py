@@ -35,7 +35,7 @@ from .. import shm_maps, shm_pool
 from ..errors import InvalidTensorData
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from ..dtypes import DType
-from ..promotion import cast_back, cast_inputs
+from ..promotion import cast_inputs, cast_outputs
 from ..script import SINGLE_OUTPUT, Request, encode_outputs
 from ..tensor import TensorData, to_numpy
 from ..validate import fused
@@ -150,7 +150,7 @@ def _call(fn: Callable, request: Call) -> Reply:
             result = fn(inputs, **request.kwargs)
         else:
             native = DType.parse(request.oracle, "oracle").numpy
-            result = _cast_back(fn(cast_inputs(inputs, np.float64), **request.kwargs), native)
+            result = cast_outputs(fn(cast_inputs(inputs, np.float64), **request.kwargs), native)
         outputs, compared = _outputs(result, request.against)
         mutated = None if before is None else [
             name for name, x in given.items() if x.tobytes() != before[name]]
@@ -159,12 +159,6 @@ def _call(fn: Callable, request: Call) -> Reply:
         return Reply(error=traceback.format_exc())
     finally:
         sys.stdout.flush()  # the script's prints reach stderr per call, not at exit
-
-
-def _cast_back(result: Any, native: np.dtype) -> Any:
-    if isinstance(result, Mapping):
-        return {name: cast_back(value, native) for name, value in result.items()}
-    return cast_back(result, native)
 
 
 def _outputs(result: Any, against: Against | None) -> tuple[dict[str, TensorData], fused.Spans | None]:

@@ -70,7 +70,6 @@ class Comparison:
         return self.rule.exact
 
     def run(self) -> None:
-        fits = _fit_float32(self.actual.dtype, self.expected.dtype)
         if fused.applies(self.actual, self.expected, self.rule.ulp_mode, self.exact):
             fused.compare(self.actual, self.expected,
                           fused_params(self.actual.dtype, self.expected.dtype, self.tol,
@@ -81,7 +80,7 @@ class Comparison:
             return
         if self.exact:
             work, step = None, self._exact_int_chunk
-        elif fits and (self.rule.ulp_mode or _screens_in_float32(self.tol)):
+        elif _fit_float32(self.actual.dtype, self.expected.dtype) and (self.rule.ulp_mode or _screens_in_float32(self.tol)):
             work, step = np.dtype(np.float32), self._screen_chunk
         else:
             work, step = np.dtype(np.float64), self._screen_chunk
