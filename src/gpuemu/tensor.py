@@ -81,17 +81,19 @@ def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool | Any = Fa
     if arr.dtype != dtype.numpy:  # big-endian input: same values, wire byte order
         arr = arr.astype(dtype.numpy)
     item = arr.itemsize
-    elem_strides = [s // item for s in arr.strides]
-    layout_ok = all(s >= 0 and s % item == 0 for s in arr.strides) and _non_overlapping(
-        arr.shape, elem_strides
-    )
-    if not layout_ok or arr.size == 0:  # negative/broadcast/unaligned: a C-contiguous copy
-        arr = np.ascontiguousarray(arr)
-        elem_strides = c_strides(arr.shape)
-    n = span(arr.shape, elem_strides)
-    covering = as_strided(arr, shape=(n,), strides=(item,)) if n else arr.reshape(-1)[:0]
-    strides = None if elem_strides == c_strides(arr.shape) else elem_strides
-    lead = _lead(arr) if keep_offset and n else b""
+    if arr.flags.c_contiguous and 1 not in arr.shape:  # most tensors: no stride arithmetic
+        # (numpy calls a view contiguous whatever the stride of a length-1 dim: it is kept)
+        covering, strides = arr.reshape(-1), None
+    else:
+        elem_strides = [s // item for s in arr.strides]
+        if not (all(s >= 0 and s % item == 0 for s in arr.strides)
+                and _non_overlapping(arr.shape, elem_strides)):
+            arr = np.ascontiguousarray(arr)  # negative/broadcast/unaligned: a C-contiguous copy
+            elem_strides = c_strides(arr.shape)
+        n = span(arr.shape, elem_strides)
+        covering = as_strided(arr, shape=(n,), strides=(item,)) if n else arr.reshape(-1)[:0]
+        strides = None if elem_strides == c_strides(arr.shape) else elem_strides
+    lead = _lead(arr) if keep_offset and covering.size else b""
     if shared:
         from . import shm
 
@@ -204,10 +206,10 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
         )
     else:
         buf = np.frombuffer(td.data, dtype=dtype.numpy).copy()
-    byte_strides = tuple(s * item for s in strides)
-    try:
-        return as_strided(buf[offset:], shape=tuple(shape), strides=byte_strides)
-    except (ValueError, OverflowError) as exc:  # > 64 dims, or an empty view too big to address
+    try:  # np.ndarray checks that the view stays within ``buf``; as_strided costs 5x more
+        return np.ndarray(tuple(shape), buf.dtype, buffer=buf, offset=offset * item,
+                          strides=tuple(s * item for s in strides))
+    except (ValueError, OverflowError, TypeError) as exc:  # > 64 dims, or an empty view too big to address
         raise InvalidTensorData(
             f"{field}.shape: numpy cannot build a view of shape {shape} with strides {strides}"
             f" ({exc}); use at most 64 dims and extents that fit in 63-bit byte offsets",
