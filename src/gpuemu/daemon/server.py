@@ -1,12 +1,14 @@
 """The daemon: a thin NNG REP loop around ``routes.dispatch``.
 
-One thread receives: for each request it opens a fresh REP context and hands the request
-to a thread of its own, so the next request (a Ping above all) is received at once
-however long the others take. A request whose client hung up before it was taken is
-dropped unread, and one whose client hangs up while it runs is cancelled at its next case
-boundary (pipe callbacks say which connection left): abandoned work no longer piles up
-in front of live clients. Shutdown cancels the work in flight the same way, waits at most
-DRAIN_S for the replies, then closes the socket.
+Requests are received by a set of threads, each on a REP context of its own, and each
+answers what it received itself (no hand-over from a receiving thread to a handling
+one, which costs a thread wake-up per request). A thread that takes a request while no
+other is receiving starts one first, so the next request (a Ping above all) is received
+at once however long the others take. A request whose client hung up before it was
+taken is dropped unread, and one whose client hangs up while it runs is cancelled at its
+next case boundary (pipe callbacks say which connection left): abandoned work no longer
+piles up in front of live clients. Shutdown cancels the work in flight the same way,
+waits at most DRAIN_S for the replies, then closes the socket.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ DRAIN_S = 3.0
 """How long shutdown waits for the replies of cancelled work (each stops at its next case
 boundary) before it closes the socket: the daemon exits within ~5 s of Shutdown/SIGTERM."""
 GONE_PIPES_KEPT = 65_536
+IDLE_RECEIVERS = 4
+"""Receiving threads kept waiting once a burst of concurrent requests is over."""
 
 
 class DaemonAlreadyRunning(GpuemuError, RuntimeError):
@@ -70,7 +74,8 @@ class Daemon:
         self._lock = threading.Condition()
         self._in_flight: dict[int, tuple[int, Cancel]] = {}  # key -> (pipe id, cancel)
         self._gone: OrderedDict[int, None] = OrderedDict()  # pipes whose client hung up
-        self.dropped = 0  # requests dropped unread because their client had left
+        self._receiving = 0  # threads waiting for a request (or about to)
+        self._key = 0
         self._sock: pynng.Rep0 | None = None
 
     def serve(self) -> None:
@@ -93,8 +98,8 @@ class Daemon:
                 f.write(f"{os.getpid()}\n")
         # Logged before the first answer, so whoever sees a Pong also finds this line.
         log.info("listening on %s (pid %d)", paths.socket_url(self.socket_path), os.getpid())
-        receiver = threading.Thread(target=self._receive, name="gpuemu-recv", daemon=True)
-        receiver.start()
+        self._receiving = 1
+        self._add_receiver()
         watchdog = self.watchdog_file and Watchdog(
             lambda: socket_answers(self.socket_path, PROBE_TIMEOUT_MS), self.watchdog_file).start()
         try:
@@ -105,7 +110,6 @@ class Daemon:
                 watchdog.stop()
             self._drain()
             self._sock.close()
-            receiver.join(timeout=5)
             shm.withdraw(self.socket_path)
             if self.socket_path.exists():
                 self.socket_path.unlink()
@@ -113,9 +117,14 @@ class Daemon:
                 self.pid_file.unlink()
             log.info("stopped")
 
+    def _add_receiver(self) -> None:
+        """Start one more receiving thread (counted in ``_receiving`` by the caller)."""
+        threading.Thread(target=self._receive, name="gpuemu-recv", daemon=True).start()
+
     def _receive(self) -> None:
+        """Receive and answer requests until the socket closes, or until enough other
+        threads wait for the next one."""
         assert self._sock is not None
-        key = 0
         while True:
             ctx = self._sock.new_context()
             try:
@@ -124,24 +133,33 @@ class Daemon:
                 with contextlib.suppress(pynng.exceptions.Closed):
                     ctx.close()
                 return
-            key += 1
             pipe = -1 if msg.pipe is None else msg.pipe.id
             cancel = Cancel(self.request_timeout_s)
             with self._lock:
+                self._key += 1
+                key = self._key
                 busy = len(self._in_flight) >= self.max_requests
                 gone = pipe < 0 or pipe in self._gone
-                if not (busy or gone):
+                taken = not (busy or gone)
+                if taken:
                     self._in_flight[key] = (pipe, cancel)
                     if self.state.shutdown.is_set():
                         cancel.set("the daemon is shutting down")
+                    spare = self._receiving == 1  # the others are busy: a new one takes
+                    if not spare:                # this thread's place among the receivers
+                        self._receiving -= 1
             if gone:
-                self.dropped += 1
                 ctx.close()
             elif busy:
                 self._reply(ctx, self._busy_answer(msg.bytes))
             else:
-                threading.Thread(target=self._handle, args=(ctx, msg.bytes, key, cancel),
-                                 name=f"gpuemu-req-{key}", daemon=True).start()
+                if spare:
+                    self._add_receiver()
+                self._handle(ctx, msg.bytes, key, cancel)
+                with self._lock:
+                    if self._receiving >= IDLE_RECEIVERS:
+                        return
+                    self._receiving += 1
 
     def _handle(self, ctx: pynng.Context, data: bytes, key: int, cancel: Cancel) -> None:
         CURRENT_CANCEL.set(cancel)
