@@ -4,7 +4,7 @@ that the peak is this request's, not an earlier benchmark's), for an op whose re
 runs in the input's dtype and, in another fresh daemon, one with the default float64
 oracle. Warm workers are
 separate processes and are not counted. Floor: a bare interpreter with the daemon's
-third-party imports (numpy, msgspec, pynng) loaded.
+third-party imports (numpy, msgspec) loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .project import Session, load_function, running_daemon, validate_call
 from .report import Figure, Section, Target
 
 MIB = 1 << 20
-BARE = ("import numpy, msgspec, pynng, pathlib; print(next(int(l.split()[1]) * 1024 for l in"
+BARE = ("import numpy, msgspec, pathlib; print(next(int(l.split()[1]) * 1024 for l in"
         " pathlib.Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS:')))")
 
 
@@ -50,7 +50,7 @@ def run(session: Session) -> Section:
         return Figure(key, label, value, "B", 1, **kw)
 
     return Section("rss", "daemon memory (the daemon process only; workers not counted)", [
-        fig("bare", "python with numpy, msgspec, pynng imported", bare),
+        fig("bare", "python with numpy and msgspec imported", bare),
         fig("idle", "daemon idle, after start and a Ping", idle, vs=("bare",),
             target=Target(80 * MIB, at_most=True)),
         fig("warmed", "daemon after a 64x64 softmax ValidateOp", warmed, vs=("idle",)),

@@ -1,7 +1,7 @@
 """How a Client's requests reach a daemon: a Transport moves encoded bytes, nothing more.
 
 ``NngTransport`` is the real one: NNG REQ over the daemon's ipc socket (spoken by
-gpuemu.req_socket), starting a daemon when none answers (``auto_start``), with a version
+gpuemu.sp), starting a daemon when none answers (``auto_start``), with a version
 handshake on connecting and a ProgressWatch over long requests. The daemon package adds an in-process transport
 (gpuemu.daemon.inprocess) that calls the daemon's dispatch directly, for tests and tools
 that need no socket. ``socket_answers`` is the probe the launcher and the server use.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .client_errors import START_HINT, ClientError, ConnectionError, check_version
 from .progress import ProgressWatch
-from .req_socket import Lost, ReqConnection
+from .sp import Lost, ReqConnection
 from .protocol import (
     Form, FuzzOp, Minimize, Ping, Pong, Request, RunCi, decode_response, encode_message,
 )

@@ -264,7 +264,7 @@ def test_slow_reference_does_not_block_ping(daemon, tmp_path):
 
 def test_a_long_request_is_sent_once(daemon):
     # NNG's REQ socket re-sends an unanswered request after resend_time (60 s by default),
-    # which made the daemon run a long fuzz twice; the Client's REQ (gpuemu.req_socket)
+    # which made the daemon run a long fuzz twice; the Client's REQ (gpuemu.sp)
     # never re-sends.
     with daemon.client() as c:
         before = len(c.list_results(limit=1000, op_name="slow"))

@@ -331,8 +331,9 @@ def test_a_request_over_max_message_bytes_is_answered_with_the_limit(daemon, sen
 
 
 def test_a_request_beyond_twice_the_limit_is_dropped_and_the_client_told(daemon, monkeypatch):
-    """NNG closes the connection after reading the length of a message over its
-    recv_max_size (2 x max_message_bytes), before buffering it: no reply is possible.
+    """The daemon closes the connection after reading the length of a message over
+    2 x max_message_bytes, before buffering it (as NNG's recv_max_size does): no reply
+    is possible.
     (Tensors inline: through shared memory, gpuemu.shm, these would fit.)"""
     monkeypatch.setenv("GPUEMU_SHM", "0")
     big = np.zeros(2 * MAX_MESSAGE_BYTES // 4 + 16, np.float32)

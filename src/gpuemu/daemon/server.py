@@ -1,31 +1,31 @@
-"""The daemon: a thin NNG REP loop around ``routes.dispatch``.
+"""The daemon: a thin request/reply loop around ``routes.dispatch``.
 
-Requests are received by a set of threads, each on a REP context of its own, and each
-answers what it received itself (no hand-over from a receiving thread to a handling
-one, which costs a thread wake-up per request). A thread that takes a request while no
-other is receiving starts one first, so the next request (a Ping above all) is received
-at once however long the others take. A request whose client hung up before it was
-taken is dropped unread, and one whose client hangs up while it runs is cancelled at its
-next case boundary (pipe callbacks say which connection left): abandoned work no longer
-piles up in front of live clients. Shutdown cancels the work in flight the same way,
-waits at most DRAIN_S for the replies, then closes the socket.
+The daemon speaks NNG's REP protocol itself (gpuemu.sp): any NNG REQ client talks to it.
+Each connection has one thread waiting for its next request at a time; the thread that
+receives one lets another thread wait for the one after, then answers its own, with no
+hand-over of the request (a thread wake-up) on its path. A request therefore never
+waits for another, however long that runs, and a Ping is answered at once. A request
+whose client hangs up while it runs is cancelled at its next case boundary: abandoned
+work no longer piles up in front of live clients. Shutdown cancels the work in flight
+the same way, waits at most DRAIN_S for the replies, then closes every connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import queue
 import signal
+import socket
 import stat
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
-import pynng
-
-from .. import paths, shm
+from .. import paths, shm, sp
 from ..config import DaemonSettings, find_config, load_config
 from ..errors import GpuemuError, InternalError, InvalidRequest
 from ..protocol import Ping, Shutdown, decode_request, encode_message, error_response, framing
@@ -41,22 +41,58 @@ log = logging.getLogger("gpuemu.daemon")
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 TRANSPORT_SLACK = 2
 """Requests up to TRANSPORT_SLACK x max_message_bytes are read and answered with an
-InvalidRequest that gives the limit. NNG drops bigger ones after reading their length, so
-that no request makes the daemon buffer more: it closes the connection, which the gpuemu
-Client reports at once as a lost connection (a plain REQ socket re-sends until it times out)."""
+InvalidRequest that gives the limit. A bigger one closes its connection once its length
+is read, as NNG's recv_max_size does, so that no request makes the daemon buffer more;
+the gpuemu Client reports that at once as a lost connection."""
 MAX_REQUESTS = 128
 """Requests handled at once; beyond it a request other than Ping or Shutdown is answered
-at once with an error saying so, which keeps the receiving thread free for Pings."""
+at once with an error saying so."""
 DRAIN_S = 3.0
 """How long shutdown waits for the replies of cancelled work (each stops at its next case
-boundary) before it closes the socket: the daemon exits within ~5 s of Shutdown/SIGTERM."""
-GONE_PIPES_KEPT = 65_536
-IDLE_RECEIVERS = 4
-"""Receiving threads kept waiting once a burst of concurrent requests is over."""
+boundary) before it closes the connections: the daemon exits within ~5 s of Shutdown/SIGTERM."""
+HANDSHAKE_S = 10.0
+"""How long a new connection may take to send its protocol header."""
+IDLE_THREADS = 4
+"""Server threads kept waiting once a burst of concurrent requests is over."""
+ACCEPT_RETRY_S = 0.1
+"""How soon a failed accept (no file descriptor left) is tried again."""
+"""Server threads kept waiting once a burst of concurrent requests is over."""
 
 
 class DaemonAlreadyRunning(GpuemuError, RuntimeError):
     """A live daemon answers on the socket; a second one must not steal it."""
+
+
+class Threads:
+    """Threads that run submitted calls: an idle one takes the next, else a new one
+    starts, so a call never waits for a busy thread; up to ``kept`` stay idle."""
+
+    def __init__(self, kept: int):
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._kept = kept
+
+    def submit(self, fn: Callable[..., None], *args) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._calls.put((fn, args))
+        if start:
+            threading.Thread(target=self._run, name="gpuemu-server", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            fn, args = self._calls.get()
+            try:
+                fn(*args)
+            except Exception:  # a bug must not cost the daemon a thread's place
+                log.exception("internal error in the server loop")
+            with self._lock:
+                if self._idle >= self._kept:
+                    return
+                self._idle += 1
 
 
 class Daemon:
@@ -72,21 +108,21 @@ class Daemon:
         self.max_requests = max_requests
         self.max_message_bytes = max_message_bytes
         self._lock = threading.Condition()
-        self._in_flight: dict[int, tuple[int, Cancel]] = {}  # key -> (pipe id, cancel)
-        self._gone: OrderedDict[int, None] = OrderedDict()  # pipes whose client hung up
-        self._receiving = 0  # threads waiting for a request (or about to)
+        self._in_flight: dict[int, tuple[sp.RepConnection, Cancel]] = {}  # key -> (its client, cancel)
+        self._connections: set[sp.RepConnection] = set()
+        self._threads = Threads(IDLE_THREADS)
         self._key = 0
-        self._sock: pynng.Rep0 | None = None
+        self._listener: socket.socket | None = None
+        self._closing = False
 
     def serve(self) -> None:
         """Bind, serve until a Shutdown request or SIGTERM/SIGINT, then drain and close."""
         claim_socket(self.socket_path)
-        self._sock = pynng.Rep0(recv_max_size=TRANSPORT_SLACK * self.max_message_bytes)
-        self._sock.add_post_pipe_remove_cb(self._pipe_gone)
         try:
-            self._sock.listen(paths.socket_url(self.socket_path))
-        except pynng.exceptions.AddressInUse:
-            self._sock.close()
+            self._listener = sp.listen(self.socket_path)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
             raise DaemonAlreadyRunning(f"another gpuemu daemon took {self.socket_path} while this"
                                        " one was starting; use `gpuemu daemon status`") from None
         os.chmod(self.socket_path, 0o600)
@@ -98,8 +134,7 @@ class Daemon:
                 f.write(f"{os.getpid()}\n")
         # Logged before the first answer, so whoever sees a Pong also finds this line.
         log.info("listening on %s (pid %d)", paths.socket_url(self.socket_path), os.getpid())
-        self._receiving = 1
-        self._add_receiver()
+        threading.Thread(target=self._accept, name="gpuemu-accept", daemon=True).start()
         watchdog = self.watchdog_file and Watchdog(
             lambda: socket_answers(self.socket_path, PROBE_TIMEOUT_MS), self.watchdog_file).start()
         try:
@@ -109,7 +144,7 @@ class Daemon:
             if watchdog:
                 watchdog.stop()
             self._drain()
-            self._sock.close()
+            self._close()
             shm.withdraw(self.socket_path)
             if self.socket_path.exists():
                 self.socket_path.unlink()
@@ -117,80 +152,84 @@ class Daemon:
                 self.pid_file.unlink()
             log.info("stopped")
 
-    def _add_receiver(self) -> None:
-        """Start one more receiving thread (counted in ``_receiving`` by the caller)."""
-        threading.Thread(target=self._receive, name="gpuemu-recv", daemon=True).start()
-
-    def _receive(self) -> None:
-        """Receive and answer requests until the socket closes, or until enough other
-        threads wait for the next one."""
-        assert self._sock is not None
+    def _accept(self) -> None:
+        assert self._listener is not None
+        failing = False
         while True:
-            ctx = self._sock.new_context()
             try:
-                msg = ctx.recv_msg()
-            except pynng.exceptions.Closed:
-                with contextlib.suppress(pynng.exceptions.Closed):
-                    ctx.close()
-                return
-            pipe = -1 if msg.pipe is None else msg.pipe.id
-            cancel = Cancel(self.request_timeout_s)
-            with self._lock:
+                sock, _ = self._listener.accept()
+            except OSError as exc:
+                if self._closing:
+                    return
+                # Out of file descriptors, say: the client waits in the backlog meanwhile
+                # (the watchdog reports a daemon that stays deaf).
+                if not failing:
+                    log.warning("cannot accept connections (%s); retrying", exc)
+                failing = True
+                time.sleep(ACCEPT_RETRY_S)
+                continue
+            failing = False
+            self._threads.submit(self._open, sock)
+
+    def _open(self, sock: socket.socket) -> None:
+        """Exchange protocol headers with a new client, then wait for its first request."""
+        try:
+            conn = sp.RepConnection(sock, HANDSHAKE_S)
+        except (OSError, sp.Lost) as exc:
+            log.info("refused a connection: %s", exc)
+            return
+        with self._lock:
+            closing = self.state.shutdown.is_set()
+            if not closing:
+                self._connections.add(conn)
+        if closing:
+            conn.close()
+        else:
+            self._turn(conn)
+
+    def _turn(self, conn: sp.RepConnection) -> None:
+        """Receive ``conn``'s next request, let another thread wait for the one after,
+        and answer this one."""
+        try:
+            received = conn.receive(TRANSPORT_SLACK * self.max_message_bytes)
+        except (OSError, sp.Lost) as exc:
+            if not isinstance(exc, sp.Lost) or "over the limit" in str(exc):
+                log.warning("closed a connection: %s", exc)
+            self._hang_up(conn)
+            return
+        self._threads.submit(self._turn, conn)
+        if received is None:
+            return  # no request ID in its header: NNG drops such a message too
+        backtrace, data = received
+        cancel = Cancel(self.request_timeout_s)
+        with self._lock:
+            busy = len(self._in_flight) >= self.max_requests
+            if not busy:
                 self._key += 1
                 key = self._key
-                busy = len(self._in_flight) >= self.max_requests
-                gone = pipe < 0 or pipe in self._gone
-                taken = not (busy or gone)
-                if taken:
-                    self._in_flight[key] = (pipe, cancel)
-                    if self.state.shutdown.is_set():
-                        cancel.set("the daemon is shutting down")
-                    spare = self._receiving == 1  # the others are busy: a new one takes
-                    if not spare:                # this thread's place among the receivers
-                        self._receiving -= 1
-            if gone:
-                ctx.close()
-            elif busy:
-                self._reply(ctx, self._busy_answer(msg.bytes))
-            else:
-                if spare:
-                    self._add_receiver()
-                self._handle(ctx, msg.bytes, key, cancel)
-                with self._lock:
-                    if self._receiving >= IDLE_RECEIVERS:
-                        return
-                    self._receiving += 1
-
-    def _handle(self, ctx: pynng.Context, data: bytes, key: int, cancel: Cancel) -> None:
+                self._in_flight[key] = (conn, cancel)
+                if self.state.shutdown.is_set():
+                    cancel.set("the daemon is shutting down")
+        if busy:
+            conn.reply(backtrace, self._busy_answer(data))
+            return
         CURRENT_CANCEL.set(cancel)
         try:
-            self._reply(ctx, self._answer(data))
+            if not conn.reply(backtrace, self._answer(data)):
+                log.info("a client left before its reply")
         finally:
             with self._lock:
                 del self._in_flight[key]
                 self._lock.notify_all()
 
-    @staticmethod
-    def _reply(ctx: pynng.Context, reply: bytes) -> None:
-        try:
-            ctx.send(reply)
-        except pynng.exceptions.Closed:
-            pass
-        except pynng.exceptions.NNGException as exc:
-            log.warning("could not send a reply (client went away?): %s", exc)
-        finally:
-            with contextlib.suppress(pynng.exceptions.Closed):
-                ctx.close()
-
-    def _pipe_gone(self, pipe: pynng.Pipe) -> None:
-        """NNG says a client's connection closed: cancel what it asked for and is still running."""
+    def _hang_up(self, conn: sp.RepConnection) -> None:
+        """``conn``'s client hung up: cancel what it asked for and is still running."""
         with self._lock:
-            self._gone[pipe.id] = None
-            if len(self._gone) > GONE_PIPES_KEPT:
-                self._gone.popitem(last=False)
+            self._connections.discard(conn)
             for owner, cancel in self._in_flight.values():
-                if owner == pipe.id:
+                if owner is conn:
                     cancel.set("its client closed the connection")
+        conn.close()
 
     def _answer(self, data: bytes) -> bytes:
         if len(data) <= self.max_message_bytes:
@@ -224,7 +263,18 @@ class Daemon:
             if self._in_flight:
                 log.warning("closing with %d requests unanswered after %.0f s",
                             len(self._in_flight), DRAIN_S)
-        time.sleep(0.05)  # let NNG flush the last reply before the socket closes
+
+    def _close(self) -> None:
+        """Stop accepting and end every connection (their waiting threads see them close)."""
+        assert self._listener is not None
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            conn.abort()
 
 
 def claim_socket(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The Client's own REQ (gpuemu.req_socket) against NNG's real REP socket (pynng)."""
+"""gpuemu.sp against NNG itself (pynng): the Client's REQ against a REP socket, and the
+daemon's REP connections against REQ sockets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import pynng
 import pytest
 
-from gpuemu.req_socket import Lost, ReqConnection
+from gpuemu.sp import Lost, RepConnection, ReqConnection, listen
 
 
 @pytest.fixture
@@ -114,3 +115,69 @@ def test_a_peer_that_is_not_rep_is_refused(tmp_path):
 def test_nothing_listening_is_an_os_error(tmp_path):
     with pytest.raises(OSError):
         ReqConnection(tmp_path / "none.sock", 30)
+
+
+@pytest.fixture
+def listener(tmp_path):
+    path = tmp_path / "daemon.sock"
+    sock = listen(path)
+    yield sock, path
+    sock.close()
+
+
+def connected(listener) -> tuple[ReqConnection, RepConnection]:
+    """Both ends of one connection (each side's header exchange waits for the other's)."""
+    sock, path = listener
+    accepted: list[RepConnection] = []
+    acceptor = threading.Thread(target=lambda: accepted.append(RepConnection(sock.accept()[0], 30)))
+    acceptor.start()
+    req = ReqConnection(path, 30)
+    acceptor.join()
+    return req, accepted[0]
+
+
+def test_nng_req_clients_get_replies_from_a_rep_connection(listener):
+    # pynng's REQ socket (the specification's client) sends from two contexts at once over
+    # one connection: each reply must reach the context that asked.
+    sock, path = listener
+    with pynng.Req0(dial=f"ipc://{path}", block_on_dial=False, recv_timeout=30_000) as req:
+        conn = RepConnection(sock.accept()[0], 30)
+        try:
+            with req.new_context() as first, req.new_context() as second:
+                first.send(b"one")
+                second.send(b"two")
+                requests = [conn.receive(1 << 20) for _ in range(2)]
+                for backtrace, body in reversed(requests):  # answered out of order
+                    assert conn.reply(backtrace, b"re:" + bytes(body))
+                assert second.recv() == b"re:two" and first.recv() == b"re:one"
+        finally:
+            conn.close()
+
+
+def test_a_request_over_the_limit_loses_the_connection(listener):
+    req, conn = connected(listener)
+    try:
+        req._send(b"\x01" + (1 << 20).to_bytes(8, "big"), b"")  # only the header is read
+        with pytest.raises(Lost, match="over the limit"):
+            conn.receive(1024)
+    finally:
+        conn.close()
+        req.close()
+
+
+def test_a_request_without_a_request_id_is_dropped(listener):
+    req, conn = connected(listener)
+    try:
+        req._send(b"\x01" + (8).to_bytes(8, "big"), b"\0\0\0\1\0\0\0\2")  # no top bit set
+        assert conn.receive(1024) is None
+    finally:
+        conn.close()
+        req.close()
+
+
+def test_a_client_that_is_not_req_is_refused(listener):
+    sock, path = listener
+    with pynng.Sub0(dial=f"ipc://{path}", block_on_dial=False):
+        conn, _ = sock.accept()
+        with pytest.raises(Lost, match="not an NNG REQ socket"):
+            RepConnection(conn, 30)
