@@ -81,15 +81,15 @@ class Connection:
             self._sock.sendall(head)
             self._sock.sendall(body)
 
-    def _read_frame(self, limit: int | None = None) -> bytearray:
-        """The next message's payload; Lost past ``limit`` bytes (unread: the stream is
-        then lost), at the end of the stream or on a malformed header."""
+    def _read_header(self, limit: int | None = None) -> int:
+        """The next message's payload size; Lost past ``limit`` bytes (its payload unread:
+        the stream is then lost), at the end of the stream or on a malformed header."""
         kind, size = _FRAME.unpack(self._read(_FRAME.size, first=True))
         if kind != 1 or (limit is not None and size > limit):
             self.usable = False
             raise Lost(f"message of type {kind} and {size} bytes" if kind != 1 else
                        f"a message of {size} bytes is over the limit of {limit}")
-        return self._read(size)
+        return size
 
     def _read(self, n: int, first: bool = False) -> bytearray:
         """``n`` bytes; ``first``: they start a message (a timeout before any of them
@@ -129,7 +129,7 @@ class ReqConnection(Connection):
         super().__init__(sock, REQ0, REP0, timeout_s)
         self._ids = itertools.count(random.getrandbits(31))
 
-    def exchange(self, body: bytes, timeout_s: float | None) -> bytes:
+    def exchange(self, body: bytes, timeout_s: float | None) -> bytearray:
         """Send ``body`` as a request and wait for its reply; ``timeout_s`` bounds the
         send and the wait (None: no bound). TimeoutError past it: while ``usable``, the
         connection takes the next request and skips this one's late reply. Lost: the
@@ -143,9 +143,14 @@ class ReqConnection(Connection):
             raise Lost(f"the connection closed while sending ({exc})") from None
         self.usable = True
         while True:
-            payload = self._read_frame()
-            if payload[:_ID.size] == request_id:
-                return bytes(memoryview(payload)[_ID.size:])
+            size = self._read_header()
+            if size < _ID.size:
+                self.usable = False
+                raise Lost(f"a reply of {size} bytes has no request ID")
+            reply_id = self._read(_ID.size)
+            body = self._read(size - _ID.size)  # read apart: a large reply is not copied
+            if reply_id == request_id:
+                return body
 
     def idle_and_open(self) -> bool:
         """True when nothing waits to be read: a peer that closed (or a daemon that
@@ -171,13 +176,13 @@ class RepConnection(Connection):
         """The next request's backtrace and body; None for a malformed one (dropped, as
         NNG does); Lost at the end of the stream or past ``limit`` bytes, its backtrace
         included (as NNG's recv_max_size counts them)."""
-        payload = self._read_frame(limit)
-        for hop in range(MAX_HOPS):
-            end = 4 * (hop + 1)
-            if len(payload) < end:
-                return None
-            if payload[end - 4] & 0x80:
-                return bytes(payload[:end]), payload[end:]
+        size = self._read_header(limit)
+        backtrace = bytearray()
+        while size - len(backtrace) >= _ID.size and len(backtrace) < _ID.size * MAX_HOPS:
+            backtrace += self._read(_ID.size)
+            if backtrace[-_ID.size] & 0x80:  # the request ID ends the backtrace
+                return bytes(backtrace), self._read(size - len(backtrace))
+        self._read(size - len(backtrace))
         return None
 
     def reply(self, backtrace: bytes, body: bytes) -> bool:
