@@ -178,8 +178,8 @@ class Daemon:
         except (OSError, sp.Lost) as exc:
             log.info("refused a connection: %s", exc)
             return
-        with self._lock:
-            closing = self.state.shutdown.is_set()
+        with self._lock:  # after _close has ended every connection, none is added
+            closing = self._closing
             if not closing:
                 self._connections.add(conn)
         if closing:
@@ -267,12 +267,12 @@ class Daemon:
     def _close(self) -> None:
         """Stop accepting and end every connection (their waiting threads see them close)."""
         assert self._listener is not None
-        self._closing = True
+        with self._lock:
+            self._closing = True
+            connections = list(self._connections)
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         self._listener.close()
-        with self._lock:
-            connections = list(self._connections)
         for conn in connections:
             conn.abort()
 
