@@ -9,6 +9,7 @@ that need no socket. ``socket_answers`` is the probe the launcher and the server
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -59,6 +60,7 @@ class NngTransport(Transport):
         self._idle: list[ReqConnection] = []
         self._lock = threading.Lock()
         self._connected = False  # a daemon answered (and its version was checked) once
+        self._pid = os.getpid()  # a forked child must not share its parent's connections
 
     def exchange(self, data: bytes, request: Request) -> bytes:
         if isinstance(request, LONG_REQUESTS):
@@ -99,6 +101,8 @@ class NngTransport(Transport):
     def _take(self, request: Request) -> ReqConnection:
         """An idle kept connection that is still open, else a new one."""
         with self._lock:
+            if self._pid != os.getpid():  # forked: the connections are the parent's
+                self._idle, self._pid = [], os.getpid()
             while self._idle:
                 conn = self._idle.pop()
                 if conn.idle_and_open():

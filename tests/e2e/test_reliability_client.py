@@ -3,6 +3,7 @@ clear errors, no lost results, and a reconnect without the caller doing anything
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -100,3 +101,21 @@ def test_a_daemon_that_stopped_for_good_is_a_timeout_naming_the_socket(daemon):
         with pytest.raises(ConnectionError, match=rf"daemon on {daemon.socket} did not answer a"
                                                   r" Ping within 500 ms"):
             c.ping()
+
+
+def test_a_forked_child_opens_its_own_connection(daemon):
+    # A Client made before fork() (a global one, under multiprocessing's fork start): the
+    # child must not speak on the parent's connection, or the two would read each other's
+    # replies.
+    with daemon.client(timeout_ms=30_000) as c:  # far beyond a Ping on a busy machine
+        c.ping()
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only when its own requests are answered
+            ok = False
+            try:
+                ok = all(c.ping().protocol_version == 1 for _ in range(20))
+            finally:
+                os._exit(0 if ok else 1)
+        answers = [c.ping().protocol_version for _ in range(20)]
+        assert os.waitpid(pid, 0)[1] == 0
+        assert answers == [1] * 20
