@@ -44,6 +44,10 @@ class Lost(Exception):
     the connection is of no further use."""
 
 
+class TooLarge(Lost):
+    """A message over the receiver's limit: its payload is left unread."""
+
+
 class Connection:
     """One SP connection over a connected Unix socket, after the header exchange."""
 
@@ -85,10 +89,12 @@ class Connection:
         """The next message's payload size; Lost past ``limit`` bytes (its payload unread:
         the stream is then lost), at the end of the stream or on a malformed header."""
         kind, size = _FRAME.unpack(self._read(_FRAME.size, first=True))
-        if kind != 1 or (limit is not None and size > limit):
+        if kind != 1:
             self.usable = False
-            raise Lost(f"message of type {kind} and {size} bytes" if kind != 1 else
-                       f"a message of {size} bytes is over the limit of {limit}")
+            raise Lost(f"malformed message header (type {kind}, {size} bytes)")
+        if limit is not None and size > limit:
+            self.usable = False
+            raise TooLarge(f"a message of {size} bytes is over the limit of {limit}")
         return size
 
     def _read(self, n: int, first: bool = False) -> bytearray:

@@ -86,8 +86,8 @@ def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool | Any = Fa
         covering, strides = arr.reshape(-1), None
     else:
         elem_strides = [s // item for s in arr.strides]
-        if not (all(s >= 0 and s % item == 0 for s in arr.strides)
-                and _non_overlapping(arr.shape, elem_strides)):
+        if arr.size == 0 or not (all(s >= 0 and s % item == 0 for s in arr.strides)
+                                 and _non_overlapping(arr.shape, elem_strides)):
             arr = np.ascontiguousarray(arr)  # negative/broadcast/unaligned: a C-contiguous copy
             elem_strides = c_strides(arr.shape)
         n = span(arr.shape, elem_strides)
@@ -209,7 +209,7 @@ def to_numpy(td: TensorData, field: str = "tensor") -> np.ndarray:
     try:  # np.ndarray checks that the view stays within ``buf``; as_strided costs 5x more
         return np.ndarray(tuple(shape), buf.dtype, buffer=buf, offset=offset * item,
                           strides=tuple(s * item for s in strides))
-    except (ValueError, OverflowError, TypeError) as exc:  # > 64 dims, or an empty view too big to address
+    except (ValueError, OverflowError, TypeError) as exc:  # > 64 dims, or extents too big
         raise InvalidTensorData(
             f"{field}.shape: numpy cannot build a view of shape {shape} with strides {strides}"
             f" ({exc}); use at most 64 dims and extents that fit in 63-bit byte offsets",

@@ -2,9 +2,9 @@
 
 ``NngTransport`` is the real one: NNG REQ over the daemon's ipc socket (spoken by
 gpuemu.sp), starting a daemon when none answers (``auto_start``), with a version
-handshake on connecting and a ProgressWatch over long requests. The daemon package adds an in-process transport
-(gpuemu.daemon.inprocess) that calls the daemon's dispatch directly, for tests and tools
-that need no socket. ``socket_answers`` is the probe the launcher and the server use.
+handshake on connecting and a ProgressWatch over long requests. The daemon package adds
+an in-process transport (gpuemu.daemon.inprocess) that calls the daemon's dispatch
+directly, for tests and tools that need no socket. ``socket_answers`` is the probe the launcher and the server use.
 """
 
 from __future__ import annotations
@@ -123,9 +123,12 @@ class NngTransport(Transport):
             self._connected = True
         return conn
 
+    def _open(self) -> ReqConnection:
+        return ReqConnection(self.socket_path, self.timeout_ms / 1000)
+
     def _dial(self, request: Request) -> ReqConnection:
         try:
-            return ReqConnection(self.socket_path, self.timeout_ms / 1000)
+            return self._open()
         except (OSError, Lost):
             pass
         if self._connected:  # it answered before: wait for it, as for a late reply
@@ -137,7 +140,7 @@ class NngTransport(Transport):
 
         start_background(self.config_path, socket_path=self.socket_path)
         try:
-            return ReqConnection(self.socket_path, self.timeout_ms / 1000)
+            return self._open()
         except (OSError, Lost) as exc:
             raise ConnectionError(f"started a daemon but cannot connect to {self.socket_path}:"
                                   f" {exc}; {START_HINT}") from None
@@ -150,7 +153,7 @@ class NngTransport(Transport):
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(2 * pause, 0.25)
             try:
-                return ReqConnection(self.socket_path, self.timeout_ms / 1000)
+                return self._open()
             except (OSError, Lost):
                 continue
         raise self._timed_out(request)
@@ -182,11 +185,9 @@ def socket_answers(path: Path, timeout_ms: int = 1000) -> bool:
     """True when a daemon answers a Ping on ``path`` within ``timeout_ms``."""
     try:
         conn = ReqConnection(path, timeout_ms / 1000)
+        try:
+            return b"Pong" in conn.exchange(b'{"type":"Ping"}', timeout_ms / 1000)
+        finally:
+            conn.close()
     except (OSError, Lost):
         return False
-    try:
-        return b"Pong" in conn.exchange(b'{"type":"Ping"}', timeout_ms / 1000)
-    except (OSError, Lost):
-        return False
-    finally:
-        conn.close()

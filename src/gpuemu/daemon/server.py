@@ -56,7 +56,6 @@ IDLE_THREADS = 4
 """Server threads kept waiting once a burst of concurrent requests is over."""
 ACCEPT_RETRY_S = 0.1
 """How soon a failed accept (no file descriptor left) is tried again."""
-"""Server threads kept waiting once a burst of concurrent requests is over."""
 
 
 class DaemonAlreadyRunning(GpuemuError, RuntimeError):
@@ -193,7 +192,7 @@ class Daemon:
         try:
             received = conn.receive(TRANSPORT_SLACK * self.max_message_bytes)
         except (OSError, sp.Lost) as exc:
-            if not isinstance(exc, sp.Lost) or "over the limit" in str(exc):
+            if isinstance(exc, sp.TooLarge) or not isinstance(exc, sp.Lost):
                 log.warning("closed a connection: %s", exc)
             self._hang_up(conn)
             return
