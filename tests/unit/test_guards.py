@@ -9,7 +9,7 @@ import pytest
 from gpuemu.errors import InvalidRequest
 from gpuemu.tolerances import ToleranceConfig
 from gpuemu.validate import FailureKind, validate_output
-from gpuemu.validate.guards import SAMPLE, impostor_words
+from gpuemu.validate.guards import RUNS, SAMPLE, impostor_words, sample_at
 
 KERNELBENCH = ToleranceConfig(atol=1e-2, rtol=1e-2)
 
@@ -143,10 +143,20 @@ def test_a_large_output_is_judged_in_full_not_by_its_sample():
     e = np.full(n, 1e-7, np.float32)
     e[1::2] *= -1  # no constant either
     assert validate_output(e.copy(), e).impostors == ["zeros"]
-    sampled = set(np.linspace(0, n - 1, SAMPLE).astype(np.int64).tolist())
+    sampled = set(sample_at((n,))[0].tolist())
     hidden = next(i for i in range(n // 2, n) if i not in sampled)
     e[hidden] = 1.0
     assert validate_output(e.copy(), e).passed
+
+
+def test_the_sample_spans_the_output_in_a_few_runs():
+    """From the first element to the last, in RUNS runs: a large output read through a
+    fresh mapping pays a page fault per run, not per sampled element."""
+    shape = (1000, 999)
+    flat = np.ravel_multi_index(sample_at(shape), shape)
+    assert len(flat) == SAMPLE and flat[0] == 0 and flat[-1] == 1000 * 999 - 1
+    assert np.count_nonzero(np.diff(flat) != 1) == RUNS - 1
+    assert sample_at((SAMPLE,)) is None  # small outputs are tried whole
 
 
 def test_impostor_words_cover_every_kind():
