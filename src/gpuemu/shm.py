@@ -181,8 +181,12 @@ def spill(td: Any, where: Path | None) -> Any:
     return msgspec.structs.replace(td, data=b"", shm=write(td.data, where=where))
 
 
-def held(arr: np.ndarray) -> str | None:
-    """The held file whose whole mapping ``arr`` is (daemon only), to hand on by name."""
+def held(arr: np.ndarray, where: Path | None = None) -> str | None:
+    """The file whose whole mapping ``arr`` is, to hand on by name instead of writing the
+    tensor again: one the daemon holds, or (in ``where``) a pool file this process
+    reserved to send (gpuemu.shm_pool)."""
+    if where is not None and (name := shm_pool.POOL.sending(arr, where)):
+        return name
     if not _held or not arr.flags.c_contiguous:
         return None
     found = _held.get(arr.__array_interface__["data"][0])

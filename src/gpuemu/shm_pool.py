@@ -43,10 +43,29 @@ class Pool:
         self._fds: dict[Path, int] = {}  # path -> descriptor holding the LOCK_SH
         self._maps: dict[Path, mmap.mmap | None] = {}
         self._busy: set[Path] = set()
+        self._sent: dict[int, Path] = {}  # a reserved mapping's address -> its file
 
     def write(self, chunks: Sequence[Any], nbytes: int, where: Path) -> str:
         """A pool file in ``where`` now holding ``chunks`` (``nbytes`` in all); its name.
         Busy until ``release``d. The file stays mapped here, so rewriting it is a memcpy."""
+        name, buffer = self.reserve(nbytes, where)
+        try:
+            offset = 0
+            for chunk in chunks:
+                view = np.frombuffer(chunk, np.uint8) if isinstance(chunk, bytes) else chunk.view(np.uint8)
+                buffer[offset:offset + len(view)] = view
+                offset += len(view)
+        except BaseException:
+            del buffer
+            self.drop([name], where)
+            raise
+        return name
+
+    def reserve(self, nbytes: int, where: Path) -> tuple[str, np.ndarray]:
+        """A pool file of ``nbytes`` in ``where``, busy until ``release``d, and its mapping
+        as a writable uint8 array for the caller to fill: ``write`` copies chunks into it, a
+        warm worker's compare copies its output as it reads it (gpuemu.validate.fused).
+        ``sending`` finds the file again from an array over that mapping."""
         with self._lock:
             path = self._free(where, nbytes) or self._create(where)
             self._busy.add(path)
@@ -59,15 +78,27 @@ class Pool:
                 mapped = mmap.mmap(fd, nbytes) if nbytes else None
                 with self._lock:
                     self._maps[path] = mapped
-            offset = 0
-            for chunk in chunks:
-                view = np.frombuffer(chunk, np.uint8) if isinstance(chunk, bytes) else chunk.view(np.uint8)
-                np.frombuffer(mapped, np.uint8, len(view), offset)[:] = view
-                offset += len(view)
         except BaseException:
             self.drop([path.name], where)
             raise
-        return path.name
+        if mapped is None:
+            return path.name, np.empty(0, np.uint8)
+        buffer = np.frombuffer(mapped, np.uint8)
+        with self._lock:
+            self._sent[buffer.__array_interface__["data"][0]] = path
+        return path.name, buffer
+
+    def sending(self, arr: np.ndarray, where: Path) -> str | None:
+        """The busy file in ``where`` whose whole mapping ``arr`` is (``reserve``), if any."""
+        if not self._sent or not arr.flags.c_contiguous:
+            return None
+        with self._lock:
+            path = self._sent.get(arr.__array_interface__["data"][0])
+            mapped = self._maps.get(path)
+            if path in self._busy and path.parent == where and mapped is not None \
+                    and len(mapped) == arr.nbytes:
+                return path.name
+        return None
 
     def owns(self, name: str, where: Path) -> bool:
         return where / name in self._fds
@@ -77,12 +108,14 @@ class Pool:
         once no receiver maps them any more."""
         with self._lock:
             self._busy.difference_update(where / name for name in names)
+            self._forget_sent()
 
     def release_all(self) -> None:
         """Every file may be rewritten once its receivers let go (a warm worker, whose
         previous reply the executor has taken by the time the next call arrives)."""
         with self._lock:
             self._busy.clear()
+            self._forget_sent()
 
     def drop(self, names: Iterable[str], where: Path) -> None:
         """Remove these files (a request that failed on the way: its receiver may still
@@ -101,6 +134,9 @@ class Pool:
         with self._lock:
             for path in list(self._fds):
                 self._remove(path)
+
+    def _forget_sent(self) -> None:
+        self._sent = {address: path for address, path in self._sent.items() if path in self._busy}
 
     def _free(self, where: Path, nbytes: int) -> Path | None:
         """A free file in ``where``: one of ``nbytes`` if there is one (nothing to resize)."""
@@ -133,6 +169,7 @@ class Pool:
 
     def _remove(self, path: Path) -> None:
         self._busy.discard(path)
+        self._forget_sent()
         fd, mapped = self._fds.pop(path, None), self._maps.pop(path, None)
         if mapped is not None:
             mapped.close()

@@ -99,7 +99,7 @@ def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool | Any = Fa
 
         where = shm.directory() if shared is True else shared
         if shm.wanted(len(lead) + covering.nbytes, where):
-            name = None if lead else shm.held(arr)  # a file the daemon holds: hand it on
+            name = None if lead else shm.held(arr, where)  # already in a file: hand it on
             return TensorData(shape=list(arr.shape), dtype=dtype.value, data=b"",
                               strides=strides, offset=len(lead) // item,
                               shm=name or shm.write(lead, covering, where=where))

@@ -133,3 +133,21 @@ def test_the_greatest_relative_difference_among_tiny_values_is_found(dtype, scal
     rel = np.abs(a64 - e64) / np.abs(e64)
     assert got.passed and got.max_rel_diff == rel.max()
     assert got.max_diff == np.abs(a64 - e64).max()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shift", [0, 1, 8])
+def test_a_pass_that_copies_expected_out_tallies_the_same(monkeypatch, dtype, shift):
+    """``copy_to`` gets expected's exact bytes (NaN payloads, signed zeros) across blocks
+    and spans, at any alignment, and the tallies are those of the pass alone."""
+    monkeypatch.setattr(fused, "SPAN", 3_000)
+    a, e = case(3, dtype, 10_007)
+    params = fused.Params(atol=1e-3, rtol=1e-3, screen_f32=False, check_nan=True,
+                          check_inf=True)
+    room = np.zeros(e.nbytes + shift, np.uint8)
+    copied = fused.tally(a, e, params, copy_to=room[shift:])
+    assert room[shift:].tobytes() == e.tobytes() and not room[:shift].any()
+    assert repr(copied) == repr(fused.tally(a, e, params))
+    with pytest.raises(ValueError, match="copy_to holds"):
+        fused._cmpfast.compare(a, e, "float64" if dtype is np.float64 else
+                               np.dtype(dtype).name, 0.0, 0.0, False, True, True, room[:8])

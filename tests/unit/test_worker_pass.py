@@ -34,6 +34,12 @@ reference = "relu.py"
 input_names = ["x"]
 
 [[ops]]
+name = "relu_pair"
+reference = "relu_pair.py"
+input_names = ["x"]
+oracle = "native"
+
+[[ops]]
 name = "relu_ulp"
 reference = "relu.py"
 input_names = ["x"]
@@ -47,6 +53,12 @@ import numpy as np
 def reference(inputs, **kwargs):
     return np.maximum(inputs["x"], 0)
 """
+RELU_PAIR = """
+import numpy as np
+
+def reference(inputs, **kwargs):
+    return {"mask": (inputs["x"] > 0).astype(np.float32), "output": np.maximum(inputs["x"], 0)}
+"""
 X = np.random.default_rng(3).standard_normal((512, 1024), dtype=np.float32)  # 2 MiB
 
 
@@ -58,6 +70,7 @@ def scripts(tmp_path):
     if shm.publish(socket) is None:
         pytest.skip("no shared memory here")
     write(tmp_path / "relu.py", RELU)
+    write(tmp_path / "relu_pair.py", RELU_PAIR)
     try:
         with Executor(max_workers_per_script=1) as executor:
             yield Scripts(executor, tmp_path)
@@ -94,6 +107,21 @@ def test_the_workers_pass_gives_the_daemons_verdict(scripts, tmp_path, make, nam
     _, by_daemon = check_case(scripts, op, output, {"x": X}, {}, seed=1)  # not held: no pass
     assert scripts.executor.stats().compared == 1
     assert verdict(by_worker) == verdict(by_daemon)
+
+
+@pytest.mark.parametrize("name", ["relu", "relu_pair"])
+def test_the_output_the_pass_copied_comes_back_whole(scripts, tmp_path, name):
+    """The worker writes its output into shared memory in the pass over it: the daemon
+    gets the reference's exact bytes (the output named ``output`` of several, beside the
+    others), a pass per call, the file rewritten in place from call to call."""
+    op = load_config(write(tmp_path / "gpuemu.toml", CONFIG)).op(name)
+    for calls in (1, 2):
+        expected, result = check_case(scripts, op, received(wrong(X)), {"x": X}, {}, seed=1)
+        assert expected.tobytes() == np.maximum(X, 0).tobytes()
+        assert not result.passed and scripts.executor.stats().compared == calls
+        del expected
+    pool = [p for p in shm.directory().iterdir() if p.name.endswith(".pool")]
+    assert len(pool) == (1 if name == "relu" else 2)  # the output's file, and the mask's
 
 
 def test_no_pass_where_the_check_makes_none(scripts, tmp_path):

@@ -24,14 +24,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from .. import shm_maps, shm_pool
+from .. import shm, shm_maps, shm_pool
 from ..errors import InvalidTensorData
 from ..frameworks.cuda_emulation import emulate_if_asked, emulation_env
 from ..dtypes import DType
@@ -162,28 +161,38 @@ def _call(fn: Callable, request: Call) -> Reply:
 
 
 def _outputs(result: Any, against: Against | None) -> tuple[dict[str, TensorData], fused.Spans | None]:
-    """The call's outputs (large ones copied into shared memory) and, when asked, the pass
-    over its output, made while the copy runs."""
-    if against is None:
-        return encode_outputs(result, shared=True), None  # gpuemu.shm
-    with ThreadPoolExecutor(1) as beside:
-        encoded = beside.submit(encode_outputs, result, shared=True)
-        compared = _compared(result, against)
-        return encoded.result(), compared
+    """The call's outputs (large ones in shared memory) and, when asked, the pass over its
+    output, which also writes that output into its shared-memory file as it reads it."""
+    compared = None
+    if against is not None and (pair := _pair(result, against)) is not None:
+        key, expected, actual = pair
+        where = shm.directory()
+        if not shm.wanted(expected.nbytes, where):
+            compared = fused.tally(actual, expected, against.params)
+        else:
+            _, copy = shm_pool.POOL.reserve(expected.nbytes, where)
+            compared = fused.tally(actual, expected, against.params, copy_to=copy)
+            copy = copy.view(expected.dtype).reshape(expected.shape)  # from_numpy names its file
+            result = copy if key is None else {**result, key: copy}
+    return encode_outputs(result, shared=True), compared  # gpuemu.shm
 
 
-def _compared(result: Any, against: Against) -> fused.Spans | None:
-    """The pass over the reference's output (its only one, or the one named ``output``,
-    as the daemon picks it) and ``against.actual``, where it applies."""
+def _pair(result: Any, against: Against) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """The reference's output the daemon will judge (its only one, or the one named
+    ``output``; ``key`` None: not a dict), and ``against.actual``, where the pass applies."""
+    key = None
     if isinstance(result, Mapping):
-        result = next(iter(result.values())) if len(result) == 1 else result.get(SINGLE_OUTPUT)
+        key = next(iter(result)) if len(result) == 1 else SINGLE_OUTPUT
+        if key not in result:
+            return None
     try:
-        expected, actual = np.asarray(result), to_numpy(against.actual, "against.actual")
+        expected = np.asarray(result if key is None else result[key])
+        actual = to_numpy(against.actual, "against.actual")
     except InvalidTensorData:  # its file is gone: the daemon then makes the pass itself
         return None
     if expected.shape != actual.shape or not fused.applies(actual, expected, False, False):
         return None
-    return fused.tally(actual, expected, against.params)
+    return key, expected, actual
 
 
 def _read_exact(fd: int, n: int) -> bytearray | None:
