@@ -78,6 +78,10 @@ class Connection:
     def close(self) -> None:
         self._sock.close()
 
+    def fileno(self) -> int:
+        """The socket's descriptor (-1 once closed), for a poller."""
+        return self._sock.fileno()
+
     def _send(self, head: bytes, body: bytes) -> None:
         if len(body) <= _INLINE:
             self._sock.sendall(head + body)

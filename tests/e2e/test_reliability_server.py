@@ -143,6 +143,21 @@ def test_a_fuzz_run_whose_client_left_is_cancelled(daemon):
     assert 0 < stored < 1000  # it stopped at a case boundary, with its cases stored
 
 
+def test_one_connection_is_answered_while_its_long_request_runs(daemon):
+    """Two requests in flight on one connection (pynng contexts, as the specification's
+    client may send them): the thread answering the FuzzOp keeps the connection only until
+    the next request arrives, which another thread then reads and answers; that one goes on
+    reading the connection, and the client hanging up still cancels the FuzzOp."""
+    with pynng.Req0(dial=url(daemon), block_on_dial=True, recv_timeout=PING_BOUND_MS) as sock:
+        with sock.new_context() as long, sock.new_context() as short:
+            long.send(encode_message(FuzzOp(op_name="tick", iterations=100_000), Form.FLAT))
+            wait_for(lambda: any(j["done"] > 0 for j in jobs(daemon)), "the fuzz run to start")
+            for _ in range(3):
+                short.send(b'{"type":"Ping"}')
+                assert decode(short.recv())["type"] == "Pong"
+    wait_for(lambda: not jobs(daemon), "the run of the client that left to stop")
+
+
 @pytest.mark.parametrize("req, field, bound", [
     (FuzzOp(op_name="tick", iterations=10**12), "iterations", "1_000_000"),
     (FuzzOp(op_name="tick", iterations=1, determinism=10**9), "determinism", "100"),

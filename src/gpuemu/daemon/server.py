@@ -1,10 +1,11 @@
 """The daemon: a thin request/reply loop around ``routes.dispatch``.
 
 The daemon speaks NNG's REP protocol itself (gpuemu.sp): any NNG REQ client talks to it.
-Each connection has one thread waiting for its next request at a time; the thread that
-receives one lets another thread wait for the one after, then answers its own, with no
-hand-over of the request (a thread wake-up) on its path. A request therefore never
-waits for another, however long that runs, and a Ping is answered at once. A request
+Each connection has one thread that reads its requests and answers them; while it
+answers one, the connection is watched (daemon.watch), and a request that arrives
+meanwhile, or the client hanging up, gets a thread of its own. No request is handed from
+thread to thread (a wake-up) on its way. A request therefore never waits for another,
+however long that runs, and a Ping is answered at once. A request
 whose client hangs up while it runs is cancelled at its next case boundary: abandoned
 work no longer piles up in front of live clients. Shutdown cancels the work in flight
 the same way, waits at most DRAIN_S for the replies, then closes every connection.
@@ -35,6 +36,7 @@ from ..transport import socket_answers
 from .routes import dispatch
 from .state import CURRENT_CANCEL, Cancel, ConfigSource, DaemonState
 from .storage import Storage
+from .watch import Watch
 from .watchdog import PROBE_TIMEOUT_MS, Watchdog
 
 log = logging.getLogger("gpuemu.daemon")
@@ -110,6 +112,7 @@ class Daemon:
         self._in_flight: dict[int, tuple[sp.RepConnection, Cancel]] = {}  # key -> (its client, cancel)
         self._connections: set[sp.RepConnection] = set()
         self._threads = Threads(IDLE_THREADS)
+        self._watch = Watch(lambda conn: self._threads.submit(self._turn, conn))
         self._key = 0
         self._listener: socket.socket | None = None
         self._closing = False
@@ -187,18 +190,24 @@ class Daemon:
             self._turn(conn)
 
     def _turn(self, conn: sp.RepConnection) -> None:
-        """Receive ``conn``'s next request, let another thread wait for the one after,
-        and answer this one."""
+        """Answer ``conn``'s requests one after another for as long as this thread keeps
+        the connection (daemon.watch)."""
+        while self._answer_next(conn):
+            pass
+
+    def _answer_next(self, conn: sp.RepConnection) -> bool:
+        """Receive ``conn``'s next request and answer it, watched meanwhile; False when
+        another thread reads the connection now, or it is gone."""
         try:
             received = conn.receive(TRANSPORT_SLACK * self.max_message_bytes)
         except (OSError, sp.Lost) as exc:
             if isinstance(exc, sp.TooLarge) or not isinstance(exc, sp.Lost):
                 log.warning("closed a connection: %s", exc)
             self._hang_up(conn)
-            return
-        self._threads.submit(self._turn, conn)
+            return False
         if received is None:
-            return  # no request ID in its header: NNG drops such a message too
+            return True  # no request ID in its header: NNG drops such a message too
+        self._watch.arm(conn)
         backtrace, data = received
         cancel = Cancel(self.request_timeout_s)
         with self._lock:
@@ -211,7 +220,7 @@ class Daemon:
                     cancel.set("the daemon is shutting down")
         if busy:
             conn.reply(backtrace, self._busy_answer(data))
-            return
+            return self._watch.disarm(conn)
         CURRENT_CANCEL.set(cancel)
         try:
             if not conn.reply(backtrace, self._answer(data)):
@@ -220,6 +229,7 @@ class Daemon:
             with self._lock:
                 del self._in_flight[key]
                 self._lock.notify_all()
+        return self._watch.disarm(conn)
 
     def _hang_up(self, conn: sp.RepConnection) -> None:
         """``conn``'s client hung up: cancel what it asked for and is still running."""
@@ -272,6 +282,7 @@ class Daemon:
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         self._listener.close()
+        self._watch.close()
         for conn in connections:
             conn.abort()
 
