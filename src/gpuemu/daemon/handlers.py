@@ -82,13 +82,14 @@ def decode_inputs(op: OpConfig, inputs: dict[str, TensorData]) -> dict[str, np.n
 
 
 def validate_op(req: ValidateOp, state: DaemonState) -> ValidationResultResponse:
-    op = state.config.get().op(req.op_name)
+    config = state.config.get()
+    op = config.op(req.op_name)
     inputs = decode_inputs(op, req.inputs)
     actual = to_numpy(req.output, "output")
     if req.dtype is not None:
         DType.parse(req.dtype, "dtype")  # before the reference runs
     seed = req.seed if req.seed is not None else generate_seed()
-    _, result = check_case(state.scripts(), op, actual, inputs, req.kwargs, seed,
+    _, result = check_case(state.scripts(config), op, actual, inputs, req.kwargs, seed,
                            tolerance_dtype=req.dtype)
     result.repro_info = repro_info(op.name, seed, inputs, req.kwargs)
     snapshot = None

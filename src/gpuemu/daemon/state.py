@@ -115,9 +115,10 @@ class DaemonState:
             with self._jobs_lock:
                 del self.jobs[key]
 
-    def scripts(self) -> Scripts:
-        """Where the project's scripts run now: the warm workers, in the config's root."""
-        return Scripts(self.executor, self.config.get().root)
+    def scripts(self, config: ProjectConfig | None = None) -> Scripts:
+        """Where the project's scripts run: the warm workers, in the root of ``config``
+        (the one the request read its op from), else of the current config."""
+        return Scripts(self.executor, (config or self.config.get()).root)
 
     def prune(self, settings: DaemonSettings | None = None) -> int:
         """Prune passing results as [daemon] keep_passing_* say (``settings``, else the
