@@ -207,7 +207,6 @@ class Daemon:
             return False
         if received is None:
             return True  # no request ID in its header: NNG drops such a message too
-        self._watch.arm(conn)
         backtrace, data = received
         cancel = Cancel(self.request_timeout_s)
         with self._lock:
@@ -218,6 +217,7 @@ class Daemon:
                 self._in_flight[key] = (conn, cancel)
                 if self.state.shutdown.is_set():
                     cancel.set("the daemon is shutting down")
+        self._watch.arm(conn)  # in flight first: a hang-up seen from now on cancels it
         if busy:
             conn.reply(backtrace, self._busy_answer(data))
             return self._watch.disarm(conn)
