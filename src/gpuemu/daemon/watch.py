@@ -3,8 +3,8 @@
 Each connection has one thread that reads its requests. That thread used to let another
 thread take over the reading as soon as it had a request, so that a pipelined request
 (NNG contexts) or a hang-up (which cancels the work) was seen while it answered: a
-thread wake-up per request, ~30-60 us on these VMs with the GIL passed back and forth,
-about an eighth of a small ValidateOp (docs/performance.md). Now the thread keeps its
+thread wake-up per request, ~30-60 us on these VMs with the GIL passed back and forth:
+a small ValidateOp took 6-11% longer (docs/performance.md). Now the thread keeps its
 connection: it answers, then reads the next request itself. While it answers, the
 connection is ``arm``ed: one thread waits in epoll on all armed connections and hands
 one that becomes readable (a request, or its client gone) to ``on_ready``, which gives
