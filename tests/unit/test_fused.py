@@ -149,5 +149,5 @@ def test_a_pass_that_copies_expected_out_tallies_the_same(monkeypatch, dtype, sh
     assert room[shift:].tobytes() == e.tobytes() and not room[:shift].any()
     assert repr(copied) == repr(fused.tally(a, e, params))
     with pytest.raises(ValueError, match="copy_to holds"):
-        fused._cmpfast.compare(a, e, "float64" if dtype is np.float64 else
-                               np.dtype(dtype).name, 0.0, 0.0, False, True, True, room[:8])
+        fused._cmpfast.compare(a, e, np.dtype(dtype).name, 0.0, 0.0, False, True, True,
+                               room[:8])
