@@ -41,3 +41,16 @@ def test_gpuemu_version_imports_only_the_cli_group():
                          check=True).stdout.splitlines()
     assert out[0] == "gpuemu 0.1.0 (protocol 1)"
     assert out[1] == "['gpuemu.cli']"
+
+
+@pytest.mark.parametrize("command", ["fuzz", "test", "ci", "coverage"])
+def test_a_commands_help_imports_no_reporter_and_no_numpy(command):
+    """``--help`` builds the command's options only: the reporters, the protocol and numpy
+    are imported once a command runs (bench: `gpuemu fuzz --help` within 2x numpy's import)."""
+    probe = ("import sys; from click.testing import CliRunner; from gpuemu.cli import cli;"
+             f" r = CliRunner().invoke(cli, [{command!r}, '--help']); print(r.exit_code);"
+             " print(' '.join(m for m in ('numpy', 'gpuemu.protocol', 'gpuemu.cli.report')"
+             " if m in sys.modules) or '-')")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["0", "-"]

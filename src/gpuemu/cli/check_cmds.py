@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
 
-from .common import (about, cluster_option, config_option, connect, format_option, project_config,
-                     result_command, with_progress)
-from .report import Report
+from .common import (about, cluster_option, config_option, connect, format_option, make_report,
+                     project_config, result_command, with_progress)
+
+if TYPE_CHECKING:
+    from .report import Report
 
 
 def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
@@ -37,8 +40,8 @@ def _fuzz_ops(config_path, names, iterations, seed, fail_fast, command,
         f"nothing was checked: {_nothing_ran(ops, results)}; an op runs in the daemon with an"
         " op_script (execution_mode = \"script_based\"), client-side ops through the Client"]
     passed = checked > 0 and all(r.failed == 0 for r in results)  # vacuity: a warning
-    return Report(command=command, passed=passed, ops=results, skipped=skipped, notes=notes,
-                  **about(config))
+    return make_report(command=command, passed=passed, ops=results, skipped=skipped, notes=notes,
+                       **about(config))
 
 
 def _nothing_ran(ops, results) -> str:
@@ -162,8 +165,8 @@ def _reproduce(seed: int, op_name: str | None, write_to: Path | None, embed_inpu
         write_to.write_bytes(encode_reproducer(rep))
         how = "embedded" if rep.inputs else "regenerated from the spec"
         notes.append(f"wrote reproducer {write_to} (inputs {how}); replay it with `{rep.replay}`")
-    return Report(command=command, passed=not again.still_fails, results=[again.result],
-                  notes=notes)
+    return make_report(command=command, passed=not again.still_fails, results=[again.result],
+                       notes=notes)
 
 
 def _replay_file(path: Path, config_path: Path | None) -> Report:
@@ -185,10 +188,10 @@ def _replay_file(path: Path, config_path: Path | None) -> Report:
     result.repro_info = repro_info(op.name, rep.seed, inputs, rep.kwargs,
                                    replay_command(source=path))
     what = "its recorded output" if actual is not None else "the op script"
-    return Report(command="reproduce", passed=result.passed, results=[result],
-                  **about(config),
-                  notes=[f"{'still fails' if not result.passed else 'passes now'}: {path} (op"
-                         f" {op.name}, seed {rep.seed}; {what} against the reference, here)"])
+    return make_report(command="reproduce", passed=result.passed, results=[result],
+                       **about(config),
+                       notes=[f"{'still fails' if not result.passed else 'passes now'}: {path} (op"
+                              f" {op.name}, seed {rep.seed}; {what} against the reference, here)"])
 
 
 @click.command()
@@ -231,8 +234,8 @@ def minimize(seed, op_name, strategy, max_iters, write_test, config_path) -> Rep
                                      original_seed=small.original_seed,
                                      original_shapes=small.original_shape)
         notes.append(f"wrote {path} (fails until the op is fixed): pytest {path}")
-    return Report(command="minimize", passed=small.result.passed, results=[small.result],
-                  minimize=small, notes=notes)
+    return make_report(command="minimize", passed=small.result.passed, results=[small.result],
+                       minimize=small, notes=notes)
 
 
 @click.command()
@@ -254,4 +257,4 @@ def failures(limit, op_name, config_path) -> Report:
     if not found and sys.stdout.isatty():
         click.echo("no stored failures", err=True)
     # Listing is not a check: it exits 0 whatever it lists.
-    return Report(command="failures", passed=True, results=[f.result for f in found])
+    return make_report(command="failures", passed=True, results=[f.result for f in found])

@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,7 +21,13 @@ from ..errors import (
     NotFound,
     OpNotFound,
 )
-from .report import FORMATS, Report, render
+
+if TYPE_CHECKING:
+    from .report import Report
+
+FORMATS = ("text", "json", "junit", "sarif", "pr-comment", "html")
+"""The --format choices, one reporter each (gpuemu.cli.report): named here, so that
+``--help`` imports no reporter, no protocol and no numpy."""
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -87,6 +93,13 @@ def connect(config_path: Path | None, timeout_ms: int = 3_600_000):
     return client
 
 
+def make_report(**fields: Any) -> Report:
+    """A Report, its module imported once a command runs (see FORMATS)."""
+    from .report import Report
+
+    return Report(**fields)
+
+
 def result_command(fn: Callable[..., Report]) -> Callable[..., None]:
     """Run a command that returns a Report: print it in --format, exit 0 or 1; errors exit
     2 (usage or configuration) or 3 (daemon unreachable) with one line."""
@@ -94,6 +107,7 @@ def result_command(fn: Callable[..., Report]) -> Callable[..., None]:
     @functools.wraps(fn)
     def wrapper(*args, fmt: str = "text", **kwargs) -> None:
         from ..client import ConnectionError as Unreachable
+        from .report import render
 
         try:
             report = fn(*args, **kwargs)

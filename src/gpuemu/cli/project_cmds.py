@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .common import (
-    about, cluster_option, config_option, connect, counted, format_option, project_config,
-    result_command, with_progress,
+    about, cluster_option, config_option, connect, counted, format_option, make_report,
+    project_config, result_command, with_progress,
 )
-from .report import Report
+
+if TYPE_CHECKING:
+    from .report import Report
 
 
 @click.group()
@@ -42,9 +45,9 @@ def baseline_store(tag, config_path) -> Report:
         for name in kernels:  # lint measures and stores the kernel's current artifact
             client.lint(name)
             client.store_artifact_baseline(tag, name)
-    return Report(command="baseline store", passed=True,
-                  notes=[f"stored baseline {tag!r} ({counted(ops, 'op')}, "
-                         f"{counted(len(kernels), 'kernel')})"])
+    return make_report(command="baseline store", passed=True,
+                       notes=[f"stored baseline {tag!r} ({counted(ops, 'op')}, "
+                              f"{counted(len(kernels), 'kernel')})"])
 
 
 @baseline.command("compare")
@@ -73,8 +76,9 @@ def baseline_compare(tag, fail_on_regression, config_path) -> Report:
                 diffs.append(client.diff_artifact_baseline(tag, name, fail_on_regression))
             except BaselineNotFound:
                 notes.append(f"kernel {name} is not in baseline {tag!r} (added since?)")
-    return Report(command="baseline compare", passed=cmp.passed and all(d.passed for d in diffs),
-                  baseline=cmp, artifact_diffs=diffs, notes=notes)
+    return make_report(command="baseline compare",
+                       passed=cmp.passed and all(d.passed for d in diffs),
+                       baseline=cmp, artifact_diffs=diffs, notes=notes)
 
 
 @click.command()
@@ -102,8 +106,8 @@ def lint(kernel, ptx_path, config_path) -> Report:
             names = [kernel] if kernel else list(config.kernels)
             results = [client.lint(name) for name in names]
     notes = [] if results else ["no [[kernels]] in the config: nothing to lint"]
-    return Report(command="lint", passed=all(r.passed for r in results), lint=results, notes=notes,
-                  **about(config))
+    return make_report(command="lint", passed=all(r.passed for r in results), lint=results,
+                       notes=notes, **about(config))
 
 
 @click.group()
@@ -143,10 +147,10 @@ def ci_run(quick, tag, parallel, cluster, config_path) -> Report:
 
 def _ci_report(command: str, run, config, **extra) -> Report:
     """A stored or fresh CI run (CiRunComplete) as a Report."""
-    return Report(command=command, passed=run.passed, ops=run.ops, skipped=run.skipped,
-                  lint=run.lint, baseline=run.baseline, artifact_diffs=run.artifact_diffs,
-                  notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"],
-                  **about(config), **extra)
+    return make_report(command=command, passed=run.passed, ops=run.ops, skipped=run.skipped,
+                       lint=run.lint, baseline=run.baseline, artifact_diffs=run.artifact_diffs,
+                       notes=[f"ci run {run.run_id}: {run.duration_ms / 1e3:.1f}s"],
+                       **about(config), **extra)
 
 
 @click.command()
@@ -205,11 +209,11 @@ def coverage(op_name, fail_under, config_path) -> Report:
         ops = client.coverage(op_name)
     covered, configured = sum(o.covered for o in ops), sum(o.configured for o in ops)
     percent = 100.0 * covered / configured if configured else 100.0
-    return Report(command="coverage", passed=fail_under is None or percent >= fail_under,
-                  coverage=ops, **about(config),
-                  notes=[f"coverage: {covered}/{configured} ({percent:.0f}%) of the configured"
-                         " dtypes, layouts and shape classes have results"
-                         + (f"; --fail-under {fail_under:g}" if fail_under is not None else "")])
+    return make_report(command="coverage", passed=fail_under is None or percent >= fail_under,
+                       coverage=ops, **about(config),
+                       notes=[f"coverage: {covered}/{configured} ({percent:.0f}%) of the configured"
+                              " dtypes, layouts and shape classes have results"
+                              + ("" if fail_under is None else f"; --fail-under {fail_under:g}")])
 
 
 @click.command()
@@ -238,4 +242,4 @@ def status(config_path) -> Report:
         s = last.summary
         notes.append(f"last ci run {last.run_id}: {'passed' if last.passed else 'FAILED'}"
                      f" ({s.passed}/{s.total} cases passed, {s.skipped} ops skipped)")
-    return Report(command="status", passed=True, notes=notes)
+    return make_report(command="status", passed=True, notes=notes)

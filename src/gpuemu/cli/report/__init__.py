@@ -16,8 +16,6 @@ from ...protocol import (
 )
 from ...validate import ValidationResult
 
-FORMATS = ("text", "json", "junit", "sarif", "pr-comment", "html")
-
 
 class TrendPoint(msgspec.Struct, omit_defaults=True, frozen=True):
     """One stored result of an op, for the max-diff trend across runs."""
@@ -58,7 +56,7 @@ def title(report: Report) -> str:
 
 
 def render(report: Report, fmt: str, *, color: bool = False) -> str:
-    """The report in ``fmt`` (one of FORMATS)."""
+    """The report in ``fmt`` (one of gpuemu.cli.common.FORMATS)."""
     if fmt == "json":
         from .json_report import render_json
         return render_json(report)
