@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from gpuemu.cli.report import FORMATS, Report, render
+from gpuemu.cli.common import FORMATS
+from gpuemu.cli.report import Report, render
 from gpuemu.cli.report.locate import locate_kernel, locate_op
 from gpuemu.cli.report.markdown import render_markdown
 from gpuemu.protocol import (
