@@ -19,6 +19,14 @@ def rep(tmp_path):
         yield sock, path
 
 
+@pytest.fixture
+def conn(rep):
+    """The Client's end of a connection to ``rep``, closed after the test."""
+    client = ReqConnection(rep[1], 30)
+    yield client
+    client.close()
+
+
 def echo(sock: pynng.Rep0, times: int = 1) -> threading.Thread:
     def run() -> None:
         for _ in range(times):
@@ -29,22 +37,17 @@ def echo(sock: pynng.Rep0, times: int = 1) -> threading.Thread:
     return thread
 
 
-def test_requests_get_their_replies_small_and_large(rep):
-    sock, path = rep
+def test_requests_get_their_replies_small_and_large(rep, conn):
     big = bytes(range(256)) * 4096  # 1 MiB: sent apart from its header
-    server = echo(sock, 3)
-    conn = ReqConnection(path, 30)
-    try:
-        assert conn.exchange(b"one", 30) == b"re:one"
-        assert conn.exchange(big, 30) == b"re:" + big
-        assert conn.exchange(b"\0", 30) == b"re:\0"
-    finally:
-        conn.close()
+    server = echo(rep[0], 3)
+    assert conn.exchange(b"one", 30) == b"re:one"
+    assert conn.exchange(big, 30) == b"re:" + big
+    assert conn.exchange(b"\0", 30) == b"re:\0"
     server.join()
 
 
-def test_a_late_reply_is_skipped_and_the_connection_kept(rep):
-    sock, path = rep
+def test_a_late_reply_is_skipped_and_the_connection_kept(rep, conn):
+    sock = rep[0]
     release = threading.Event()
 
     def answer_late() -> None:
@@ -57,37 +60,27 @@ def test_a_late_reply_is_skipped_and_the_connection_kept(rep):
 
     server = threading.Thread(target=answer_late, daemon=True)
     server.start()
-    conn = ReqConnection(path, 30)
-    try:
-        with pytest.raises(TimeoutError):
-            conn.exchange(b"slow", 0.2)
-        assert conn.usable
-        release.set()
-        assert conn.exchange(b"next", 30) == b"re:next"
-    finally:
-        conn.close()
+    with pytest.raises(TimeoutError):
+        conn.exchange(b"slow", 0.2)
+    assert conn.usable
+    release.set()
+    assert conn.exchange(b"next", 30) == b"re:next"
     server.join()
 
 
-def test_a_closed_peer_is_lost_and_seen_before_reuse(rep):
-    sock, path = rep
+def test_a_closed_peer_is_lost_and_seen_before_reuse(rep, conn):
+    sock = rep[0]
     server = echo(sock)
-    conn = ReqConnection(path, 30)
-    try:
-        assert conn.exchange(b"x", 30) == b"re:x"
-        server.join()
-        assert conn.idle_and_open()
-        sock.close()
-        with pytest.raises(Lost):
-            conn.exchange(b"y", 30)
-        assert not conn.usable and not conn.idle_and_open()
-    finally:
-        conn.close()
+    assert conn.exchange(b"x", 30) == b"re:x"
+    server.join()
+    assert conn.idle_and_open()
+    sock.close()
+    with pytest.raises(Lost):
+        conn.exchange(b"y", 30)
+    assert not conn.usable and not conn.idle_and_open()
 
 
-def test_abort_ends_a_wait_from_another_thread(rep):
-    sock, path = rep
-    conn = ReqConnection(path, 30)
+def test_abort_ends_a_wait_from_another_thread(rep, conn):
     caught: list[BaseException] = []
 
     def wait() -> None:
@@ -98,10 +91,9 @@ def test_abort_ends_a_wait_from_another_thread(rep):
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    sock.recv()  # the request arrived: the waiter is waiting for its reply
+    rep[0].recv()  # the request arrived: the waiter is waiting for its reply
     conn.abort()
     waiter.join()
-    conn.close()
     assert len(caught) == 1 and isinstance(caught[0], Lost)
 
 
