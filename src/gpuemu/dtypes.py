@@ -75,7 +75,10 @@ class DType(StrEnum):
         """The DType of a numpy dtype, regardless of its byte order."""
         dt = np.dtype(dtype)
         key = dt.newbyteorder("<") if dt.byteorder == ">" else dt
-        for d, nd in _NUMPY.items():
+        found = _BY_NUMPY.get(key)
+        if found is not None:
+            return found
+        for d, nd in _NUMPY.items():  # an equal dtype that hashes apart (metadata, ...)
             if nd == key:
                 return d
         if dt.name == "bfloat16":  # only ml_dtypes makes one, so it is imported already
@@ -103,6 +106,11 @@ _NUMPY: dict[DType, np.dtype] = {
 }
 _SHORT = {d: _NUMPY[d].name for d in _NUMPY} | {DType.BFloat16: "bfloat16"}
 _BY_LOWER = {d.value.lower(): d for d in DType} | {s: d for d, s in _SHORT.items()}
+_BY_NUMPY = {nd: d for d, nd in _NUMPY.items()}
+NUMPY_BY_NAME: dict[str, np.dtype] = {
+    name: _NUMPY[d] for name, d in (_BY_LOWER | {d.value: d for d in DType}).items() if d in _NUMPY}
+"""The numpy dtype of each usual spelling (``Float32``, ``float32``) that needs no import:
+the tensor decoder's fast path; other spellings and bfloat16 go through ``DType.parse``."""
 
 
 @cache

@@ -285,10 +285,10 @@ def discard(files: Iterable[str], where: Path | None = None, answered: bool = Tr
     this process's pool files may be rewritten (``answered``) or are removed (a request
     that failed on the way: its receiver may still come to read them). Held files are
     their holder's."""
-    where = where or directory()
+    files = list(files)
+    where = (where or directory()) if files else None  # most requests carry none
     if where is None:
         return
-    files = list(files)
     pooled = [name for name in files if shm_pool.POOL.owns(name, where)]
     if answered:
         shm_pool.POOL.release(pooled, where)
