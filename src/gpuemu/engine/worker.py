@@ -43,6 +43,8 @@ from .orphans import watch_parent
 from .process import ScriptProcess, StderrTail, exit_status, kill_group, open_pidfd, readable, spawn
 
 HEADER = struct.Struct("<Q")
+READ_AHEAD = 1 << 16
+"""Bytes the executor reads at once from a worker: a small reply and its header in one read."""
 FUNCTION_NAMES = ("reference", "run")
 MODULE_NAME = "gpuemu_user_script"  # anything but "__main__", so the main guard does not run
 
@@ -100,8 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     decoder, encoder = msgspec.msgpack.Decoder(Call), msgspec.msgpack.Encoder()
     while True:
         heap.idle(frames_in)  # gives the kept heap back between bursts of calls
-        header = _read_exact(frames_in, HEADER.size)
-        body = None if header is None else _read_exact(frames_in, HEADER.unpack(header)[0])
+        body = read_frame(frames_in)
         if body is None:
             return
         write_frame(frames_out, encoder.encode(_call(fn, decoder.decode(body))))
@@ -195,16 +196,44 @@ def _pair(result: Any, against: Against) -> tuple[Any, np.ndarray, np.ndarray] |
     return key, expected, actual
 
 
-def _read_exact(fd: int, n: int) -> bytearray | None:
-    """``n`` bytes from a blocking ``fd``; None at end of file."""
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
-        k = os.readv(fd, [view[got:]])
+class FrameError(Exception):
+    """More came than the one frame the reader waited for."""
+
+
+def read_frame(fd: int, wait: Callable[[], None] | None = None) -> memoryview | None:
+    """The next frame's body from ``fd``; None at the end of the stream. Each side sends
+    one frame and waits for the other's, so a small frame comes with its header in one
+    read; a large one is read on into a buffer of its size. ``wait()`` returns once a
+    non-blocking ``fd`` is readable."""
+    buf = bytearray(READ_AHEAD)
+    got = _read_into(fd, memoryview(buf), HEADER.size, wait)
+    if got == 0:
+        return None
+    end = HEADER.size + HEADER.unpack_from(buf)[0]
+    if got > end:
+        raise FrameError(f"{got - end} bytes came past the frame")
+    if end > len(buf):
+        whole = bytearray(end)
+        whole[:got] = memoryview(buf)[:got]
+        buf = whole
+    if got < end and _read_into(fd, memoryview(buf)[got:end], end - got, wait) == 0:
+        return None
+    return memoryview(buf)[HEADER.size:end]
+
+
+def _read_into(fd: int, view: memoryview, at_least: int, wait: Callable[[], None] | None) -> int:
+    """Read ``fd`` into ``view`` until ``at_least`` bytes came; 0 at the end of the stream."""
+    got = 0
+    while got < at_least:
+        try:
+            k = os.readv(fd, [view[got:]])
+        except BlockingIOError:
+            wait()
+            continue
         if k == 0:
-            return None
+            return 0
         got += k
-    return buf
+    return got
 
 
 def write_frame(fd: int, body: bytes, on_full: Callable[[], None] | None = None) -> None:
@@ -246,6 +275,7 @@ class WorkerProcess:
         self.stderr = StderrTail()
         self._proc: ScriptProcess | None = None
         self._pidfd: int | None = None
+        self._readable: select.poll | None = None  # its output and its pidfd
         self._lock = threading.Lock()
         self._killed = False  # signal_kill came first: start must not spawn
 
@@ -275,10 +305,8 @@ class WorkerProcess:
             raise WorkerDied("closed its input") from None
 
     def receive(self, kind: type, deadline: float):
-        header = self._read_exact(HEADER.size, deadline)
-        body = self._read_exact(HEADER.unpack(header)[0], deadline)
         try:
-            return msgspec.msgpack.decode(body, type=kind)
+            return msgspec.msgpack.decode(self._read_frame(deadline), type=kind)
         except msgspec.DecodeError as exc:
             raise WorkerDied(f"sent a malformed {kind.__name__} frame ({exc})") from None
 
@@ -319,27 +347,27 @@ class WorkerProcess:
         self.stderr.join()
         return exit_status(proc.returncode)
 
-    def _read_exact(self, n: int, deadline: float) -> bytearray:
-        buf = bytearray(n)
-        view, got, fd = memoryview(buf), 0, self._proc.stdout.fileno()
-        while got < n:
-            try:
-                k = os.readv(fd, [view[got:]])
-            except BlockingIOError:
-                self._wait(fd, select.POLLIN, deadline)
-                continue
-            if k == 0:
-                raise WorkerDied("died during the call")
-            got += k
-        return buf
+    def _read_frame(self, deadline: float) -> memoryview:
+        fd = self._proc.stdout.fileno()
+        try:
+            body = read_frame(fd, lambda: self._wait(fd, select.POLLIN, deadline))
+        except FrameError as exc:
+            raise WorkerDied(f"broke the frame protocol: {exc}") from None
+        if body is None:
+            raise WorkerDied("died during the call")
+        return body
 
     def _wait(self, fd: int, event: int, deadline: float) -> None:
         """Until ``fd`` is ready; WorkerDied if the child exits first (the pidfd notices
         even when a forked grandchild holds the pipes), WorkerTimedOut at the deadline."""
-        poller = select.poll()
-        poller.register(fd, event)
-        if self._pidfd is not None:
-            poller.register(self._pidfd, select.POLLIN)
+        poller = self._readable if event == select.POLLIN else None
+        if poller is None:
+            poller = select.poll()
+            poller.register(fd, event)
+            if self._pidfd is not None:
+                poller.register(self._pidfd, select.POLLIN)
+            if event == select.POLLIN:
+                self._readable = poller  # kept: every call waits for its reply
         ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
         if fd in ready:
             return
