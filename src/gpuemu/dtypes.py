@@ -107,6 +107,9 @@ _NUMPY: dict[DType, np.dtype] = {
 _SHORT = {d: _NUMPY[d].name for d in _NUMPY} | {DType.BFloat16: "bfloat16"}
 _BY_LOWER = {d.value.lower(): d for d in DType} | {s: d for d, s in _SHORT.items()}
 _BY_NUMPY = {nd: d for d, nd in _NUMPY.items()}
+WIRE_NAMES: dict[np.dtype, str] = {nd: d.value for d, nd in _NUMPY.items()}
+"""The wire name of each numpy dtype that needs no import (native byte order): the tensor
+encoder's fast path; others go through ``DType.from_numpy``."""
 NUMPY_BY_NAME: dict[str, np.dtype] = {
     name: _NUMPY[d] for name, d in (_BY_LOWER | {d.value: d for d in DType}).items() if d in _NUMPY}
 """The numpy dtype of each usual spelling (``Float32``, ``float32``) that needs no import:

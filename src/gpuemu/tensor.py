@@ -20,7 +20,7 @@ import msgspec
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .dtypes import NUMPY_BY_NAME, DType
+from .dtypes import NUMPY_BY_NAME, WIRE_NAMES, DType
 from .errors import InvalidRequest, InvalidTensorData
 
 if sys.byteorder != "little":  # pragma: no cover - every supported host is little-endian
@@ -77,9 +77,12 @@ def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool | Any = Fa
     tensor's bytes go to a shared-memory file (gpuemu.shm), for a receiver on this host:
     True for this process's directory, or the directory (a Path) to use."""
     arr = np.asarray(array)
-    dtype = DType.from_numpy(arr.dtype)
-    if arr.dtype != dtype.numpy:  # big-endian input: same values, wire byte order
-        arr = arr.astype(dtype.numpy)
+    wire = WIRE_NAMES.get(arr.dtype)  # most arrays: a dtype of the table, native order
+    if wire is None:
+        dtype = DType.from_numpy(arr.dtype)
+        if arr.dtype != dtype.numpy:  # big-endian input: same values, wire byte order
+            arr = arr.astype(dtype.numpy)
+        wire = dtype.value
     item = arr.itemsize
     if arr.flags.c_contiguous and 1 not in arr.shape:  # most tensors: no stride arithmetic
         # (numpy calls a view contiguous whatever the stride of a length-1 dim: it is kept)
@@ -101,10 +104,10 @@ def from_numpy(array: Any, *, keep_offset: bool = False, shared: bool | Any = Fa
         where = None if nbytes < shm.MIN_BYTES else shm.directory() if shared is True else shared
         if shm.wanted(nbytes, where):
             name = None if lead else shm.held(arr, where)  # already in a file: hand it on
-            return TensorData(shape=list(arr.shape), dtype=dtype.value, data=b"",
+            return TensorData(shape=list(arr.shape), dtype=wire, data=b"",
                               strides=strides, offset=len(lead) // item,
                               shm=name or shm.write(lead, covering, where=where))
-    return TensorData(shape=list(arr.shape), dtype=dtype.value, data=lead + covering.tobytes(),
+    return TensorData(shape=list(arr.shape), dtype=wire, data=lead + covering.tobytes(),
                       strides=strides, offset=len(lead) // item)
 
 

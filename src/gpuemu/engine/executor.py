@@ -29,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import msgspec
@@ -131,8 +132,7 @@ class Executor:
         outputs back to this dtype (gpuemu.promotion), in the warm worker where there is one.
         ``against``: an output held in shared memory and a pass to make over it and the
         script's output, in the warm worker (``compared``; None where it made none)."""
-        cwd = os.path.abspath(cwd or os.getcwd())  # strings: pathlib costs ~20 us a call
-        path = os.path.abspath(os.path.join(cwd, script))  # an absolute `script` stays as is
+        cwd, path = _absolute(script, cwd or os.getcwd())
         key, stamp = (path, cwd, max_memory_mb, emulate_cuda), _stamp(path)
         if self.warm and self._cold.get(key) != stamp:
             # Large inputs reach our warm worker through shared memory (gpuemu.shm); a
@@ -328,6 +328,14 @@ def _against(against: tuple[np.ndarray, fused.Params] | None) -> Against | None:
     if against is None:
         return None
     return Against(actual=from_numpy(against[0], shared=True), params=against[1])
+
+
+@lru_cache(maxsize=1024)  # a daemon asks for the same few scripts again and again
+def _absolute(script: str | os.PathLike, cwd: str | os.PathLike) -> tuple[str, str]:
+    """``cwd`` and ``script`` (relative to it; an absolute one stays as is) as absolute
+    strings: pathlib costs ~20 us a call, and the executor keys everything by them."""
+    cwd = os.path.abspath(cwd)
+    return cwd, os.path.abspath(os.path.join(cwd, script))
 
 
 def _stamp(path: str) -> _Stamp:
