@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from . import protocol, shm, shm_pool
-from .client_cases import CaseMethods, _fuzz_config, _wire, as_tensor_data
+from .client_cases import CaseMethods, _fuzz_config, as_tensor_data, wire_all
 from .client_errors import (
     START_HINT, ClientError, ConnectionError, ValidationError, check_version, remote_error,
 )
@@ -141,10 +141,9 @@ class Client(CaseMethods):
         these (or a ``kwargs`` mapping) go to the reference script."""
         if isinstance(dtype, Mapping):  # the kwargs mapping, passed in its old position
             kwargs, dtype = dtype, None
-        req = ValidateOp(op_name=op_name,
-                         inputs={k: _wire(v, self.socket_path) for k, v in inputs.items()},
-                         output=_wire(output, self.socket_path), kwargs={**(kwargs or {}), **extra},
-                         seed=seed)
+        *wired, wired_output = wire_all([*inputs.values(), output], self.socket_path)
+        req = ValidateOp(op_name=op_name, inputs=dict(zip(inputs, wired)), output=wired_output,
+                         kwargs={**(kwargs or {}), **extra}, seed=seed)
         tensors = [*req.inputs.values(), req.output]
         if dtype is not None:
             try:

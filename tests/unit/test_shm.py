@@ -197,3 +197,16 @@ def test_warm_worker_gets_and_returns_large_tensors_through_shared_memory(tmp_pa
     assert all(name.endswith(".pool") for name in files(segments))
     shm_pool.reap(segments)
     assert files(segments) == set()
+
+
+def test_a_requests_large_tensors_are_written_at_once_each_to_its_own_file(daemon_side):
+    from gpuemu.client_cases import wire_all
+
+    socket, where = daemon_side
+    values = [big(1), np.arange(10, dtype=np.int64), big(2).view(np.float32) * 3, big(4)]
+    wired = wire_all(values, socket)
+    names = [td.shm for td in wired]
+    assert names[1] is None and len({names[0], names[2], names[3]}) == 3  # one file each
+    for value, td in zip(values, wired):
+        assert np.array_equal(to_numpy(td, "x"), value, equal_nan=True)
+    shm.discard(shm.names(wired), where)
