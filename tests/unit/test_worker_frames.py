@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from gpuemu.engine.worker import HEADER, READ_AHEAD, FrameError, read_frame, write_frame
+from gpuemu.engine.worker import HEADER, READ_AHEAD, FrameError, FrameReader, write_frame
 
 
 @pytest.fixture
@@ -23,10 +23,12 @@ def pipe():
             pass
 
 
-def test_a_small_frame_is_read_with_its_header(pipe):
+def test_small_frames_are_read_with_their_header_one_after_another(pipe):
     r, w = pipe
-    write_frame(w, b"hello")
-    assert bytes(read_frame(r)) == b"hello"
+    frames = FrameReader(r)
+    for body in (b"hello", b"", b"a longer frame than the first"):
+        write_frame(w, body)
+        assert bytes(frames.read()) == body
 
 
 def test_a_frame_larger_than_the_read_ahead_arrives_whole_in_pieces(pipe):
@@ -40,7 +42,7 @@ def test_a_frame_larger_than_the_read_ahead_arrives_whole_in_pieces(pipe):
 
     writer = threading.Thread(target=dribble)
     writer.start()
-    assert bytes(read_frame(r)) == body
+    assert bytes(FrameReader(r).read()) == body
     writer.join()
 
 
@@ -55,7 +57,7 @@ def test_a_non_blocking_reader_waits_through_its_callback(pipe):
             writers[0].start()
         select.select([r], [], [])
 
-    assert bytes(read_frame(r, wait)) == b"late"
+    assert bytes(FrameReader(r).read(wait)) == b"late"
     assert writers
     writers[0].join()
 
@@ -65,7 +67,7 @@ def test_a_second_frame_unasked_for_breaks_the_protocol(pipe):
     write_frame(w, b"one")
     write_frame(w, b"two")
     with pytest.raises(FrameError, match="past the frame"):
-        read_frame(r)
+        FrameReader(r).read()
 
 
 @pytest.mark.parametrize("sent", [b"", HEADER.pack(10)[:3], HEADER.pack(10) + b"short"],
@@ -74,4 +76,4 @@ def test_the_end_of_the_stream_is_none(pipe, sent):
     r, w = pipe
     os.write(w, sent)
     os.close(w)
-    assert read_frame(r) is None
+    assert FrameReader(r).read() is None

@@ -44,7 +44,7 @@ from .process import ScriptProcess, StderrTail, exit_status, kill_group, open_pi
 
 HEADER = struct.Struct("<Q")
 READ_AHEAD = 1 << 16
-"""Bytes the executor reads at once from a worker: a small reply and its header in one read."""
+"""Bytes a frame reader takes at once: a small frame and its header in one read."""
 FUNCTION_NAMES = ("reference", "run")
 MODULE_NAME = "gpuemu_user_script"  # anything but "__main__", so the main guard does not run
 
@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     shm_maps.MAPS.enable()  # keep the mappings of the client's files between calls
     decoder, encoder = msgspec.msgpack.Decoder(Call), msgspec.msgpack.Encoder()
+    frames = FrameReader(frames_in)
     while True:
         heap.idle(frames_in)  # gives the kept heap back between bursts of calls
-        body = read_frame(frames_in)
+        body = frames.read()
         if body is None:
             return
         write_frame(frames_out, encoder.encode(_call(fn, decoder.decode(body))))
@@ -200,25 +201,31 @@ class FrameError(Exception):
     """More came than the one frame the reader waited for."""
 
 
-def read_frame(fd: int, wait: Callable[[], None] | None = None) -> memoryview | None:
-    """The next frame's body from ``fd``; None at the end of the stream. Each side sends
-    one frame and waits for the other's, so a small frame comes with its header in one
-    read; a large one is read on into a buffer of its size. ``wait()`` returns once a
-    non-blocking ``fd`` is readable."""
-    buf = bytearray(READ_AHEAD)
-    got = _read_into(fd, memoryview(buf), HEADER.size, wait)
-    if got == 0:
-        return None
-    end = HEADER.size + HEADER.unpack_from(buf)[0]
-    if got > end:
-        raise FrameError(f"{got - end} bytes came past the frame")
-    if end > len(buf):
-        whole = bytearray(end)
-        whole[:got] = memoryview(buf)[:got]
-        buf = whole
-    if got < end and _read_into(fd, memoryview(buf)[got:end], end - got, wait) == 0:
-        return None
-    return memoryview(buf)[HEADER.size:end]
+class FrameReader:
+    """The frames of one pipe. Each side sends one frame and waits for the other's, so a
+    small frame comes with its header in one read, into a buffer kept for the next (a
+    body is valid until then); a large one is read on into a buffer of its size."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._buf = bytearray(READ_AHEAD)
+
+    def read(self, wait: Callable[[], None] | None = None) -> memoryview | None:
+        """The next frame's body; None at the end of the stream. ``wait()`` returns once
+        a non-blocking fd is readable."""
+        buf = self._buf
+        got = _read_into(self.fd, memoryview(buf), HEADER.size, wait)
+        if got == 0:
+            return None
+        end = HEADER.size + HEADER.unpack_from(buf)[0]
+        if got > end:
+            raise FrameError(f"{got - end} bytes came past the frame")
+        if end > len(buf):
+            buf = bytearray(end)
+            buf[:got] = memoryview(self._buf)[:got]
+        if got < end and _read_into(self.fd, memoryview(buf)[got:end], end - got, wait) == 0:
+            return None
+        return memoryview(buf)[HEADER.size:end]
 
 
 def _read_into(fd: int, view: memoryview, at_least: int, wait: Callable[[], None] | None) -> int:
@@ -276,6 +283,7 @@ class WorkerProcess:
         self._proc: ScriptProcess | None = None
         self._pidfd: int | None = None
         self._readable: select.poll | None = None  # its output and its pidfd
+        self._frames: FrameReader | None = None
         self._lock = threading.Lock()
         self._killed = False  # signal_kill came first: start must not spawn
 
@@ -290,6 +298,7 @@ class WorkerProcess:
         self.stderr.drain(self._proc.stderr)
         for pipe in (self._proc.stdin, self._proc.stdout):
             os.set_blocking(pipe.fileno(), False)
+        self._frames = FrameReader(self._proc.stdout.fileno())
         try:
             hello = self.receive(Hello, deadline)
         except WorkerDied:  # it died importing the script: a one-shot run will show how
@@ -348,9 +357,9 @@ class WorkerProcess:
         return exit_status(proc.returncode)
 
     def _read_frame(self, deadline: float) -> memoryview:
-        fd = self._proc.stdout.fileno()
+        frames = self._frames
         try:
-            body = read_frame(fd, lambda: self._wait(fd, select.POLLIN, deadline))
+            body = frames.read(lambda: self._wait(frames.fd, select.POLLIN, deadline))
         except FrameError as exc:
             raise WorkerDied(f"broke the frame protocol: {exc}") from None
         if body is None:
