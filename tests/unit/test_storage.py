@@ -11,14 +11,18 @@ import sys
 import textwrap
 import threading
 import zlib
+from pathlib import Path
 
 import pytest
 
+from gpuemu.daemon import checkpoint
 from gpuemu.daemon.storage import SCHEMA_VERSION, FailureRecord, Storage
 from gpuemu.errors import (
     ArtifactNotFound, BaselineNotFound, InternalError, InvalidRequest, NotFound, VersionMismatch,
 )
 from gpuemu.validate.result import FailureReason, ValidationResult
+
+from ..conftest import wait_for
 
 U64_MAX = 2**64 - 1
 
@@ -42,6 +46,39 @@ def store(db_path):
 
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
+
+
+# -- checkpoints ------------------------------------------------------------------------
+
+PAGE = 4096
+
+
+def test_no_commit_copies_the_wal_into_the_database(db_path, monkeypatch):
+    """SQLite's automatic checkpoint ran inside the commit that took the WAL past 1000
+    pages; with the checkpointer held off, the WAL grows past that and the database file
+    stays as it was, and every result is there once the store is closed."""
+    monkeypatch.setattr(checkpoint, "EVERY", 10**9)
+    with Storage.open(db_path) as store:
+        before = db_path.stat().st_size
+        for seed in range(500):
+            store.add_result(result(seed=seed))
+        assert Path(f"{db_path}-wal").stat().st_size > 1500 * PAGE
+        assert db_path.stat().st_size == before and store.checkpoints.done == 0
+    with Storage.open(db_path) as again:
+        assert len(again.list_results(limit=1000)) == 500
+
+
+def test_the_checkpointer_copies_the_wal_every_few_commits(db_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "EVERY", 50)
+    with Storage.open(db_path) as store:
+        before = db_path.stat().st_size
+        for seed in range(49):
+            store.add_result(result(seed=seed))
+        assert store.checkpoints.done == 0
+        store.add_result(result(seed=49))
+        wait_for(lambda: store.checkpoints.done == 1, "the checkpointer's first checkpoint")
+        assert db_path.stat().st_size > before  # the pages are in the database file now
+        assert len(store.list_results(limit=100)) == 50
 
 
 # -- opening ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Durability: WAL with ``synchronous=NORMAL`` means a transaction is in the WAL (in
 the OS page cache at least) once ``commit`` returns, so a daemon killed with SIGKILL
 after answering a request loses nothing it answered (a power cut may lose the last
-transactions, which is the trade WAL/NORMAL makes for speed).
+transactions, which is the trade WAL/NORMAL makes for speed). The WAL is copied into
+the database file by a thread of its own (gpuemu.daemon.checkpoint), not by a commit.
 
 Threads: one connection guarded by one lock; each call holds it for its whole
 transaction, so calls are serialised and every write is its own committed transaction.
@@ -35,6 +36,7 @@ from gpuemu.validate.result import ValidationResult
 
 from . import storage_schema as db
 from .artifact_store import ArtifactRecord, ArtifactStoreMixin
+from .checkpoint import Checkpointer
 from .retention import RetentionMixin
 from .storage_schema import SCHEMA_VERSION, count_coverage
 
@@ -65,6 +67,7 @@ class Storage(RetentionMixin, ArtifactStoreMixin):
         self._conn = conn
         self._lock = threading.Lock()
         self.path = path
+        self.checkpoints = Checkpointer(path, BUSY_TIMEOUT_MS)  # not in a request's commit
 
     @classmethod
     def open(cls, path: Path | str) -> Storage:
@@ -76,6 +79,7 @@ class Storage(RetentionMixin, ArtifactStoreMixin):
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # gpuemu.daemon.checkpoint
             conn.execute("PRAGMA foreign_keys = ON")
             db.migrate(conn, path)
         except sqlite3.DatabaseError as exc:
@@ -88,6 +92,7 @@ class Storage(RetentionMixin, ArtifactStoreMixin):
         return cls(conn, path)
 
     def close(self) -> None:
+        self.checkpoints.close()
         with self._lock:
             self._conn.close()
 
@@ -108,6 +113,7 @@ class Storage(RetentionMixin, ArtifactStoreMixin):
             except BaseException:
                 db.rollback(self._conn)
                 raise
+            self.checkpoints.committed()
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
