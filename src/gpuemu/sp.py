@@ -17,13 +17,17 @@ and skips it, as NNG's REQ does.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import itertools
 import os
 import random
 import select
 import socket
 import struct
+import termios
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -81,6 +85,25 @@ class Connection:
     def fileno(self) -> int:
         """The socket's descriptor (-1 once closed), for a poller."""
         return self._sock.fileno()
+
+    def hung_up(self) -> bool:
+        """Whether the peer has closed its end (a read would find the end of the stream)."""
+        try:
+            return self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):  # open, nothing to read
+            return False
+        except OSError:  # reset, or closed here
+            return True
+
+    def unread(self) -> int:
+        """Bytes this side sent that the peer has not read yet (Linux SIOCOUTQ: a Unix
+        socket's sent data counts until the reader takes it); 0 once closed."""
+        count = array.array("i", [0])
+        try:
+            fcntl.ioctl(self._sock.fileno(), termios.TIOCOUTQ, count)  # = SIOCOUTQ
+        except (OSError, ValueError):
+            return 0
+        return count[0]
 
     def _send(self, head: bytes, body: bytes) -> None:
         if len(body) <= _INLINE:
@@ -181,6 +204,7 @@ class RepConnection(Connection):
         super().__init__(sock, REP0, REQ0, timeout_s)
         sock.settimeout(None)
         self._write = threading.Lock()
+        self.replied_at = 0.0  # time.monotonic() of the last reply sent
 
     def receive(self, limit: int) -> tuple[bytes, bytearray] | None:
         """The next request's backtrace and body; None for a malformed one (dropped, as
@@ -201,6 +225,7 @@ class RepConnection(Connection):
         with self._write:
             try:
                 self._send(_FRAME.pack(1, len(backtrace) + len(body)) + backtrace, body)
+                self.replied_at = time.monotonic()
                 return True
             except OSError:
                 return False

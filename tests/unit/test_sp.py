@@ -10,6 +10,8 @@ import pytest
 
 from gpuemu.sp import Lost, RepConnection, ReqConnection, listen
 
+from ..conftest import wait_for
+
 
 @pytest.fixture
 def rep(tmp_path):
@@ -126,6 +128,25 @@ def connected(listener) -> tuple[ReqConnection, RepConnection]:
     req = ReqConnection(path, 30)
     acceptor.join()
     return req, accepted[0]
+
+
+def test_what_was_sent_counts_as_unread_until_the_peer_reads_it(listener):
+    """What lets the daemon close only once its clients have taken their last replies."""
+    req, rep = connected(listener)
+    replies: list[bytes] = []
+    client = threading.Thread(target=lambda: replies.append(req.exchange(b"question", 30)))
+    client.start()
+    wait_for(req.unread, "the request to be sent")
+    backtrace, body = rep.receive(1 << 20)
+    assert body == b"question" and req.unread() == 0
+    assert rep.reply(backtrace, b"answer")
+    client.join()
+    assert replies == [b"answer"] and rep.unread() == 0
+    assert not rep.hung_up()
+    req.close()
+    assert rep.hung_up()
+    rep.close()
+    assert rep.unread() == 0 and rep.hung_up()
 
 
 def test_nng_req_clients_get_replies_from_a_rep_connection(listener):

@@ -8,7 +8,8 @@ thread to thread (a wake-up) on its way. A request therefore never waits for ano
 however long that runs, and a Ping is answered at once. A request
 whose client hangs up while it runs is cancelled at its next case boundary: abandoned
 work no longer piles up in front of live clients. Shutdown cancels the work in flight
-the same way, waits at most DRAIN_S for the replies, then closes every connection.
+the same way, waits at most DRAIN_S for the replies and LINGER_S for the clients to read
+them, then closes every connection.
 """
 
 from __future__ import annotations
@@ -51,7 +52,16 @@ MAX_REQUESTS = 128
 at once with an error saying so."""
 DRAIN_S = 3.0
 """How long shutdown waits for the replies of cancelled work (each stops at its next case
-boundary) before it closes the connections: the daemon exits within ~5 s of Shutdown/SIGTERM."""
+boundary) before it closes the connections: the daemon exits within ~5 s of Shutdown/SIGTERM
+(DRAIN_S, then LINGER_S at most)."""
+LINGER_S = 1.0
+"""How long closing waits, at most, for clients to take their last replies (the
+Shutdown's among them). NNG fails a request with "Connection reset" when its connection
+hangs up before the reply has reached the request: its poller drops a reply still unread
+when it sees the hang-up, and a reply read on one thread reaches the request on another."""
+SETTLE_S = 0.2
+"""How long a connection stays open after its last reply, once that reply is read, unless
+its client has closed it."""
 HANDSHAKE_S = 10.0
 """How long a new connection may take to send its protocol header."""
 IDLE_THREADS = 4
@@ -283,8 +293,26 @@ class Daemon:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         self._listener.close()
         self._watch.close()
+        _linger(connections)
         for conn in connections:
             conn.abort()
+
+
+def _linger(connections: list[sp.RepConnection]) -> None:
+    """Until every client has read what was sent to it and closed its end or had SETTLE_S
+    since its last reply, or LINGER_S passed: idle connections do not wait."""
+    deadline = time.monotonic() + LINGER_S
+    while True:
+        now = time.monotonic()
+        unread = [conn for conn in connections if conn.unread()]
+        if not unread and all(now - conn.replied_at >= SETTLE_S or conn.hung_up()
+                              for conn in connections):
+            return
+        if now >= deadline:
+            log.info("closing %d connections whose clients did not read their last reply"
+                     " within %.0f s", len(unread), LINGER_S)
+            return
+        time.sleep(0.005)  # a reader's progress wakes nothing here
 
 
 def claim_socket(path: Path) -> None:
