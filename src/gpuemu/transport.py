@@ -4,7 +4,8 @@
 gpuemu.sp), starting a daemon when none answers (``auto_start``), with a version
 handshake on connecting and a ProgressWatch over long requests. The daemon package adds
 an in-process transport (gpuemu.daemon.inprocess) that calls the daemon's dispatch
-directly, for tests and tools that need no socket. ``socket_answers`` is the probe the launcher and the server use.
+directly, for tests and tools that need no socket. ``socket_answers`` is the probe the
+launcher and the server use.
 """
 
 from __future__ import annotations

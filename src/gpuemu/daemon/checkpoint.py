@@ -28,7 +28,7 @@ class Checkpointer:
 
     def __init__(self, path: Path, busy_timeout_ms: int, every: int | None = None):
         self.every = every or EVERY
-        self.done = 0  # checkpoints made, for tests and logs
+        self.done = 0  # checkpoints made (tests wait on it)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         self._commits = 0

@@ -162,7 +162,8 @@ def _call(fn: Callable, request: Call) -> Reply:
         sys.stdout.flush()  # the script's prints reach stderr per call, not at exit
 
 
-def _outputs(result: Any, against: Against | None) -> tuple[dict[str, TensorData], fused.Spans | None]:
+def _outputs(result: Any, against: Against | None
+             ) -> tuple[dict[str, TensorData], fused.Spans | None]:
     """The call's outputs (large ones in shared memory) and, when asked, the pass over its
     output, which also writes that output into its shared-memory file as it reads it."""
     compared = None
@@ -282,7 +283,7 @@ class WorkerProcess:
         self.stderr = StderrTail()
         self._proc: ScriptProcess | None = None
         self._pidfd: int | None = None
-        self._readable: select.poll | None = None  # its output and its pidfd
+        self._readable: select.poll | None = None  # its output and its pidfd, kept
         self._frames: FrameReader | None = None
         self._lock = threading.Lock()
         self._killed = False  # signal_kill came first: start must not spawn
@@ -299,6 +300,7 @@ class WorkerProcess:
         for pipe in (self._proc.stdin, self._proc.stdout):
             os.set_blocking(pipe.fileno(), False)
         self._frames = FrameReader(self._proc.stdout.fileno())
+        self._readable = self._poller(self._proc.stdout.fileno(), select.POLLIN)  # every reply's
         try:
             hello = self.receive(Hello, deadline)
         except WorkerDied:  # it died importing the script: a one-shot run will show how
@@ -369,14 +371,7 @@ class WorkerProcess:
     def _wait(self, fd: int, event: int, deadline: float) -> None:
         """Until ``fd`` is ready; WorkerDied if the child exits first (the pidfd notices
         even when a forked grandchild holds the pipes), WorkerTimedOut at the deadline."""
-        poller = self._readable if event == select.POLLIN else None
-        if poller is None:
-            poller = select.poll()
-            poller.register(fd, event)
-            if self._pidfd is not None:
-                poller.register(self._pidfd, select.POLLIN)
-            if event == select.POLLIN:
-                self._readable = poller  # kept: every call waits for its reply
+        poller = self._readable if event == select.POLLIN else self._poller(fd, event)
         ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
         if fd in ready:
             return
@@ -384,6 +379,14 @@ class WorkerProcess:
             raise WorkerDied("died during the call")
         if time.monotonic() >= deadline:
             raise WorkerTimedOut
+
+    def _poller(self, fd: int, event: int) -> select.poll:
+        """A poll object for ``event`` on ``fd`` and for the child's exit (its pidfd)."""
+        poller = select.poll()
+        poller.register(fd, event)
+        if self._pidfd is not None:
+            poller.register(self._pidfd, select.POLLIN)
+        return poller
 
 
 if __name__ == "__main__":
